@@ -14,6 +14,7 @@ export interface ClusterState {
   'agents'?: (_orbit_v1_AgentSummary)[];
   'frameworks'?: (_orbit_v1_FrameworkSummary)[];
   'roles'?: (_orbit_v1_RoleSummary)[];
+  'completedFrameworks'?: (_orbit_v1_FrameworkSummary)[];
 }
 
 export interface ClusterState__Output {
@@ -24,4 +25,5 @@ export interface ClusterState__Output {
   'agents': (_orbit_v1_AgentSummary__Output)[];
   'frameworks': (_orbit_v1_FrameworkSummary__Output)[];
   'roles': (_orbit_v1_RoleSummary__Output)[];
+  'completedFrameworks': (_orbit_v1_FrameworkSummary__Output)[];
 }

@@ -1,0 +1,76 @@
+/**
+ * Loads the wire contract (proto/orbit/v1) once and hands out typed service constructors.
+ * The proto directory is found by walking up from this module, so the same code works from
+ * src/ (tests) and dist/ (the installed CLI).
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProtoGrpcType as AgentProto } from '../gen/agent.js';
+import type { ProtoGrpcType as SchedulerProto } from '../gen/scheduler.js';
+import type { ProtoGrpcType as OperatorProto } from '../gen/operator.js';
+
+const PROTO_FILES = ['orbit/v1/common.proto', 'orbit/v1/agent.proto', 'orbit/v1/scheduler.proto', 'orbit/v1/operator.proto'];
+
+function findProtoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'proto');
+    if (existsSync(join(candidate, 'orbit/v1/common.proto'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find proto/orbit/v1 above ' + fileURLToPath(import.meta.url));
+}
+
+/** Options that match the generated types: camelCase fields, enums as strings, defaults filled. */
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+type OrbitV1 = AgentProto['orbit']['v1'] & SchedulerProto['orbit']['v1'] & OperatorProto['orbit']['v1'];
+
+let cached: OrbitV1 | undefined;
+
+/** The orbit.v1 package: service constructors and service definitions. */
+export function orbitV1(): OrbitV1 {
+  if (!cached) {
+    const root = findProtoRoot();
+    const definition = protoLoader.loadSync(PROTO_FILES, { ...LOADER_OPTIONS, includeDirs: [root] });
+    cached = (grpc.loadPackageDefinition(definition) as unknown as { orbit: { v1: OrbitV1 } }).orbit.v1;
+  }
+  return cached;
+}
+
+/** Channel options shared by every Orbit client and server: keepalives notice a dead peer. */
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+};
+
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.http2.min_time_between_pings_ms': 5_000,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+};
+
+/** Parses HOST:PORT; throws InvalidArgument-style errors naming the flag. */
+export function parseAddress(text: string, what = '--master'): { host: string; port: number } {
+  const m = /^\[?([^\]\s]*?)\]?:(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !m[1] || !(port > 0 && port < 65536)) {
+    throw new Error(`${what}: expected HOST:PORT (for example 127.0.0.1:5050), got '${text}'`);
+  }
+  return { host: m[1], port };
+}

@@ -1,0 +1,154 @@
+/**
+ * The operator view (state-view.ts) on the wire: Operator.GetState carries it, and `orbit status`
+ * turns it back into exactly the JSON the master's GET /state serves.
+ */
+import type { ClusterState, ClusterState__Output } from '../gen/orbit/v1/ClusterState.js';
+import type { TaskSummary, TaskSummary__Output } from '../gen/orbit/v1/TaskSummary.js';
+import type { AgentSummary, AgentSummary__Output } from '../gen/orbit/v1/AgentSummary.js';
+import type { FrameworkSummary, FrameworkSummary__Output } from '../gen/orbit/v1/FrameworkSummary.js';
+import { attributesFromProto, attributesToProto, reasonFromProto, reasonToProto, resourcesFromProto, resourcesToProto, stateFromProto, stateToProto } from './codec.js';
+import { formatAttributes, parseAttributes } from './attributes.js';
+import { formatResources, parseResources } from './resources.js';
+import type { AgentView, ClusterStateView, FrameworkView, TaskView } from './state-view.js';
+
+const text = (list: Parameters<typeof resourcesFromProto>[0]): string => formatResources(resourcesFromProto(list, 'resources'));
+
+function encodeTask(t: TaskView): TaskSummary {
+  return {
+    id: t.id,
+    name: t.name,
+    frameworkId: t.frameworkId,
+    agentId: t.agentId,
+    state: stateToProto(t.state),
+    resources: resourcesToProto(parseResources(t.resources)),
+    statuses: t.statuses.map((s) => ({
+      taskId: t.id,
+      frameworkId: t.frameworkId,
+      agentId: t.agentId,
+      state: stateToProto(s.state),
+      source: s.source === 'MASTER' ? 'SOURCE_MASTER' : 'SOURCE_AGENT',
+      reason: reasonToProto(s.reason),
+      message: s.message,
+      timestamp: s.timestamp / 1000,
+      ...(s.healthy !== undefined ? { healthy: s.healthy } : {}),
+      ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
+    })),
+    ...(t.healthy !== undefined ? { healthy: t.healthy } : {}),
+    containerType: t.containerType,
+    image: t.image ?? '',
+  };
+}
+
+function decodeTask(m: TaskSummary__Output): TaskView {
+  const view: TaskView = {
+    id: m.id,
+    name: m.name,
+    frameworkId: m.frameworkId,
+    agentId: m.agentId,
+    state: stateFromProto(m.state) ?? 'LOST',
+    resources: text(m.resources),
+    containerType: m.containerType,
+    statuses: m.statuses.map((s) => ({
+      state: stateFromProto(s.state) ?? 'LOST',
+      source: s.source === 'SOURCE_MASTER' ? 'MASTER' : 'AGENT',
+      reason: reasonFromProto(s.reason),
+      message: s.message,
+      timestamp: Math.round(s.timestamp * 1000),
+      ...(s.healthy !== undefined ? { healthy: s.healthy } : {}),
+      ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
+    })),
+  };
+  if (m.healthy !== undefined) view.healthy = m.healthy;
+  if (m.image) view.image = m.image;
+  return view;
+}
+
+function encodeAgent(a: AgentView): AgentSummary {
+  return {
+    id: a.id,
+    hostname: a.hostname,
+    address: a.address,
+    httpPort: a.httpPort,
+    resources: resourcesToProto(parseResources(a.resources)),
+    used: resourcesToProto(parseResources(a.used)),
+    offered: resourcesToProto(parseResources(a.offered)),
+    attributes: attributesToProto(parseAttributes(a.attributes)),
+    active: a.active,
+    registeredAt: a.registeredAt / 1000,
+    lastHeartbeatAt: a.lastHeartbeatAt / 1000,
+    status: a.active ? 'active' : 'disconnected',
+  };
+}
+
+function decodeAgent(m: AgentSummary__Output): AgentView {
+  return {
+    id: m.id,
+    hostname: m.hostname,
+    address: m.address,
+    httpPort: m.httpPort,
+    resources: text(m.resources),
+    used: text(m.used),
+    offered: text(m.offered),
+    attributes: formatAttributes(attributesFromProto(m.attributes)),
+    active: m.active,
+    registeredAt: Math.round(m.registeredAt * 1000),
+    lastHeartbeatAt: Math.round(m.lastHeartbeatAt * 1000),
+  };
+}
+
+function encodeFramework(f: FrameworkView): FrameworkSummary {
+  return {
+    id: f.id,
+    name: f.name,
+    roles: f.roles,
+    active: f.active,
+    registeredAt: f.registeredAt / 1000,
+    failoverTimeoutSeconds: f.failoverTimeoutSeconds,
+    used: resourcesToProto(parseResources(f.used)),
+    offered: resourcesToProto(parseResources(f.offered)),
+    tasks: f.tasks.map(encodeTask),
+    completedTasks: f.completedTasks.map(encodeTask),
+  };
+}
+
+function decodeFramework(m: FrameworkSummary__Output): FrameworkView {
+  return {
+    id: m.id,
+    name: m.name,
+    roles: [...m.roles],
+    active: m.active,
+    registeredAt: Math.round(m.registeredAt * 1000),
+    failoverTimeoutSeconds: m.failoverTimeoutSeconds,
+    used: text(m.used),
+    offered: text(m.offered),
+    tasks: m.tasks.map(decodeTask),
+    completedTasks: m.completedTasks.map(decodeTask),
+  };
+}
+
+export function encodeStateView(v: ClusterStateView): ClusterState {
+  return {
+    masterId: v.masterId,
+    version: v.version,
+    startedAt: v.startedAt / 1000,
+    epoch: String(v.epoch),
+    agents: v.agents.map(encodeAgent),
+    frameworks: v.frameworks.map(encodeFramework),
+    roles: [],
+    completedFrameworks: v.completedFrameworks.map(encodeFramework),
+  };
+}
+
+export function decodeStateView(m: ClusterState__Output): ClusterStateView {
+  return {
+    masterId: m.masterId,
+    version: m.version,
+    startedAt: Math.round(m.startedAt * 1000),
+    epoch: Number(m.epoch),
+    agents: m.agents.map(decodeAgent),
+    frameworks: m.frameworks.map(decodeFramework),
+    completedFrameworks: m.completedFrameworks.map(decodeFramework),
+  };
+}
+
+export { encodeTask as encodeTaskView, decodeTask as decodeTaskView };

@@ -1,0 +1,67 @@
+/**
+ * The cluster state as operators see it: served as JSON by the master's GET /state, carried by
+ * Operator.GetState, printed by `orbit status --json`. One shape for all three. Resources and
+ * attributes are in their text form; times are milliseconds since the epoch.
+ */
+import type { StatusReason, StatusSource, TaskState } from './tasks.js';
+
+export interface StatusView {
+  state: TaskState;
+  source: StatusSource;
+  reason: StatusReason;
+  message: string;
+  timestamp: number;
+  healthy?: boolean;
+  exitCode?: number;
+}
+
+export interface TaskView {
+  id: string;
+  name: string;
+  frameworkId: string;
+  agentId: string;
+  state: TaskState;
+  resources: string;
+  healthy?: boolean;
+  containerType: string;
+  image?: string;
+  statuses: StatusView[];
+}
+
+export interface AgentView {
+  id: string;
+  hostname: string;
+  address: string;
+  httpPort: number;
+  resources: string;
+  used: string;
+  offered: string;
+  attributes: string;
+  active: boolean;
+  registeredAt: number;
+  lastHeartbeatAt: number;
+}
+
+export interface FrameworkView {
+  id: string;
+  name: string;
+  roles: string[];
+  active: boolean;
+  registeredAt: number;
+  failoverTimeoutSeconds: number;
+  used: string;
+  offered: string;
+  tasks: TaskView[];
+  completedTasks: TaskView[];
+}
+
+export interface ClusterStateView {
+  masterId: string;
+  version: string;
+  startedAt: number;
+  epoch: number;
+  agents: AgentView[];
+  frameworks: FrameworkView[];
+  /** Removed frameworks (torn down, or failed over too late), newest first, bounded. */
+  completedFrameworks: FrameworkView[];
+}
