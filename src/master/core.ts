@@ -1,0 +1,576 @@
+/**
+ * The master's core: the only writer of agents, frameworks, tasks and offers. Called by the rpc
+ * layer (one method per message or call) and by its own timers. Decisions about who gets what are
+ * the allocator's; the core applies them and keeps the books.
+ *
+ * Ordering: everything runs on the event loop, one message at a time, so a method sees and leaves
+ * the books consistent (offered + used ≤ total on every agent). Resources move in exactly three
+ * ways: offer (pool → offered), launch (offered → used, the rest back to the pool), and terminal
+ * status or removal (used → pool).
+ */
+import type { Logger } from 'pino';
+import type { AgentInfo, FrameworkInfo, Operation } from '../common/cluster.js';
+import { DEFAULT_REFUSE_SECONDS } from '../common/cluster.js';
+import type { Clock, TimerHandle } from '../common/clock.js';
+import { FailedPreconditionError, NotFoundError, UnimplementedError } from '../common/errors.js';
+import { newAgentId, newFrameworkId, newStreamId } from '../common/ids.js';
+import { add, isEmpty, subtract, type Resources } from '../common/resources.js';
+import { silentLogger } from '../common/logging.js';
+import { checkTransition } from '../common/task-transitions.js';
+import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
+import { OfferFilters } from './allocator/filters.js';
+import { allocateRoundRobin } from './allocator/round-robin.js';
+import { OfferBook } from './offer-book.js';
+import type { AgentChannel, FrameworkChannel } from './ports.js';
+import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
+import { checkOffers, checkTask } from './validation.js';
+
+const EMPTY: Resources = [];
+
+/** How many removed frameworks /state keeps showing (Mesos keeps 50). */
+export const COMPLETED_FRAMEWORKS_KEPT = 50;
+
+export interface MasterCoreOptions {
+  masterId: string;
+  epoch: number;
+  clock: Clock;
+  logger?: Logger;
+  allocationIntervalMs?: number;
+  frameworkHeartbeatIntervalMs?: number;
+  agentHeartbeatIntervalMs?: number;
+  completedTasksPerFramework?: number;
+}
+
+/** A task an agent reports when it re-registers. */
+export interface ReportedTask {
+  spec: TaskSpec;
+  frameworkId: string;
+  latest: TaskStatus;
+}
+
+export class MasterCore {
+  readonly masterId: string;
+  readonly epoch: number;
+  readonly startedAt: number;
+  readonly agents = new Map<string, AgentRecord>();
+  readonly frameworks = new Map<string, FrameworkRecord>();
+  readonly offers = new OfferBook();
+  readonly filters = new OfferFilters();
+  readonly frameworkHeartbeatIntervalMs: number;
+  readonly agentHeartbeatIntervalMs: number;
+  /** Removed frameworks kept for operators (/state), oldest first, bounded. */
+  readonly completedFrameworks: FrameworkRecord[] = [];
+  /** Frameworks torn down or failed over too late: their ids may not subscribe again. */
+  private readonly removedFrameworks = new Set<string>();
+  private readonly failoverTimers = new Map<string, TimerHandle>();
+  private readonly timers: TimerHandle[] = [];
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly completedLimit: number;
+  private allocationCursor = 0;
+  private allocationPending: TimerHandle | undefined;
+
+  constructor(options: MasterCoreOptions) {
+    this.masterId = options.masterId;
+    this.epoch = options.epoch;
+    this.clock = options.clock;
+    this.log = options.logger ?? silentLogger;
+    this.startedAt = this.clock.now();
+    this.frameworkHeartbeatIntervalMs = options.frameworkHeartbeatIntervalMs ?? 15_000;
+    this.agentHeartbeatIntervalMs = options.agentHeartbeatIntervalMs ?? 15_000;
+    this.completedLimit = options.completedTasksPerFramework ?? 1000;
+    this.timers.push(this.clock.setRepeating(options.allocationIntervalMs ?? 1000, () => this.allocate()));
+    this.timers.push(this.clock.setRepeating(this.frameworkHeartbeatIntervalMs, () => this.heartbeatFrameworks()));
+  }
+
+  /** Stops timers; streams are closed by the rpc layer. Idempotent. */
+  stop(): void {
+    for (const t of this.timers.splice(0)) t.cancel();
+    for (const t of this.failoverTimers.values()) t.cancel();
+    this.failoverTimers.clear();
+    this.allocationPending?.cancel();
+    this.allocationPending = undefined;
+  }
+
+  // ---- agents -----------------------------------------------------------------------------
+
+  /** Admits a new agent, gives it an id, and offers its resources at once. */
+  registerAgent(channel: AgentChannel, info: AgentInfo): string {
+    const id = newAgentId();
+    const now = this.clock.now();
+    this.agents.set(id, {
+      info: { ...info, id },
+      used: EMPTY,
+      offered: EMPTY,
+      channel,
+      active: true,
+      registeredAt: now,
+      lastHeartbeatAt: now,
+      tasks: new Map(),
+      offers: new Set(),
+    });
+    this.log.info({ agentId: id, hostname: info.hostname, address: channel.address }, 'agent registered');
+    channel.send({ type: 'registered', agentId: id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
+    this.requestAllocation();
+    return id;
+  }
+
+  /**
+   * Takes back an agent that had an id: after a lost connection, or after this master restarted.
+   * The agent is the source of truth for what runs: tasks it reports are adopted (with their
+   * frameworks, if the master lost them), tasks the master expected there but the agent does not
+   * know never reached it and are DROPPED.
+   */
+  reregisterAgent(channel: AgentChannel, info: AgentInfo, reported: readonly ReportedTask[], frameworks: readonly FrameworkInfo[]): void {
+    const now = this.clock.now();
+    let agent = this.agents.get(info.id);
+    if (agent && agent.channel && agent.channel !== channel) agent.channel.close();
+    if (!agent) {
+      agent = { info, used: EMPTY, offered: EMPTY, channel, active: true, registeredAt: now, lastHeartbeatAt: now, tasks: new Map(), offers: new Set() };
+      this.agents.set(info.id, agent);
+    }
+    agent.info = info;
+    agent.channel = channel;
+    agent.active = true;
+    agent.lastHeartbeatAt = now;
+    const adopted: FrameworkRecord[] = [];
+    for (const f of frameworks) if (!this.frameworks.has(f.id) && !this.removedFrameworks.has(f.id)) adopted.push(this.adoptFramework(f));
+
+    const reportedKeys = new Set(reported.map((t) => taskKey(t.frameworkId, t.spec.taskId)));
+    for (const [key, task] of [...agent.tasks]) {
+      if (!reportedKeys.has(key)) {
+        this.applyStatus(task, this.masterStatus(task, 'DROPPED', 'AGENT_RESTARTED', 'the agent re-registered without this task; its launch never reached it'));
+      }
+    }
+    for (const t of reported) {
+      const framework = this.frameworks.get(t.frameworkId);
+      if (!framework) {
+        // The framework was removed while the agent was away: it should not run this task.
+        channel.send({ type: 'shutdownFramework', frameworkId: t.frameworkId });
+        continue;
+      }
+      if (!agent.tasks.has(taskKey(t.frameworkId, t.spec.taskId)) && !isTerminal(t.latest.state)) {
+        this.addTask(framework, agent, t.spec, t.latest.state, now);
+      }
+    }
+    // Frameworks known only from an agent (this master restarted) get their failover time to come back.
+    for (const f of adopted) if (!f.connected) this.startFailoverTimer(f);
+    this.log.info({ agentId: info.id, tasks: reported.length }, 'agent re-registered');
+    channel.send({ type: 'reregistered', agentId: info.id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
+    this.requestAllocation();
+  }
+
+  /** Records a heartbeat; unknown agents are ignored. */
+  agentHeartbeat(agentId: string): void {
+    const agent = this.agents.get(agentId);
+    if (agent) agent.lastHeartbeatAt = this.clock.now();
+  }
+
+  /**
+   * The agent's stream ended. A no-op unless `channel` is the agent's current one (a replaced
+   * stream closing late must not deactivate the new one). Its offers are rescinded; its tasks stay
+   * until it re-registers.
+   */
+  agentDisconnected(agentId: string, channel: AgentChannel): void {
+    const agent = this.agents.get(agentId);
+    if (!agent || agent.channel !== channel) return;
+    agent.channel = undefined;
+    agent.active = false;
+    for (const offerId of [...agent.offers]) this.rescindOffer(offerId);
+    this.log.warn({ agentId }, 'agent disconnected');
+  }
+
+  /**
+   * A status update from an agent: applied to the task (when the state machine allows) and
+   * relayed to the framework. Updates for a framework that was removed are acknowledged here so
+   * the agent stops retrying them.
+   */
+  agentStatusUpdate(agentId: string, status: TaskStatus): void {
+    const agent = this.agents.get(agentId);
+    if (agent) agent.lastHeartbeatAt = this.clock.now();
+    const framework = this.frameworks.get(status.frameworkId);
+    if (!framework) {
+      if (status.uuid && agent?.channel) {
+        agent.channel.send({ type: 'ack', frameworkId: status.frameworkId, taskId: status.taskId, uuid: status.uuid });
+      }
+      return;
+    }
+    const task = framework.tasks.get(status.taskId);
+    if (task) this.applyStatus(task, { ...status, agentId });
+    else this.log.debug({ taskId: status.taskId, state: status.state }, 'status for a task not active at the master');
+    framework.channel?.send({ type: 'update', status: { ...status, agentId } });
+  }
+
+  // ---- frameworks -------------------------------------------------------------------------
+
+  /**
+   * Subscribes a framework (new when `info.id` is empty) and returns its ids. A re-subscription
+   * replaces the old stream, which is told so and closed; a torn-down id is refused.
+   */
+  subscribe(info: FrameworkInfo, channel: FrameworkChannel): { frameworkId: string; streamId: string } {
+    if (info.id && this.removedFrameworks.has(info.id)) {
+      throw new FailedPreconditionError(`framework '${info.id}' was torn down or failed over too late; subscribe without an id to start afresh`);
+    }
+    const now = this.clock.now();
+    let framework = info.id ? this.frameworks.get(info.id) : undefined;
+    if (framework) {
+      if (framework.channel && framework.channel !== channel) {
+        framework.channel.send({ type: 'error', message: 'framework re-subscribed on another stream' });
+        framework.channel.close();
+      }
+      for (const offerId of [...framework.offers]) this.discardOffer(offerId);
+      framework.info = { ...info, id: framework.info.id };
+    } else {
+      framework = this.adoptFramework({ ...info, id: info.id || newFrameworkId() });
+    }
+    this.failoverTimers.get(framework.info.id)?.cancel();
+    this.failoverTimers.delete(framework.info.id);
+    const streamId = newStreamId();
+    framework.channel = channel;
+    framework.streamId = streamId;
+    framework.connected = true;
+    framework.disconnectedAt = undefined;
+    framework.registeredAt = framework.registeredAt || now;
+    this.log.info({ frameworkId: framework.info.id, name: info.name, roles: info.roles }, info.id ? 'framework re-subscribed' : 'framework subscribed');
+    channel.send({ type: 'subscribed', frameworkId: framework.info.id, streamId, heartbeatIntervalMs: this.frameworkHeartbeatIntervalMs, masterId: this.masterId });
+    this.requestAllocation();
+    return { frameworkId: framework.info.id, streamId };
+  }
+
+  /**
+   * The framework's stream ended. A no-op unless `streamId` is current. Its offers return to the
+   * pool; its tasks are kept for its failover timeout, then killed.
+   */
+  frameworkDisconnected(frameworkId: string, streamId: string): void {
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework || framework.streamId !== streamId || !framework.connected) return;
+    framework.connected = false;
+    framework.channel = undefined;
+    framework.disconnectedAt = this.clock.now();
+    for (const offerId of [...framework.offers]) this.discardOffer(offerId);
+    this.log.warn({ frameworkId, failoverTimeoutMs: framework.info.failoverTimeoutMs }, 'framework disconnected');
+    this.startFailoverTimer(framework);
+  }
+
+  /** Removes a disconnected framework once its failover timeout passes (at once when it is 0). */
+  private startFailoverTimer(framework: FrameworkRecord): void {
+    const frameworkId = framework.info.id;
+    const timeout = framework.info.failoverTimeoutMs;
+    if (timeout <= 0) {
+      this.removeFramework(framework, 'its failover timeout is 0');
+      return;
+    }
+    this.failoverTimers.get(frameworkId)?.cancel();
+    this.failoverTimers.set(frameworkId, this.clock.setTimer(timeout, () => {
+      this.failoverTimers.delete(frameworkId);
+      const current = this.frameworks.get(frameworkId);
+      if (current && !current.connected) this.removeFramework(current, 'it did not re-subscribe within its failover timeout');
+    }));
+  }
+
+  /** The framework behind a call; refuses unknown ids and stale streams. */
+  requireFramework(frameworkId: string, streamId: string): FrameworkRecord {
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework) throw new NotFoundError('framework', frameworkId);
+    if (!framework.connected || framework.streamId !== streamId) {
+      throw new FailedPreconditionError(`stream '${streamId}' is not the current subscription of framework '${frameworkId}'; re-subscribe`);
+    }
+    return framework;
+  }
+
+  /**
+   * Accepts offers with operations. A bad offer drops every task (TASK_DROPPED, INVALID_OFFER) and
+   * returns the offers' resources; a bad task gets TASK_ERROR and the others go ahead. What no task
+   * used goes back to the pool, filtered for `refuseSeconds`.
+   */
+  accept(framework: FrameworkRecord, offerIds: readonly string[], operations: readonly Operation[], refuseSeconds = DEFAULT_REFUSE_SECONDS): void {
+    const unsupported = operations.find((op) => op.type !== 'LAUNCH');
+    if (unsupported) throw new UnimplementedError(`${unsupported.type} operations are not supported yet; only LAUNCH`);
+    const tasks = operations.flatMap((op) => (op.type === 'LAUNCH' ? op.tasks : []));
+    const frameworkId = framework.info.id;
+
+    const checked = checkOffers(offerIds, frameworkId, (id) => this.offers.get(id));
+    if (!checked.ok) {
+      for (const id of offerIds) if (this.offers.get(id)?.offer.frameworkId === frameworkId) this.discardOffer(id);
+      for (const task of tasks) this.sendMasterStatus(framework, task, 'DROPPED', checked.reason, checked.message);
+      return;
+    }
+    const agent = this.agents.get(checked.agentId)!;
+    let available = EMPTY;
+    const role = checked.offers[0]!.offer.role;
+    for (const record of checked.offers) {
+      available = add(available, record.offer.resources);
+      this.offers.remove(record.offer.id, agent, framework);
+    }
+    const launchedHere = new Set<string>();
+    const now = this.clock.now();
+    for (const task of tasks) {
+      const verdict = checkTask(task, {
+        agentId: agent.info.id,
+        agentContainerizers: agent.info.containerizers,
+        available,
+        isTaskIdTaken: (id) => framework.tasks.has(id) || launchedHere.has(id),
+      });
+      if (!verdict.ok) {
+        this.sendMasterStatus(framework, task, 'ERROR', verdict.reason, verdict.message);
+        continue;
+      }
+      if (!agent.channel) {
+        this.sendMasterStatus(framework, task, 'DROPPED', 'AGENT_DISCONNECTED', `agent '${agent.info.id}' disconnected before the launch`);
+        continue;
+      }
+      available = subtract(available, task.resources);
+      launchedHere.add(task.taskId);
+      const spec: TaskSpec = { ...task, agentId: agent.info.id };
+      this.addTask(framework, agent, spec, 'STAGING', now);
+      agent.channel.send({ type: 'runTask', framework: framework.info, task: spec });
+      this.log.info({ frameworkId, agentId: agent.info.id, taskId: task.taskId }, 'task staged');
+    }
+    if (!isEmpty(available) && refuseSeconds > 0) {
+      this.filters.add({ frameworkId, agentId: agent.info.id, role, resources: available, expiresAt: now + refuseSeconds * 1000 }, now);
+    }
+  }
+
+  /** Declines offers; unknown or foreign offer ids are ignored (they may have been rescinded). */
+  decline(framework: FrameworkRecord, offerIds: readonly string[], refuseSeconds = DEFAULT_REFUSE_SECONDS): void {
+    const now = this.clock.now();
+    for (const id of offerIds) {
+      const record = this.offers.get(id);
+      if (!record || record.offer.frameworkId !== framework.info.id) continue;
+      this.discardOffer(id);
+      if (refuseSeconds > 0) {
+        this.filters.add({ frameworkId: framework.info.id, agentId: record.offer.agentId, role: record.offer.role, resources: record.offer.resources, expiresAt: now + refuseSeconds * 1000 }, now);
+      }
+    }
+  }
+
+  /** Clears filters and suppression for the roles (all of the framework's when empty), then offers. */
+  revive(framework: FrameworkRecord, roles: readonly string[]): void {
+    this.filters.clear(framework.info.id, roles);
+    if (roles.length === 0) framework.suppressedRoles.clear();
+    else for (const r of roles) framework.suppressedRoles.delete(r);
+    this.requestAllocation();
+  }
+
+  /** Stops offers for the roles (all of the framework's when empty) until a revive. */
+  suppress(framework: FrameworkRecord, roles: readonly string[]): void {
+    for (const r of roles.length === 0 ? framework.info.roles : roles) framework.suppressedRoles.add(r);
+  }
+
+  /** Kills a task; an unknown one gets a LOST update so the framework stops waiting for it. */
+  kill(framework: FrameworkRecord, taskId: string, killGraceMs?: number): void {
+    const task = framework.tasks.get(taskId);
+    if (!task) {
+      const done = framework.completed.find((t) => t.spec.taskId === taskId);
+      if (done) this.relay(framework, this.latestStatus(done, 'RECONCILIATION'));
+      else this.sendUnknownTask(framework, taskId, '', 'kill of a task this master does not know');
+      return;
+    }
+    const agent = this.agents.get(task.agentId);
+    agent?.channel?.send({ type: 'killTask', frameworkId: framework.info.id, taskId, ...(killGraceMs !== undefined ? { killGraceMs } : {}), reason: 'KILLED_BY_FRAMEWORK' });
+  }
+
+  /** Relays an acknowledgement to the agent that made the update. */
+  acknowledge(framework: FrameworkRecord, agentId: string, taskId: string, uuid: string): void {
+    const task = framework.tasks.get(taskId) ?? framework.completed.find((t) => t.spec.taskId === taskId);
+    const agent = this.agents.get(agentId || task?.agentId || '');
+    agent?.channel?.send({ type: 'ack', frameworkId: framework.info.id, taskId, uuid });
+  }
+
+  /**
+   * Answers with the latest state of the listed tasks (explicit) or of every task the master
+   * knows for the framework (implicit, when the list is empty). Master-made answers need no ack.
+   */
+  reconcile(framework: FrameworkRecord, tasks: readonly { taskId: string; agentId: string }[]): void {
+    if (tasks.length === 0) {
+      for (const task of framework.tasks.values()) this.relay(framework, this.latestStatus(task, 'RECONCILIATION'));
+      return;
+    }
+    for (const { taskId, agentId } of tasks) {
+      const task = framework.tasks.get(taskId) ?? framework.completed.find((t) => t.spec.taskId === taskId);
+      if (task) this.relay(framework, this.latestStatus(task, 'RECONCILIATION'));
+      else this.sendUnknownTask(framework, taskId, agentId, 'reconciliation: the master knows no such task');
+    }
+  }
+
+  /** Ends a framework at its own request: its tasks are killed and its id retired. */
+  teardown(framework: FrameworkRecord): void {
+    this.removeFramework(framework, 'it was torn down');
+  }
+
+  // ---- allocation -------------------------------------------------------------------------
+
+  /** Asks for an allocation soon (coalesced): on agent or framework arrival and on revive. */
+  requestAllocation(): void {
+    if (this.allocationPending) return;
+    this.allocationPending = this.clock.setTimer(0, () => {
+      this.allocationPending = undefined;
+      this.allocate();
+    });
+  }
+
+  /** One allocation cycle: asks the allocator for decisions and sends the offers, one event per framework. */
+  allocate(): void {
+    const now = this.clock.now();
+    this.filters.expire(now);
+    const agents = [];
+    for (const agent of this.agents.values()) {
+      if (!agent.active || !agent.channel) continue;
+      agents.push({ id: agent.info.id, available: subtract(agent.info.resources, add(agent.used, agent.offered)) });
+    }
+    const frameworks = [];
+    for (const f of this.frameworks.values()) {
+      if (f.connected) frameworks.push({ id: f.info.id, roles: f.info.roles, suppressedRoles: f.suppressedRoles });
+    }
+    const result = allocateRoundRobin({ agents, frameworks, filters: this.filters, now, cursor: this.allocationCursor });
+    this.allocationCursor = result.cursor;
+    const batches = new Map<string, ReturnType<OfferBook['create']>[]>();
+    for (const decision of result.offers) {
+      const agent = this.agents.get(decision.agentId)!;
+      const framework = this.frameworks.get(decision.frameworkId)!;
+      const offer = this.offers.create(decision, agent, framework, now);
+      const batch = batches.get(framework.info.id) ?? [];
+      batch.push(offer);
+      batches.set(framework.info.id, batch);
+    }
+    for (const [frameworkId, offers] of batches) this.frameworks.get(frameworkId)?.channel?.send({ type: 'offers', offers });
+  }
+
+  /** The resources in a framework's outstanding offers. */
+  offeredTo(framework: FrameworkRecord): Resources {
+    let total = EMPTY;
+    for (const id of framework.offers) {
+      const record = this.offers.get(id);
+      if (record) total = add(total, record.offer.resources);
+    }
+    return total;
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private adoptFramework(info: FrameworkInfo): FrameworkRecord {
+    const record: FrameworkRecord = {
+      info,
+      streamId: undefined,
+      channel: undefined,
+      connected: false,
+      registeredAt: this.clock.now(),
+      disconnectedAt: this.clock.now(),
+      tasks: new Map(),
+      completed: [],
+      offers: new Set(),
+      suppressedRoles: new Set(),
+      used: EMPTY,
+    };
+    this.frameworks.set(info.id, record);
+    return record;
+  }
+
+  private addTask(framework: FrameworkRecord, agent: AgentRecord, spec: TaskSpec, state: TaskState, now: number): void {
+    const task: TaskRecord = { spec, frameworkId: framework.info.id, agentId: agent.info.id, state, statuses: [], createdAt: now };
+    framework.tasks.set(spec.taskId, task);
+    agent.tasks.set(taskKey(framework.info.id, spec.taskId), task);
+    agent.used = add(agent.used, spec.resources);
+    framework.used = add(framework.used, spec.resources);
+  }
+
+  /** Moves a task by a status, and on a terminal one releases its resources. */
+  private applyStatus(task: TaskRecord, status: TaskStatus): void {
+    const verdict = checkTransition(task.state, status.state);
+    if (!verdict.ok) {
+      this.log.debug({ taskId: task.spec.taskId, from: task.state, to: status.state }, `status ignored: ${verdict.reason}`);
+      return;
+    }
+    task.state = status.state;
+    if (status.healthy !== undefined) task.healthy = status.healthy;
+    task.statuses.push(status);
+    if (task.statuses.length > TASK_STATUS_HISTORY) task.statuses.shift();
+    if (isTerminal(status.state)) this.finishTask(task);
+  }
+
+  private finishTask(task: TaskRecord): void {
+    const framework = this.frameworks.get(task.frameworkId);
+    const agent = this.agents.get(task.agentId);
+    const key = taskKey(task.frameworkId, task.spec.taskId);
+    if (agent?.tasks.delete(key)) agent.used = subtract(agent.used, task.spec.resources);
+    if (framework?.tasks.delete(task.spec.taskId)) {
+      framework.used = subtract(framework.used, task.spec.resources);
+      framework.completed.push(task);
+      if (framework.completed.length > this.completedLimit) framework.completed.shift();
+    }
+  }
+
+  private removeFramework(framework: FrameworkRecord, why: string): void {
+    const id = framework.info.id;
+    this.log.info({ frameworkId: id }, `framework removed: ${why}`);
+    for (const offerId of [...framework.offers]) this.discardOffer(offerId);
+    const agentIds = new Set<string>();
+    for (const task of [...framework.tasks.values()]) {
+      agentIds.add(task.agentId);
+      this.applyStatus(task, this.masterStatus(task, 'KILLED', 'FRAMEWORK_REMOVED', `framework removed: ${why}`));
+    }
+    for (const agentId of agentIds) this.agents.get(agentId)?.channel?.send({ type: 'shutdownFramework', frameworkId: id });
+    if (framework.channel) {
+      framework.channel.send({ type: 'error', message: `framework '${id}' removed: ${why}` });
+      framework.channel.close();
+    }
+    this.failoverTimers.get(id)?.cancel();
+    this.failoverTimers.delete(id);
+    this.filters.clear(id);
+    this.frameworks.delete(id);
+    this.removedFrameworks.add(id);
+    framework.connected = false;
+    framework.channel = undefined;
+    this.completedFrameworks.push(framework);
+    if (this.completedFrameworks.length > COMPLETED_FRAMEWORKS_KEPT) this.completedFrameworks.shift();
+    this.requestAllocation();
+  }
+
+  /** Removes an offer and tells its framework (when connected) that it is gone. */
+  private rescindOffer(offerId: string): void {
+    const record = this.offers.get(offerId);
+    if (!record) return;
+    const framework = this.frameworks.get(record.offer.frameworkId);
+    this.discardOffer(offerId);
+    framework?.channel?.send({ type: 'rescind', offerId });
+  }
+
+  /** Removes an offer silently (declined, used, or its framework is gone). */
+  private discardOffer(offerId: string): void {
+    const record = this.offers.get(offerId);
+    if (!record) return;
+    this.offers.remove(offerId, this.agents.get(record.offer.agentId), this.frameworks.get(record.offer.frameworkId));
+  }
+
+  private heartbeatFrameworks(): void {
+    for (const f of this.frameworks.values()) f.channel?.send({ type: 'heartbeat' });
+  }
+
+  private masterStatus(task: TaskRecord, state: TaskState, reason: StatusReason, message: string): TaskStatus {
+    return { taskId: task.spec.taskId, frameworkId: task.frameworkId, agentId: task.agentId, state, source: 'MASTER', reason, message, timestamp: this.clock.now() };
+  }
+
+  private latestStatus(task: TaskRecord, reason: StatusReason): TaskStatus {
+    const last = task.statuses[task.statuses.length - 1];
+    const status: TaskStatus = {
+      ...this.masterStatus(task, task.state, reason, last?.message ?? ''),
+      ...(task.healthy !== undefined ? { healthy: task.healthy } : {}),
+      ...(last?.exitCode !== undefined ? { exitCode: last.exitCode } : {}),
+    };
+    return status;
+  }
+
+  /** A master-made status for a task the master never added (dropped or invalid at accept). */
+  private sendMasterStatus(framework: FrameworkRecord, task: TaskSpec, state: TaskState, reason: StatusReason, message: string): void {
+    this.log.info({ frameworkId: framework.info.id, taskId: task.taskId, state, reason }, message);
+    this.relay(framework, { taskId: task.taskId, frameworkId: framework.info.id, agentId: task.agentId, state, source: 'MASTER', reason, message, timestamp: this.clock.now() });
+  }
+
+  private sendUnknownTask(framework: FrameworkRecord, taskId: string, agentId: string, message: string): void {
+    this.relay(framework, { taskId, frameworkId: framework.info.id, agentId, state: 'LOST', source: 'MASTER', reason: 'TASK_UNKNOWN', message, timestamp: this.clock.now() });
+  }
+
+  private relay(framework: FrameworkRecord, status: TaskStatus): void {
+    framework.channel?.send({ type: 'update', status });
+  }
+}

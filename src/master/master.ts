@@ -1,0 +1,125 @@
+/**
+ * The master's composition root: work dir and epoch, the core, the gRPC server (AgentLink,
+ * Scheduler, Operator) and the HTTP status endpoint. `startMaster` returns once both listen.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../common/clock.js';
+import { newMasterId } from '../common/ids.js';
+import { silentLogger, type Logger } from '../common/logging.js';
+import { orbitV1, SERVER_OPTIONS } from '../common/proto.js';
+import { MasterCore } from './core.js';
+import { createJsonServer, statusRoutes } from './http/status-server.js';
+import { agentLinkHandlers } from './rpc/agent-link-service.js';
+import { operatorHandlers } from './rpc/operator-service.js';
+import { schedulerHandlers } from './rpc/scheduler-service.js';
+import { clusterStateView } from './state-view.js';
+
+export interface MasterOptions {
+  ip?: string;
+  /** gRPC port; 0 picks a free one. */
+  port?: number;
+  /** HTTP status port; 0 picks a free one. */
+  httpPort?: number;
+  workDir: string;
+  clock?: Clock;
+  logger?: Logger;
+  allocationIntervalMs?: number;
+  frameworkHeartbeatIntervalMs?: number;
+  agentHeartbeatIntervalMs?: number;
+}
+
+export interface RunningMaster {
+  core: MasterCore;
+  /** The gRPC address agents and frameworks use: HOST:PORT. */
+  address: string;
+  port: number;
+  httpPort: number;
+  /** Stops serving: ends every stream and closes both servers. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Every start takes the next epoch, kept in the work dir (written to a temp file, fsync'd and
+ * renamed, so a crash leaves the old value or the new one, never half of one).
+ */
+function nextEpoch(workDir: string): number {
+  const path = join(workDir, 'epoch');
+  let last = 0;
+  try {
+    last = Number(readFileSync(path, 'utf8').trim()) || 0;
+  } catch {
+    // First start in this work dir.
+  }
+  const epoch = last + 1;
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${epoch}\n`);
+  const fd = openSync(tmp, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, path);
+  return epoch;
+}
+
+export async function startMaster(options: MasterOptions): Promise<RunningMaster> {
+  const ip = options.ip ?? '127.0.0.1';
+  const log = options.logger ?? silentLogger;
+  mkdirSync(options.workDir, { recursive: true });
+  const core = new MasterCore({
+    masterId: newMasterId(),
+    epoch: nextEpoch(options.workDir),
+    clock: options.clock ?? systemClock,
+    logger: log,
+    ...(options.allocationIntervalMs !== undefined ? { allocationIntervalMs: options.allocationIntervalMs } : {}),
+    ...(options.frameworkHeartbeatIntervalMs !== undefined ? { frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs } : {}),
+    ...(options.agentHeartbeatIntervalMs !== undefined ? { agentHeartbeatIntervalMs: options.agentHeartbeatIntervalMs } : {}),
+  });
+
+  const v1 = orbitV1();
+  const server = new grpc.Server(SERVER_OPTIONS);
+  server.addService(v1.AgentLink.service, agentLinkHandlers(core, log));
+  server.addService(v1.Scheduler.service, schedulerHandlers(core, log));
+  server.addService(v1.Operator.service, operatorHandlers(core));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${ip.includes(':') ? `[${ip}]` : ip}:${options.port ?? 5050}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  }).catch((err: Error) => {
+    core.stop();
+    throw new Error(`cannot listen for gRPC on ${ip}:${options.port ?? 5050}: ${err.message}`);
+  });
+
+  const http: HttpServer = createJsonServer(statusRoutes(() => clusterStateView(core)));
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.httpPort ?? 5051, ip, () => {
+      const address = http.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  }).catch((err: Error) => {
+    core.stop();
+    server.forceShutdown();
+    throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5051}: ${err.message}`);
+  });
+
+  log.info({ masterId: core.masterId, epoch: core.epoch, port, httpPort }, 'master started');
+  let stopped: Promise<void> | undefined;
+  return {
+    core,
+    address: `${ip}:${port}`,
+    port,
+    httpPort,
+    stop() {
+      stopped ??= (async () => {
+        core.stop();
+        server.forceShutdown();
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+        log.info({ masterId: core.masterId }, 'master stopped');
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * The Operator service: the cluster state that GET /state serves, over gRPC, and the operator's
+ * levers. Levers that later issues build (drain, weights, quota) answer UNIMPLEMENTED for now.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { NotFoundError, UnimplementedError } from '../../common/errors.js';
+import { encodeStateView } from '../../common/state-codec.js';
+import type { OperatorHandlers } from '../../gen/orbit/v1/Operator.js';
+import { stateFromProto } from '../../common/codec.js';
+import type { MasterCore } from '../core.js';
+import { clusterStateView } from '../state-view.js';
+import { toServiceError } from './status-codes.js';
+
+function unary<Req, Res>(fn: (request: Req) => Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    try {
+      callback(null, fn(call.request));
+    } catch (err) {
+      callback(toServiceError(err));
+    }
+  };
+}
+
+const notYet = (what: string) => unary(() => {
+  throw new UnimplementedError(`${what} is not supported yet`);
+});
+
+export function operatorHandlers(core: MasterCore): OperatorHandlers {
+  return {
+    GetState: unary(() => encodeStateView(clusterStateView(core))),
+    GetAgents: unary(() => ({ agents: encodeStateView(clusterStateView(core)).agents })),
+    GetFrameworks: unary(() => ({ frameworks: encodeStateView(clusterStateView(core)).frameworks })),
+    GetTasks: unary((req) => {
+      const state = encodeStateView(clusterStateView(core));
+      const wanted = stateFromProto(req.state);
+      if (req.frameworkId && !core.frameworks.has(req.frameworkId)) throw new NotFoundError('framework', req.frameworkId);
+      const tasks = (state.frameworks ?? [])
+        .filter((f) => !req.frameworkId || f.id === req.frameworkId)
+        .flatMap((f) => [...(f.tasks ?? []), ...(f.completedTasks ?? [])])
+        .filter((t) => !wanted || t.state === `TASK_${wanted}`);
+      return { tasks };
+    }),
+    DrainAgent: notYet('draining agents'),
+    ReactivateAgent: notYet('reactivating agents'),
+    MarkAgentGone: notYet('marking agents gone'),
+    TeardownFramework: unary((req) => {
+      const framework = core.frameworks.get(req.frameworkId);
+      if (!framework) throw new NotFoundError('framework', req.frameworkId);
+      core.teardown(framework);
+      return { message: `framework '${req.frameworkId}' torn down` };
+    }),
+    UpdateWeights: notYet('role weights'),
+    SetQuota: notYet('quota'),
+  };
+}

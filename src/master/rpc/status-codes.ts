@@ -1,0 +1,24 @@
+/** The one place faults become gRPC status codes (STYLE.md 7). */
+import * as grpc from '@grpc/grpc-js';
+import { errorMessage } from '../../common/errors.js';
+
+const CODES: Record<string, grpc.status> = {
+  InvalidArgumentError: grpc.status.INVALID_ARGUMENT,
+  ResourceParseError: grpc.status.INVALID_ARGUMENT,
+  AttributeParseError: grpc.status.INVALID_ARGUMENT,
+  NotFoundError: grpc.status.NOT_FOUND,
+  FailedPreconditionError: grpc.status.FAILED_PRECONDITION,
+  UnimplementedError: grpc.status.UNIMPLEMENTED,
+};
+
+/** A grpc-js service error for a thrown value; unknown faults become INTERNAL. */
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const name = err instanceof Error ? err.name : '';
+  return { code: CODES[name] ?? grpc.status.INTERNAL, details: errorMessage(err) };
+}
+
+/** The peer's IP address from grpc-js' `ipv4:127.0.0.1:5555` / `ipv6:[::1]:5555` form. */
+export function peerAddress(peer: string): string {
+  const m = /^(?:ipv[46]:)?\[?([^\]]+?)\]?:\d+$/.exec(peer);
+  return m?.[1] ?? peer;
+}
