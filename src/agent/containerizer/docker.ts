@@ -1,0 +1,375 @@
+/**
+ * Runs tasks as Docker containers through dockerode (the only file that imports it).
+ *
+ * Every container uses host networking, carries `orbit.*` labels naming the agent, framework, task
+ * and container id (so a restarted agent can find what it started), and is removed once it has
+ * exited and its exit has been read; the task's output stays in the sandbox's stdout/stderr files.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import Dockerode from 'dockerode';
+import { scalar } from '../../common/resources.js';
+import type { CommandSpec } from '../../common/tasks.js';
+import {
+  ContainerLaunchError,
+  type ContainerExit,
+  type Containerizer,
+  type LaunchedContainer,
+  type LaunchProgress,
+  type LaunchRequest,
+} from './containerizer.js';
+
+/** Docker refuses memory limits below this (the engine's linuxMinMemory). */
+const DOCKER_MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+const BYTES_PER_MIB = 1024 * 1024;
+/** How long to wait for the attach stream to drain once the container has exited. */
+const OUTPUT_DRAIN_TIMEOUT_MS = 5_000;
+
+// Labels on every container Orbit starts: a restarted agent finds its containers by them.
+/** The agent that started the container. */
+export const LABEL_AGENT_ID = 'orbit.agent-id';
+/** The framework whose task runs in it. */
+export const LABEL_FRAMEWORK_ID = 'orbit.framework-id';
+/** The task it runs. */
+export const LABEL_TASK_ID = 'orbit.task-id';
+/** Orbit's container id (the Docker name is `orbit-<container id>`). */
+export const LABEL_CONTAINER_ID = 'orbit.container-id';
+
+/** Options for DockerContainerizer; with neither `docker` nor `socketPath`, dockerode's default. */
+export interface DockerContainerizerOptions {
+  /** The engine's Unix socket, e.g. `/var/run/docker.sock`. */
+  socketPath?: string;
+  /** A ready client (tests, or a remote engine); wins over `socketPath`. */
+  docker?: Dockerode;
+  log?: (msg: string, fields?: object) => void;
+}
+
+/** What kill() and the exit watcher share about one container. */
+interface Flags {
+  /** kill() was called. */
+  killed: boolean;
+  /** The container has exited (or can no longer be watched). */
+  done: boolean;
+}
+
+interface Running {
+  container: Dockerode.Container;
+  flags: Flags;
+  exited: Promise<ContainerExit>;
+}
+
+/** The Docker name Orbit gives the container of `containerId`. */
+export function dockerName(containerId: string): string {
+  return `orbit-${containerId}`;
+}
+
+/** A Containerizer backed by a Docker engine. */
+export class DockerContainerizer implements Containerizer {
+  readonly kind = 'docker' as const;
+  private readonly docker: Dockerode;
+  private readonly log: (msg: string, fields?: object) => void;
+  private readonly running = new Map<string, Running>();
+  /** Aborts every long-lived engine request (wait, attach, pull) on close(). */
+  private readonly abort = new AbortController();
+
+  constructor(options: DockerContainerizerOptions = {}) {
+    this.docker =
+      options.docker ?? new Dockerode(options.socketPath === undefined ? {} : { socketPath: options.socketPath });
+    this.log = options.log ?? (() => {});
+  }
+
+  /**
+   * Pulls the image when it is absent (or `forcePull`), creates the container, attaches its output
+   * to the sandbox files and starts it. Rejects with ContainerLaunchError: IMAGE_PULL_FAILED when the
+   * image can't be had, CONTAINER_LAUNCH_FAILED for anything else (no image named, a program that
+   * does not exist, an id already in use).
+   */
+  async launch(request: LaunchRequest, progress: LaunchProgress = () => {}): Promise<LaunchedContainer> {
+    const { containerId, task } = request;
+    const image = task.container.image;
+    if (image === undefined || image.trim() === '') {
+      throw new ContainerLaunchError(`task ${task.taskId} names no container image (container.image is required for docker)`, 'CONTAINER_LAUNCH_FAILED');
+    }
+    if (this.abort.signal.aborted) {
+      throw new ContainerLaunchError(`cannot launch ${containerId}: the Docker containerizer is closed`, 'CONTAINER_LAUNCH_FAILED');
+    }
+    if (this.running.has(containerId)) {
+      throw new ContainerLaunchError(`container id ${containerId} is already in use`, 'CONTAINER_LAUNCH_FAILED');
+    }
+    await this.ensureImage(image, task.container.forcePull === true, progress);
+
+    const launchFailed = (what: string, cause: unknown): ContainerLaunchError =>
+      new ContainerLaunchError(`${what} for task ${task.taskId} (image ${image}): ${messageOf(cause)}`, 'CONTAINER_LAUNCH_FAILED', { cause });
+
+    const files = await openOutputFiles(request.sandboxDir).catch((err: unknown) => {
+      throw launchFailed('cannot open the output files in the sandbox', err);
+    });
+    let container: Dockerode.Container;
+    try {
+      container = await this.docker.createContainer(this.createOptions(request, image));
+    } catch (err) {
+      await files.close();
+      throw launchFailed('cannot create the container', err);
+    }
+
+    // Attach before start so not a byte of output is missed.
+    let drained: Promise<void>;
+    let stream: NodeJS.ReadableStream | undefined;
+    try {
+      stream = await container.attach({ stream: true, stdout: true, stderr: true, abortSignal: this.abort.signal });
+      drained = streamEnded(stream);
+      this.docker.modem.demuxStream(stream, files.stdout, files.stderr);
+      progress(`starting container ${dockerName(containerId)}`);
+      await container.start();
+    } catch (err) {
+      await container.remove({ force: true }).catch((e: unknown) => this.log('docker: remove after failed start failed', { containerId, error: messageOf(e) }));
+      if (stream !== undefined && 'destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
+      await files.close();
+      throw launchFailed('cannot start the container', err);
+    }
+
+    const flags: Flags = { killed: false, done: false };
+    const exited = this.watch(containerId, container, flags, drained, files);
+    this.running.set(containerId, { container, flags, exited });
+    this.log('docker: container started', { containerId, taskId: task.taskId, image });
+    return { containerId, exited };
+  }
+
+  /**
+   * Sends SIGTERM, then SIGKILL if the container still runs after `graceMs`; resolves once it has
+   * exited. A no-op for an unknown or already exited container. A process that is the container's
+   * PID 1 and installs no SIGTERM handler ignores SIGTERM (Docker's rule), so it dies at SIGKILL.
+   */
+  async kill(containerId: string, graceMs: number): Promise<void> {
+    const entry = this.running.get(containerId);
+    if (entry === undefined || entry.flags.done) return;
+    entry.flags.killed = true;
+    await this.signal(entry, 'SIGTERM');
+    if (!(await settlesWithin(entry.exited, graceMs))) await this.signal(entry, 'SIGKILL');
+    await entry.exited;
+  }
+
+  /**
+   * Aborts the engine requests that watch running containers; their `exited` promises then never
+   * settle (the containers keep running and keep their labels). Idempotent.
+   */
+  async close(): Promise<void> {
+    this.abort.abort();
+    this.running.clear();
+  }
+
+  private async signal(entry: Running, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    try {
+      await entry.container.kill({ signal });
+    } catch (err) {
+      // 409 (not running) and 404 (already removed) mean it has exited: exactly what we wanted.
+      const code = statusCodeOf(err);
+      if (code !== 409 && code !== 404) this.log('docker: kill failed', { container: entry.container.id, signal, error: messageOf(err) });
+    }
+  }
+
+  private createOptions(request: LaunchRequest, image: string): Dockerode.ContainerCreateOptions {
+    const { task } = request;
+    const cpus = scalar(task.resources, 'cpus');
+    const memMiB = scalar(task.resources, 'mem');
+    const memory = memMiB > 0 ? Math.max(Math.round(memMiB * BYTES_PER_MIB), DOCKER_MIN_MEMORY_BYTES) : undefined;
+    const hostConfig: Dockerode.HostConfig = { NetworkMode: 'host' };
+    if (cpus > 0) hostConfig.NanoCpus = Math.round(cpus * 1e9);
+    if (memory !== undefined) {
+      hostConfig.Memory = memory;
+      hostConfig.MemorySwap = memory;
+    }
+    return {
+      name: dockerName(request.containerId),
+      Image: image,
+      ...commandOf(task.command),
+      Env: Object.entries(request.env).map(([k, v]) => `${k}=${v}`),
+      ...(task.command.user ? { User: task.command.user } : {}),
+      Labels: {
+        [LABEL_AGENT_ID]: request.agentId,
+        [LABEL_FRAMEWORK_ID]: request.frameworkId,
+        [LABEL_TASK_ID]: task.taskId,
+        [LABEL_CONTAINER_ID]: request.containerId,
+      },
+      AttachStdin: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      HostConfig: hostConfig,
+    };
+  }
+
+  /** Uses the local image unless `forcePull`; otherwise pulls it, reporting progress. */
+  private async ensureImage(image: string, forcePull: boolean, progress: LaunchProgress): Promise<void> {
+    if (!forcePull) {
+      try {
+        await this.docker.getImage(image).inspect();
+        return;
+      } catch (err) {
+        if (statusCodeOf(err) !== 404) {
+          throw new ContainerLaunchError(`cannot look up image ${image} in the Docker engine: ${messageOf(err)}`, 'CONTAINER_LAUNCH_FAILED', { cause: err });
+        }
+      }
+    }
+    progress(`pulling image ${image}`);
+    try {
+      await this.pull(image, progress);
+    } catch (err) {
+      const why = forcePull ? 'could not be pulled (force pull)' : 'is not present locally and could not be pulled';
+      throw new ContainerLaunchError(`image ${image} ${why}: ${messageOf(err)}`, 'IMAGE_PULL_FAILED', { cause: err });
+    }
+    progress(`pulled image ${image}`);
+  }
+
+  private async pull(image: string, progress: LaunchProgress): Promise<void> {
+    const stream = await this.docker.pull(image, { abortSignal: this.abort.signal });
+    // Layers repeat "Downloading" with byte counts; report each layer's status once per change.
+    const lastStatus = new Map<string, string>();
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : resolve()),
+        (event: { status?: string; id?: string; error?: string }) => {
+          if (event.error !== undefined || event.status === undefined) return;
+          const key = event.id ?? '';
+          if (lastStatus.get(key) === event.status) return;
+          lastStatus.set(key, event.status);
+          progress(`${image}: ${event.id ? `${event.id} ` : ''}${event.status}`);
+        },
+      );
+    });
+  }
+
+  /**
+   * Waits for the container to exit, reads why, flushes and closes the output files, removes the
+   * container, and only then settles. Never rejects: an engine error becomes an exit with a null code.
+   */
+  private async watch(
+    containerId: string,
+    container: Dockerode.Container,
+    flags: Flags,
+    drained: Promise<void>,
+    files: OutputFiles,
+  ): Promise<ContainerExit> {
+    let exitCode: number | null = null;
+    let oomKilled = false;
+    let memoryLimit = 0;
+    let failure: string | undefined;
+    try {
+      const result = (await container.wait({ abortSignal: this.abort.signal })) as { StatusCode?: number };
+      exitCode = typeof result.StatusCode === 'number' ? result.StatusCode : null;
+      const info = await container.inspect();
+      if (typeof info.State.ExitCode === 'number') exitCode = info.State.ExitCode;
+      oomKilled = info.State.OOMKilled === true;
+      memoryLimit = info.HostConfig.Memory ?? 0;
+    } catch (err) {
+      failure = messageOf(err);
+    }
+    flags.done = true;
+    if (this.abort.signal.aborted) {
+      // close(): the container may well still run, so this is no exit to report.
+      await files.close().catch(() => {});
+      return new Promise<never>(() => {});
+    }
+    if (failure !== undefined) this.log('docker: lost track of container', { containerId, error: failure });
+    if (!(await settlesWithin(drained, OUTPUT_DRAIN_TIMEOUT_MS))) {
+      this.log('docker: output stream did not end after exit; closing the files', { containerId });
+    }
+    await files.close().catch((err: unknown) => this.log('docker: closing output files failed', { containerId, error: messageOf(err) }));
+    await container.remove({ force: true }).catch((err: unknown) => this.log('docker: remove failed', { containerId, error: messageOf(err) }));
+    this.running.delete(containerId);
+    const exit: ContainerExit = {
+      exitCode,
+      oomKilled,
+      killed: flags.killed,
+      message: failure !== undefined ? `lost track of the container: ${failure}` : exitMessage(exitCode, oomKilled, flags.killed, memoryLimit),
+    };
+    this.log('docker: container exited', { containerId, ...exit });
+    return exit;
+  }
+}
+
+/** Entrypoint/Cmd overrides for a command, as Mesos does: the task's program replaces the image's. */
+function commandOf(command: CommandSpec): Pick<Dockerode.ContainerCreateOptions, 'Entrypoint' | 'Cmd'> {
+  if (command.shell) return { Entrypoint: ['/bin/sh', '-c'], Cmd: [command.value] };
+  if (command.value !== '') return { Entrypoint: [command.value], Cmd: [...command.arguments] };
+  // No program: the image's own Entrypoint/Cmd; arguments, if any, replace its Cmd.
+  return command.arguments.length > 0 ? { Cmd: [...command.arguments] } : {};
+}
+
+const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 15: 'SIGTERM' };
+
+function exitMessage(exitCode: number | null, oomKilled: boolean, killed: boolean, memoryLimit: number): string {
+  if (oomKilled) {
+    const limit = memoryLimit > 0 ? ` (limit ${Math.round((memoryLimit / BYTES_PER_MIB) * 10) / 10} MiB)` : '';
+    return `killed: out of memory${limit}`;
+  }
+  if (exitCode === null) return killed ? 'killed' : 'exited';
+  // Docker reports a death by signal N as code 128 + N.
+  const signal = exitCode > 128 ? SIGNALS[exitCode - 128] : undefined;
+  if (killed) return signal ? `killed by ${signal}` : `killed; exited with code ${exitCode}`;
+  return signal ? `exited with code ${exitCode} (${signal})` : `exited with code ${exitCode}`;
+}
+
+interface OutputFiles {
+  stdout: Writable;
+  stderr: Writable;
+  /** Ends both streams and waits until the data is written and the files are closed. */
+  close(): Promise<void>;
+}
+
+async function openOutputFiles(sandboxDir: string): Promise<OutputFiles> {
+  const out = await open(join(sandboxDir, 'stdout'), 'a');
+  let err: FileHandle;
+  try {
+    err = await open(join(sandboxDir, 'stderr'), 'a');
+  } catch (e) {
+    await out.close();
+    throw e;
+  }
+  const stdout: Writable = out.createWriteStream();
+  const stderr: Writable = err.createWriteStream();
+  const finish = (s: Writable) =>
+    new Promise<void>((resolve) => {
+      if (s.closed) return resolve();
+      s.once('close', resolve);
+      s.end();
+    });
+  for (const s of [stdout, stderr]) s.on('error', () => {});
+  return { stdout, stderr, close: async () => void (await Promise.all([finish(stdout), finish(stderr)])) };
+}
+
+/** Settles when the stream ends, closes or fails; never rejects. */
+function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+  });
+}
+
+/** True when `p` settles within `ms`; leaves no timer behind. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function statusCodeOf(err: unknown): number | undefined {
+  if (typeof err === 'object' && err !== null && 'statusCode' in err) {
+    const code = (err as { statusCode: unknown }).statusCode;
+    return typeof code === 'number' ? code : undefined;
+  }
+  return undefined;
+}
+
+function messageOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).trim();
+}
