@@ -1,0 +1,222 @@
+/**
+ * The agent's composition root: resources, containerizers, the task runner, status updates, the
+ * link to the master and the HTTP endpoint. `startAgent` returns once HTTP listens; registration
+ * with the master happens in the background and is retried for as long as the agent runs.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { hostname as osHostname } from 'node:os';
+import type { Attributes } from '../common/attributes.js';
+import type { AgentInfo } from '../common/cluster.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { agentInfoToProto, frameworkInfoFromProto, frameworkInfoToProto, statusToProto, taskFromProto, taskToProto, reasonFromProto } from '../common/codec.js';
+import { errorMessage } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logging.js';
+import { formatResources, type Resources } from '../common/resources.js';
+import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
+import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
+import type { Containerizer } from './containerizer/containerizer.js';
+import { createAgentHttpServer } from './http-server.js';
+import { MasterLink } from './master-link.js';
+import { StatusUpdateManager } from './status-updates.js';
+import { TaskRunner } from './task-runner.js';
+
+export interface AgentOptions {
+  master: string;
+  workDir: string;
+  ip?: string;
+  httpPort?: number;
+  hostname?: string;
+  /** Everything the agent offers (detection already applied by the caller). */
+  resources: Resources;
+  attributes?: Attributes;
+  containerizers: readonly Containerizer[];
+  clock?: Clock;
+  logger?: Logger;
+  /** Registration backoff base (default 1 s) and cap (default 1 min). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Status update retry base (default 10 s) and cap (default 10 min). */
+  statusRetryBaseMs?: number;
+  statusRetryMaxMs?: number;
+}
+
+export interface RunningAgent {
+  /** The id the master gave, or '' before the first registration. */
+  agentId(): string;
+  httpPort: number;
+  runner: TaskRunner;
+  link: MasterLink;
+  /** Waits until registered with a master (rejects after `timeoutMs`). */
+  registered(timeoutMs?: number): Promise<string>;
+  /** Stops talking to the master and serving HTTP. Running tasks are left running. */
+  stop(): Promise<void>;
+  /** Kills every task (with its grace), then stops. */
+  shutdown(): Promise<void>;
+}
+
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? silentLogger;
+  mkdirSync(options.workDir, { recursive: true });
+  let agentId = '';
+  const waiters: ((id: string) => void)[] = [];
+
+  const info: AgentInfo = {
+    id: '',
+    hostname: options.hostname ?? osHostname(),
+    resources: options.resources,
+    attributes: options.attributes ?? [],
+    httpPort: 0,
+    containerizers: options.containerizers.map((c) => c.kind),
+  };
+
+  // Forward declaration: updates are queued by the runner and sent over the link.
+  let link: MasterLink | undefined;
+  const updates = new StatusUpdateManager({
+    clock,
+    send: (status) => link?.send({ statusUpdate: { status: statusToProto({ ...status, agentId }) } }) ?? false,
+    ...(options.statusRetryBaseMs !== undefined ? { retryBaseMs: options.statusRetryBaseMs } : {}),
+    ...(options.statusRetryMaxMs !== undefined ? { retryMaxMs: options.statusRetryMaxMs } : {}),
+  });
+  const runner = new TaskRunner({
+    workDir: options.workDir,
+    clock,
+    logger: log,
+    containerizers: new Map(options.containerizers.map((c) => [c.kind, c])),
+    agentId: () => agentId,
+    emit: (status) => updates.enqueue(status),
+  });
+
+  const http: Server = createAgentHttpServer({
+    state: () => ({
+      id: agentId,
+      hostname: info.hostname,
+      connected: link?.isConnected ?? false,
+      resources: formatResources(info.resources),
+      containerizers: info.containerizers,
+      tasks: runner.activeTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir, resources: formatResources(t.spec.resources) })),
+      completedTasks: runner.completedTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir })),
+      pendingUpdates: updates.pending().length,
+    }),
+    sandboxOf: (taskId, frameworkId) => runner.find(taskId, frameworkId)?.sandboxDir,
+  });
+  const ip = options.ip ?? '127.0.0.1';
+  info.httpPort = await new Promise<number>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.httpPort ?? 5052, ip, () => {
+      const address = http.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  }).catch((err: Error) => {
+    throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5052}: ${err.message}`);
+  });
+
+  /** Register the first time; afterwards re-register with every task this agent runs. */
+  const hello = (): AgentMessage => {
+    const agentInfo = agentInfoToProto({ ...info, id: agentId });
+    if (!agentId) return { register: { info: agentInfo, version: '0.1.0' } };
+    const tasks = runner.activeTasks();
+    const frameworks = new Map(tasks.map((t) => [t.framework.id, t.framework]));
+    return {
+      reregister: {
+        info: agentInfo,
+        version: '0.1.0',
+        tasks: tasks.filter((t) => t.latest).map((t) => ({ task: taskToProto(t.spec), frameworkId: t.framework.id, latestStatus: statusToProto(t.latest!) })),
+        frameworks: [...frameworks.values()].map(frameworkInfoToProto),
+      },
+    };
+  };
+
+  const onCommand = (message: MasterMessage__Output) => {
+    try {
+      switch (message.message) {
+        case 'runTask': {
+          const m = message.runTask!;
+          runner.run(frameworkInfoFromProto(m.framework!), taskFromProto(m.task!, 'run_task.task'));
+          return;
+        }
+        case 'killTask': {
+          const m = message.killTask!;
+          runner.kill(m.frameworkId, m.taskId, m.killGraceSeconds === undefined ? undefined : m.killGraceSeconds * 1000);
+          log.debug({ taskId: m.taskId, reason: reasonFromProto(m.reason) }, 'kill requested');
+          return;
+        }
+        case 'ack':
+          updates.acknowledge(message.ack!.frameworkId, message.ack!.taskId, message.ack!.uuid);
+          return;
+        case 'shutdownFramework':
+          runner.shutdownFramework(message.shutdownFramework!.frameworkId);
+          return;
+        default:
+          return;
+      }
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'could not carry out a command from the master');
+    }
+  };
+
+  link = new MasterLink(
+    {
+      master: options.master,
+      clock,
+      logger: log,
+      ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
+      ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
+    },
+    {
+      hello,
+      onCommand,
+      onConnected(id) {
+        const first = !agentId;
+        agentId = id;
+        log.info({ agentId: id, master: options.master }, first ? 'registered with the master' : 're-registered with the master');
+        updates.resendAll();
+        for (const w of waiters.splice(0)) w(id);
+      },
+      onDisconnected(reason) {
+        log.warn({ agentId, reason }, 'disconnected from the master');
+      },
+    },
+  );
+  link.start();
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      link?.stop();
+      updates.stop();
+      await Promise.all(options.containerizers.map((c) => c.close()));
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    })();
+    return stopped;
+  };
+
+  return {
+    agentId: () => agentId,
+    httpPort: info.httpPort,
+    runner,
+    link,
+    registered(timeoutMs = 30_000) {
+      if (agentId && link?.isConnected) return Promise.resolve(agentId);
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`agent did not register with ${options.master} within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push((id) => {
+          clearTimeout(timer);
+          resolve(id);
+        });
+      });
+    },
+    stop,
+    async shutdown() {
+      const tasks = runner.activeTasks();
+      for (const t of tasks) runner.kill(t.framework.id, t.spec.taskId);
+      const deadline = Date.now() + Math.max(0, ...tasks.map((t) => t.spec.killGraceMs)) + 5_000;
+      while (runner.activeTasks().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await stop();
+    },
+  };
+}

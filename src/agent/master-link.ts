@@ -1,0 +1,135 @@
+/**
+ * The agent's end of AgentLink: one bidirectional stream to the master. It registers (or
+ * re-registers once it has an id), heartbeats at the interval the master gave, and reconnects
+ * with jittered backoff — random in [0, base·2^n], capped — whenever the stream ends. Commands
+ * stamped with an epoch lower than the highest seen are dropped: a stale master cannot act.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { jitteredBackoffMs } from '../common/backoff.js';
+import type { Clock, TimerHandle } from '../common/clock.js';
+import { errorMessage } from '../common/errors.js';
+import { CHANNEL_OPTIONS, orbitV1 } from '../common/proto.js';
+import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
+import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
+import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
+
+export interface MasterLinkHandlers {
+  /** The first message on a new stream: register, or re-register with the agent's tasks. */
+  hello(): AgentMessage;
+  /** A command from the master (registered/reregistered included), epoch already checked. */
+  onCommand(message: MasterMessage__Output): void;
+  /** The master accepted the (re-)registration. */
+  onConnected(agentId: string, heartbeatIntervalMs: number): void;
+  onDisconnected(reason: string): void;
+}
+
+export interface MasterLinkOptions {
+  master: string;
+  clock: Clock;
+  logger: Logger;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  random?: () => number;
+}
+
+export class MasterLink {
+  private client: AgentLinkClient | undefined;
+  private call: grpc.ClientDuplexStream<AgentMessage, MasterMessage__Output> | undefined;
+  private connected = false;
+  private attempt = 0;
+  private highestEpoch = 0;
+  private heartbeat: TimerHandle | undefined;
+  private retry: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: MasterLinkOptions, private readonly handlers: MasterLinkHandlers) {}
+
+  /** Opens the stream (and keeps reopening it until stop()). */
+  start(): void {
+    this.client = new (orbitV1().AgentLink)(this.options.master, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.connect();
+  }
+
+  /** True while registered with a master. */
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** The highest master epoch seen so far. */
+  get epoch(): number {
+    return this.highestEpoch;
+  }
+
+  /** Sends on the stream; false when there is none (the caller retries later). */
+  send(message: AgentMessage): boolean {
+    if (!this.call || !this.connected) return false;
+    this.call.write(message);
+    return true;
+  }
+
+  /** Closes the stream and stops reconnecting. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    this.heartbeat?.cancel();
+    this.retry?.cancel();
+    this.call?.cancel();
+    this.call = undefined;
+    this.client?.close();
+  }
+
+  private connect(): void {
+    if (this.stopped || !this.client) return;
+    const call = this.client.Connect();
+    this.call = call;
+    let ended = false;
+    const end = (reason: string) => {
+      if (ended) return;
+      ended = true;
+      if (this.call === call) this.call = undefined;
+      this.heartbeat?.cancel();
+      const wasConnected = this.connected;
+      this.connected = false;
+      if (wasConnected) this.handlers.onDisconnected(reason);
+      call.cancel();
+      this.scheduleReconnect(reason);
+    };
+    call.on('data', (message: MasterMessage__Output) => this.receive(message, end));
+    call.on('error', (err: Error) => end(errorMessage(err)));
+    call.on('end', () => end('the master closed the stream'));
+    call.write(this.handlers.hello());
+  }
+
+  private receive(message: MasterMessage__Output, end: (reason: string) => void): void {
+    const epoch = Number(message.epoch);
+    if (epoch < this.highestEpoch) {
+      this.options.logger.warn({ epoch, highestEpoch: this.highestEpoch }, 'ignored a command from a stale master');
+      return;
+    }
+    this.highestEpoch = epoch;
+    if (message.message === 'refused') {
+      this.options.logger.error(`the master refused this agent: ${message.refused?.message ?? ''}`);
+      end(`refused: ${message.refused?.message ?? ''}`);
+      return;
+    }
+    const registered = message.registered ?? message.reregistered;
+    if (registered && (message.message === 'registered' || message.message === 'reregistered')) {
+      this.connected = true;
+      this.attempt = 0;
+      const intervalMs = Math.max(100, registered.heartbeatIntervalSeconds * 1000);
+      this.heartbeat?.cancel();
+      this.heartbeat = this.options.clock.setRepeating(intervalMs, () => {
+        this.send({ heartbeat: { timestamp: this.options.clock.now() / 1000 } });
+      });
+      this.handlers.onConnected(registered.agentId, intervalMs);
+    }
+    this.handlers.onCommand(message);
+  }
+
+  private scheduleReconnect(reason: string): void {
+    if (this.stopped) return;
+    const delay = jitteredBackoffMs(this.attempt++, this.options.backoffBaseMs ?? 1000, this.options.backoffMaxMs ?? 60_000, this.options.random);
+    this.options.logger.warn({ delayMs: delay, attempt: this.attempt }, `lost the master (${reason}); reconnecting`);
+    this.retry = this.options.clock.setTimer(delay, () => this.connect());
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Test clusters: a real master and real agents in this process, talking gRPC on 127.0.0.1:0,
+ * with temp work dirs and short timers (Nomad's TestConfigForServer idea). Everything started is
+ * stopped in t.teardown.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
+import type { Containerizer } from '../../src/agent/containerizer/containerizer.js';
+import { ProcessContainerizer } from '../../src/agent/containerizer/process.js';
+import { parseAttributes } from '../../src/common/attributes.js';
+import { parseResources } from '../../src/common/resources.js';
+import type { ClusterStateView } from '../../src/common/state-view.js';
+import { startMaster, type RunningMaster } from '../../src/master/master.js';
+import { SchedulerClient, type FrameworkOptions, type SchedulerEvents, type TaskStatus, type TaskState } from '../../src/framework-sdk/index.js';
+
+/** The bits of tap's Test these helpers use. */
+export interface TestLike {
+  teardown(fn: () => unknown): void;
+}
+
+export function tempDir(t: TestLike, prefix = 'orbit-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface AgentSpec {
+  resources?: string;
+  attributes?: string;
+  containerizers?: Containerizer[];
+  hostname?: string;
+}
+
+export interface TestCluster {
+  master: RunningMaster;
+  agents: RunningAgent[];
+  /** GET /state from the master's HTTP port. */
+  state(): Promise<ClusterStateView>;
+  addAgent(spec?: AgentSpec): Promise<RunningAgent>;
+  /** A subscribed framework, closed at teardown. */
+  framework(options?: Partial<FrameworkOptions> & { autoAcknowledge?: boolean }): Promise<SchedulerClient>;
+}
+
+export const FAST_MASTER = { allocationIntervalMs: 100, frameworkHeartbeatIntervalMs: 500, agentHeartbeatIntervalMs: 500 };
+
+export async function startMasterForTest(t: TestLike, workDir = tempDir(t), port = 0): Promise<RunningMaster> {
+  const master = await startMaster({ ip: '127.0.0.1', port, httpPort: 0, workDir, ...FAST_MASTER });
+  t.teardown(() => master.stop());
+  return master;
+}
+
+export async function startAgentForTest(t: TestLike, masterAddress: string, spec: AgentSpec = {}, workDir = tempDir(t)): Promise<RunningAgent> {
+  const agent = await startAgent({
+    master: masterAddress,
+    workDir,
+    httpPort: 0,
+    hostname: spec.hostname ?? 'localhost',
+    resources: parseResources(spec.resources ?? 'cpus:2;mem:1024;disk:1024;ports:[31000-31009]'),
+    attributes: parseAttributes(spec.attributes ?? ''),
+    containerizers: spec.containerizers ?? [new ProcessContainerizer()],
+    backoffBaseMs: 50,
+    backoffMaxMs: 500,
+    statusRetryBaseMs: 300,
+    statusRetryMaxMs: 2_000,
+  });
+  t.teardown(() => agent.shutdown());
+  return agent;
+}
+
+export async function startCluster(t: TestLike, agentSpecs: AgentSpec[] = [{}]): Promise<TestCluster> {
+  const master = await startMasterForTest(t);
+  const agents: RunningAgent[] = [];
+  const cluster: TestCluster = {
+    master,
+    agents,
+    async state() {
+      const res = await fetch(`http://127.0.0.1:${master.httpPort}/state`);
+      return (await res.json()) as ClusterStateView;
+    },
+    async addAgent(spec = {}) {
+      const agent = await startAgentForTest(t, master.address, spec);
+      await agent.registered(10_000);
+      agents.push(agent);
+      return agent;
+    },
+    async framework(options = {}) {
+      const { autoAcknowledge, ...framework } = options;
+      const client = new SchedulerClient({
+        master: master.address,
+        framework: { name: 'test-framework', failoverTimeoutMs: 60_000, ...framework },
+        autoAcknowledge: autoAcknowledge ?? true,
+        reconnectBaseMs: 50,
+        reconnectMaxMs: 500,
+      });
+      t.teardown(() => client.close());
+      await client.start();
+      return client;
+    },
+  };
+  for (const spec of agentSpecs) await cluster.addAgent(spec);
+  return cluster;
+}
+
+/** Resolves with the next event of this kind that satisfies `match`; rejects after `timeoutMs`. */
+export function nextEvent<K extends keyof SchedulerEvents>(
+  client: SchedulerClient,
+  kind: K,
+  match: (...args: SchedulerEvents[K]) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<SchedulerEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const listener = (...args: SchedulerEvents[K]) => {
+      if (!match(...args)) return;
+      clearTimeout(timer);
+      client.off(kind, listener as never);
+      resolve(args);
+    };
+    const timer = setTimeout(() => {
+      client.off(kind, listener as never);
+      reject(new Error(`no '${String(kind)}' event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    client.on(kind, listener as never);
+  });
+}
+
+/** Collects every update of a task until one with `state` arrives; returns them all in order. */
+export async function updatesUntil(client: SchedulerClient, taskId: string, state: TaskState, timeoutMs = 15_000): Promise<TaskStatus[]> {
+  const seen: TaskStatus[] = [];
+  const listener = (s: TaskStatus) => {
+    if (s.taskId === taskId) seen.push(s);
+  };
+  client.on('update', listener);
+  try {
+    await nextEvent(client, 'update', (s) => s.taskId === taskId && s.state === state, timeoutMs);
+    return seen;
+  } finally {
+    client.off('update', listener);
+  }
+}
+
+/** Polls until `check` returns a truthy value; rejects with `what` after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,97 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildTask, formatResources, takeResources, type Offer } from '../../src/framework-sdk/index.js';
+import { eventually, nextEvent, startCluster, updatesUntil } from '../helpers/cluster.js';
+
+t.test('a master and two agents run process tasks end to end over gRPC', async (t) => {
+  const cluster = await startCluster(t, [{ hostname: 'alpha' }, { hostname: 'beta' }]);
+
+  await t.test('both agents are registered and listed in /state with their resources', async (t) => {
+    const state = await cluster.state();
+    t.equal(state.agents.length, 2);
+    t.same(state.agents.map((a) => a.hostname).sort(), ['alpha', 'beta']);
+    for (const a of state.agents) {
+      t.equal(a.resources, 'cpus:2;disk:1024;mem:1024;ports:[31000-31009]');
+      t.ok(a.active, `${a.hostname} is active`);
+      t.match(a.id, /^agent-/);
+    }
+  });
+
+  const fw = await cluster.framework({ name: 'launcher' });
+  const firstOffers = await nextEvent(fw, 'offers');
+
+  await t.test('a new framework is offered every agent, each in one offer', async (t) => {
+    const [offers] = firstOffers;
+    t.equal(new Set(offers.map((o) => o.agentId)).size, 2);
+    for (const o of offers) t.equal(formatResources(o.resources), 'cpus:2;disk:1024;mem:1024;ports:[31000-31009]');
+  });
+
+  await t.test('a task that exits 0 goes STARTING, RUNNING, FINISHED and its resources come back', async (t) => {
+    const offer = firstOffers[0][0]!;
+    const task = buildTask({ offer, resources: takeResources(offer, 'cpus:0.5;mem:64;ports:2')!, command: 'echo "hello $ORBIT_TASK_ID on $PORT0 $PORT1 ($PORTS)"' });
+    const done = updatesUntil(fw, task.taskId, 'FINISHED');
+    await fw.launch(offer, [task]);
+    const updates = await done;
+    t.same(updates.map((u) => u.state), ['STARTING', 'RUNNING', 'FINISHED']);
+    t.ok(updates.every((u) => u.source === 'AGENT' && u.uuid && u.agentId === offer.agentId), 'agent-made updates with uuids');
+    t.equal(updates[2]!.exitCode, 0);
+
+    const agent = cluster.agents.find((a) => a.agentId() === offer.agentId)!;
+    const sandbox = agent.runner.find(task.taskId)!.sandboxDir;
+    t.equal(readFileSync(join(sandbox, 'stdout'), 'utf8'), `hello ${task.taskId} on 31000 31001 (31000,31001)\n`, 'PORT0..n and PORTS are the accepted ports');
+
+    const state = await eventually('resources released', async () => {
+      const s = await cluster.state();
+      return s.agents.find((a) => a.id === offer.agentId)!.used === '' ? s : undefined;
+    });
+    const view = state.frameworks[0]!.completedTasks.find((x) => x.id === task.taskId)!;
+    t.equal(view.state, 'FINISHED');
+    t.equal(view.agentId, offer.agentId);
+    await eventually('updates acknowledged', () => agent.link && (agent.runner.completedTasks().length > 0) && fetch(`http://127.0.0.1:${agent.httpPort}/state`).then((r) => r.json()).then((s: { pendingUpdates: number }) => s.pendingUpdates === 0));
+  });
+
+  await t.test('a task that exits 3 is FAILED with the exit code named', async (t) => {
+    const [offers] = await nextEvent(fw, 'offers');
+    const offer = offers[0]!;
+    const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: 'exit 3' });
+    const done = updatesUntil(fw, task.taskId, 'FAILED');
+    await fw.launch(offer, [task]);
+    const last = (await done).at(-1)!;
+    t.equal(last.exitCode, 3);
+    t.equal(last.reason, 'COMMAND_EXITED');
+    t.match(last.message, /code 3/);
+  });
+
+  await t.test('a task that ignores SIGTERM is SIGKILLed after its grace period and reported KILLED', async (t) => {
+    const [offers] = await nextEvent(fw, 'offers');
+    const offer = offers[0]!;
+    // SIG_IGN is inherited across exec, so sleep ignores SIGTERM too: only SIGKILL ends it.
+    const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: "trap '' TERM; sleep 600", killGraceMs: 1000 });
+    const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
+    await fw.launch(offer, [task]);
+    await running;
+    const started = Date.now();
+    const done = updatesUntil(fw, task.taskId, 'KILLED');
+    await fw.kill(task.taskId, offer.agentId);
+    const updates = await done;
+    const took = Date.now() - started;
+    t.same(updates.map((u) => u.state), ['KILLING', 'KILLED']);
+    t.ok(took >= 900, `SIGTERM alone did not end it (${took} ms)`);
+    t.ok(took < 600_000, 'SIGKILL ended it long before sleep would have');
+  });
+
+  await t.test('tasks from one accept share the offer and the remainder goes back', async (t) => {
+    const [offers] = await nextEvent(fw, 'offers');
+    const offer: Offer = offers[0]!;
+    const tasks = [1, 2, 3].map(() => buildTask({ offer, resources: 'cpus:0.5;mem:100', command: 'sleep 0.2' }));
+    const finished = Promise.all(tasks.map((x) => updatesUntil(fw, x.taskId, 'FINISHED')));
+    await fw.launch(offer, tasks);
+    const mid = await cluster.state();
+    const agentView = mid.agents.find((a) => a.id === offer.agentId)!;
+    t.equal(agentView.used, 'cpus:1.5;mem:300', "the agent's used resources are the three tasks'");
+    t.equal(agentView.offered, '', 'the remainder is no longer in an offer');
+    await finished;
+    t.pass('all three finished');
+  });
+});
