@@ -1,0 +1,28 @@
+/**
+ * The Orbit framework SDK: the stable, public API. Frameworks (and examples/) import only this
+ * module; everything else under src/ is internal and may change.
+ */
+
+// The connection to the master.
+export { SchedulerClient } from './scheduler-client.js';
+export {
+  DEFAULT_FAILOVER_TIMEOUT_MS,
+  type SchedulerClientOptions,
+  type FrameworkOptions,
+  type SchedulerEvents,
+  type SubscribedInfo,
+  type AgentFailure,
+} from './scheduler-events.js';
+export { OrbitCallError, type CallFilters } from './wire.js';
+
+// Helpers for offers and tasks.
+export { takeResources, checkFit, offerFits } from './offers.js';
+export { buildTask, type TaskOptions, type HealthCheckOptions } from './tasks.js';
+
+// The domain types a framework sees.
+export type { Offer, Operation } from '../common/cluster.js';
+export type { TaskSpec, TaskStatus, TaskState, StatusReason, StatusSource, HealthCheckSpec, CommandSpec } from '../common/tasks.js';
+export { isTerminal, TASK_STATES } from '../common/tasks.js';
+export type { Resources, Resource, Range, FitResult, Shortfall } from '../common/resources.js';
+export { parseResources, formatResources, add, subtract, fits, isEmpty, ResourceParseError } from '../common/resources.js';
+export type { Attribute, Attributes } from '../common/attributes.js';

@@ -1,0 +1,381 @@
+/**
+ * SchedulerClient: a framework's connection to the master. It subscribes (a server stream of
+ * events), keeps the subscription alive across failures by re-subscribing with the same framework
+ * id, and turns the unary scheduler calls into promises. Events and calls speak domain types.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import { hostname as osHostname, userInfo } from 'node:os';
+import type { CallHeader } from '../gen/orbit/v1/CallHeader.js';
+import type { CallResponse__Output } from '../gen/orbit/v1/CallResponse.js';
+import type { Event__Output } from '../gen/orbit/v1/Event.js';
+import type { SchedulerClient as SchedulerStub } from '../gen/orbit/v1/Scheduler.js';
+import { jitteredBackoffMs } from '../common/backoff.js';
+import type { FrameworkInfo, Offer, Operation } from '../common/cluster.js';
+import { frameworkInfoToProto, offerFromProto, statusFromProto } from '../common/codec.js';
+import { errorMessage } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logging.js';
+import { CHANNEL_OPTIONS, orbitV1, parseAddress } from '../common/proto.js';
+import type { TaskSpec, TaskStatus } from '../common/tasks.js';
+import {
+  DEFAULT_FAILOVER_TIMEOUT_MS,
+  type SchedulerClientOptions,
+  type SchedulerEvents,
+  type SubscribedInfo,
+} from './scheduler-events.js';
+import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, type CallFilters } from './wire.js';
+
+const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+/** Without an event for this many heartbeat intervals the stream is taken for dead. */
+const MISSED_HEARTBEATS = 3;
+/** Subscribe statuses that re-subscribing cannot fix: the client stops instead of retrying. */
+const FATAL_SUBSCRIBE_CODES: ReadonlySet<grpc.status> = new Set([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.NOT_FOUND,
+  grpc.status.FAILED_PRECONDITION,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.UNIMPLEMENTED,
+]);
+
+/**
+ * Where the subscription is.
+ * - idle: start() not called yet.       - connecting: a Subscribe call is open, no SUBSCRIBED yet.
+ * - subscribed: events flow; calls are allowed.
+ * - backoff: waiting to re-subscribe.   - closed: close(), teardown() or an ERROR event; final.
+ */
+type ClientState = 'idle' | 'connecting' | 'subscribed' | 'backoff' | 'closed';
+
+const ALLOWED_FROM: Record<ClientState, readonly ClientState[]> = {
+  idle: [],
+  connecting: ['idle', 'backoff'],
+  subscribed: ['connecting', 'subscribed'],
+  backoff: ['connecting', 'subscribed'],
+  closed: ['idle', 'connecting', 'subscribed', 'backoff'],
+};
+
+/** A framework's scheduler connection to the master; see SchedulerEvents for what it emits. */
+export class SchedulerClient extends EventEmitter<SchedulerEvents> {
+  private readonly stub: SchedulerStub;
+  private readonly info: FrameworkInfo;
+  private readonly autoAcknowledge: boolean;
+  private readonly reconnectBaseMs: number;
+  private readonly reconnectMaxMs: number;
+  private readonly callTimeoutMs: number;
+  private readonly log: Logger;
+  private state: ClientState = 'idle';
+  private stream: grpc.ClientReadableStream<Event__Output> | undefined;
+  private streamId: string | undefined;
+  private heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastSubscribed: SubscribedInfo | undefined;
+  private waiters: { resolve: (info: SubscribedInfo) => void; reject: (err: Error) => void }[] = [];
+
+  constructor(options: SchedulerClientOptions) {
+    super();
+    const { host, port } = parseAddress(options.master, 'master');
+    const f = options.framework;
+    this.info = {
+      id: f.id ?? '',
+      name: f.name,
+      roles: f.roles ?? ['*'],
+      user: f.user ?? currentUser(),
+      hostname: f.hostname ?? osHostname(),
+      failoverTimeoutMs: f.failoverTimeoutMs ?? DEFAULT_FAILOVER_TIMEOUT_MS,
+      principal: '',
+      labels: f.labels ?? {},
+    };
+    this.autoAcknowledge = options.autoAcknowledge ?? true;
+    this.reconnectBaseMs = options.reconnectBaseMs ?? 1_000;
+    this.reconnectMaxMs = options.reconnectMaxMs ?? 60_000;
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.log = (options.logger ?? silentLogger).child({ framework: f.name });
+    const { Scheduler } = orbitV1();
+    this.stub = new Scheduler(`${host}:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  /** The framework id, once the master assigned it (or the one given to resume). */
+  get frameworkId(): string | undefined {
+    return this.info.id || undefined;
+  }
+
+  /** True while subscribed: calls are allowed. */
+  get subscribed(): boolean {
+    return this.state === 'subscribed';
+  }
+
+  /**
+   * Subscribes; resolves at the first SUBSCRIBED (at once if already subscribed). Until then the
+   * client keeps retrying with backoff; rejects if the master sends ERROR or close() is called first.
+   */
+  start(): Promise<SubscribedInfo> {
+    if (this.state === 'closed') return Promise.reject(new Error('the scheduler client is closed'));
+    if (this.state === 'subscribed' && this.lastSubscribed) return Promise.resolve(this.lastSubscribed);
+    const wait = new Promise<SubscribedInfo>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.state === 'idle') this.connect();
+    return wait;
+  }
+
+  /** Accepts offers (all from one agent) with operations; unused resources go back filtered. */
+  accept(offerIds: string[], operations: Operation[], filters?: CallFilters): Promise<void> {
+    const req = { offerIds, operations: operations.map(operationToProto), filters: filtersToProto(filters) };
+    return this.unary('Accept', (header, opts, cb) => this.stub.Accept({ header, ...req }, opts, cb));
+  }
+
+  /** Accepts `offers` with one LAUNCH of `tasks`. */
+  launch(offers: Offer | Offer[], tasks: TaskSpec[], filters?: CallFilters): Promise<void> {
+    const ids = (Array.isArray(offers) ? offers : [offers]).map((o) => o.id);
+    return this.accept(ids, [{ type: 'LAUNCH', tasks }], filters);
+  }
+
+  /** Declines offers; their resources are not offered again for `refuseSeconds` (master default 5). */
+  decline(offerIds: string[], filters?: CallFilters): Promise<void> {
+    const filtersMsg = filtersToProto(filters);
+    return this.unary('Decline', (header, opts, cb) => this.stub.Decline({ header, offerIds, filters: filtersMsg }, opts, cb));
+  }
+
+  /** Asks for offers again and clears filters; no roles means every role of the framework. */
+  revive(roles: string[] = []): Promise<void> {
+    return this.unary('Revive', (header, opts, cb) => this.stub.Revive({ header, roles }, opts, cb));
+  }
+
+  /** Stops offers (until revive); no roles means every role of the framework. */
+  suppress(roles: string[] = []): Promise<void> {
+    return this.unary('Suppress', (header, opts, cb) => this.stub.Suppress({ header, roles }, opts, cb));
+  }
+
+  /** Kills a task; `killGraceMs` overrides the task's grace period between SIGTERM and SIGKILL. */
+  kill(taskId: string, agentId = '', killGraceMs?: number): Promise<void> {
+    const grace = killGraceMs === undefined ? {} : { killGraceSeconds: killGraceMs / 1000 };
+    return this.unary('Kill', (header, opts, cb) => this.stub.Kill({ header, taskId, agentId, ...grace }, opts, cb));
+  }
+
+  /** Acknowledges a status by its uuid; a no-op (resolved) for a status without uuid. */
+  acknowledge(status: Pick<TaskStatus, 'agentId' | 'taskId' | 'uuid'>): Promise<void> {
+    const { agentId, taskId, uuid } = status;
+    if (!uuid) return Promise.resolve();
+    return this.unary('Acknowledge', (header, opts, cb) => this.stub.Acknowledge({ header, agentId, taskId, uuid }, opts, cb));
+  }
+
+  /** Asks for the latest status of the listed tasks (as `update` events); none listed = all (implicit). */
+  reconcile(tasks: { taskId: string; agentId?: string }[] = []): Promise<void> {
+    const list = tasks.map((t) => ({ taskId: t.taskId, agentId: t.agentId ?? '' }));
+    return this.unary('Reconcile', (header, opts, cb) => this.stub.Reconcile({ header, tasks: list }, opts, cb));
+  }
+
+  /** Ends the framework (the master kills its tasks), then closes the client. */
+  async teardown(): Promise<void> {
+    await this.unary('Teardown', (header, opts, cb) => this.stub.Teardown({ header }, opts, cb));
+    this.close();
+  }
+
+  /** Closes the stream and the channel without tearing the framework down; idempotent. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.stop();
+    for (const w of this.waiters.splice(0)) w.reject(new Error('the scheduler client was closed before it subscribed'));
+  }
+
+  // ---- subscription -------------------------------------------------------------------------
+
+  private transition(to: ClientState): void {
+    if (!ALLOWED_FROM[to].includes(this.state)) throw new Error(`scheduler client: illegal transition ${this.state} -> ${to}`);
+    this.state = to;
+  }
+
+  private connect(): void {
+    this.transition('connecting');
+    const resubscribed = this.info.id !== '';
+    const call = this.stub.Subscribe({ framework: frameworkInfoToProto(this.info) });
+    this.stream = call;
+    this.armWatchdog();
+    call.on('data', (event: Event__Output) => {
+      if (this.stream !== call) return;
+      try {
+        this.onEvent(event, resubscribed);
+      } catch (err) {
+        this.log.error({ err: errorMessage(err), event: event.event }, 'failed to handle a scheduler event');
+      }
+    });
+    call.on('error', () => {}); // 'status' below says why; without a listener grpc-js would throw
+    // Deferred so that data events already pushed are handled before the end (an ERROR event
+    // followed by the end of the stream must stop the client, not reconnect it).
+    call.on('status', (s: grpc.StatusObject) => setImmediate(() => this.onStreamEnded(call, s)));
+  }
+
+  private onStreamEnded(call: grpc.ClientReadableStream<Event__Output>, s: grpc.StatusObject): void {
+    if (this.stream !== call || this.state === 'closed') return;
+    this.stream = undefined;
+    const reason = s.code === grpc.status.OK ? 'the master ended the subscription' : `${grpc.status[s.code]}: ${s.details}`;
+    if (FATAL_SUBSCRIBE_CODES.has(s.code)) {
+      this.fail(reason);
+      return;
+    }
+    this.disconnect(reason);
+  }
+
+  private disconnect(reason: string): void {
+    this.streamId = undefined;
+    this.clearWatchdog();
+    this.transition('backoff');
+    const delay = jitteredBackoffMs(this.attempt++, this.reconnectBaseMs, this.reconnectMaxMs);
+    this.log.warn({ reason, delayMs: delay }, 'scheduler stream lost; re-subscribing');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.state === 'backoff') this.connect();
+    }, delay);
+    this.safeEmit('disconnected', reason);
+  }
+
+  /** The master refused the subscription for good: stop, then tell the listeners. */
+  private fail(message: string): void {
+    this.stop();
+    for (const w of this.waiters.splice(0)) w.reject(new Error(`the master ended the subscription: ${message}`));
+    if (this.listenerCount('error') > 0) this.safeEmit('error', message);
+    else this.log.error({ message }, 'the master ended the subscription');
+  }
+
+  private stop(): void {
+    this.transition('closed');
+    this.streamId = undefined;
+    this.clearWatchdog();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const call = this.stream;
+    this.stream = undefined;
+    call?.cancel();
+    this.stub.close();
+  }
+
+  private armWatchdog(): void {
+    this.clearWatchdog();
+    const ms = MISSED_HEARTBEATS * this.heartbeatMs;
+    this.watchdog = setTimeout(() => {
+      const call = this.stream;
+      this.stream = undefined;
+      call?.cancel();
+      this.disconnect(`no event from the master in ${ms} ms`);
+    }, ms);
+    this.watchdog.unref();
+  }
+
+  private clearWatchdog(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+  }
+
+  private onEvent(event: Event__Output, resubscribed: boolean): void {
+    this.armWatchdog();
+    switch (event.event) {
+      case 'subscribed': {
+        const s = event.subscribed;
+        if (!s) return;
+        this.info.id = s.frameworkId;
+        this.streamId = s.streamId;
+        this.heartbeatMs = s.heartbeatIntervalSeconds > 0 ? s.heartbeatIntervalSeconds * 1000 : DEFAULT_HEARTBEAT_MS;
+        this.attempt = 0;
+        this.transition('subscribed');
+        this.armWatchdog();
+        const info: SubscribedInfo = {
+          frameworkId: s.frameworkId,
+          streamId: s.streamId,
+          heartbeatIntervalMs: this.heartbeatMs,
+          masterId: s.masterId,
+          resubscribed,
+        };
+        this.lastSubscribed = info;
+        this.log.info({ frameworkId: info.frameworkId, resubscribed }, 'subscribed');
+        for (const w of this.waiters.splice(0)) w.resolve(info);
+        this.safeEmit('subscribed', info);
+        return;
+      }
+      case 'offers': {
+        const offers: Offer[] = [];
+        for (const m of event.offers?.offers ?? []) {
+          try {
+            offers.push(offerFromProto(m));
+          } catch (err) {
+            this.log.warn({ offerId: m.id, err: errorMessage(err) }, 'ignoring an offer that does not decode');
+          }
+        }
+        if (offers.length > 0) this.safeEmit('offers', offers);
+        return;
+      }
+      case 'rescind':
+        if (event.rescind) this.safeEmit('rescind', event.rescind.offerId);
+        return;
+      case 'update':
+        if (event.update?.status) this.onUpdate(event.update.status);
+        return;
+      case 'failure':
+        if (event.failure) this.safeEmit('failure', { agentId: event.failure.agentId, message: event.failure.message });
+        return;
+      case 'error':
+        this.fail(event.error?.message ?? 'the master ended the subscription');
+        return;
+      case 'heartbeat':
+        this.safeEmit('heartbeat');
+        return;
+      case 'message':
+      case undefined:
+        return;
+    }
+  }
+
+  /** Emits the update, then acknowledges it unless a listener threw (so the agent resends it). */
+  private onUpdate(m: NonNullable<NonNullable<Event__Output['update']>['status']>): void {
+    let status: TaskStatus;
+    try {
+      status = statusFromProto(m);
+    } catch (err) {
+      this.log.warn({ taskId: m.taskId, err: errorMessage(err) }, 'ignoring a status that does not decode');
+      return;
+    }
+    const handled = this.safeEmit('update', status);
+    if (handled && this.autoAcknowledge && status.uuid && this.state === 'subscribed') {
+      this.acknowledge(status).catch((err: unknown) => {
+        this.log.warn({ taskId: status.taskId, err: errorMessage(err) }, 'acknowledgement failed; the agent will resend');
+      });
+    }
+  }
+
+  /** Emits, catching a listener's exception; false when one threw. */
+  private safeEmit<K extends keyof SchedulerEvents>(event: K, ...args: SchedulerEvents[K]): boolean {
+    try {
+      (this.emit as (e: K, ...a: SchedulerEvents[K]) => boolean)(event, ...args);
+      return true;
+    } catch (err) {
+      this.log.error({ event, err: errorMessage(err) }, 'a scheduler event listener threw');
+      return false;
+    }
+  }
+
+  // ---- calls ----------------------------------------------------------------------------------
+
+  private unary(
+    name: string,
+    invoke: (header: CallHeader, options: grpc.CallOptions, cb: grpc.requestCallback<CallResponse__Output>) => void,
+  ): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new OrbitCallError(name, 'UNAVAILABLE', 'the scheduler client is closed'));
+    const streamId = this.streamId;
+    if (this.state !== 'subscribed' || !streamId) {
+      return Promise.reject(
+        new OrbitCallError(name, 'UNAVAILABLE', 'not subscribed: call start() and wait for the subscribed event'),
+      );
+    }
+    const header: CallHeader = { frameworkId: this.info.id, streamId };
+    return new Promise((resolve, reject) => {
+      invoke(header, { deadline: Date.now() + this.callTimeoutMs }, (err) => (err ? reject(callErrorFrom(name, err)) : resolve()));
+    });
+  }
+}
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}

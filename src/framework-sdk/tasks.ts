@@ -1,0 +1,95 @@
+/** Task helpers: build a TaskSpec from a few obvious options. */
+import type { Offer } from '../common/cluster.js';
+import { newTaskId, TASK_ID_PATTERN } from '../common/ids.js';
+import { parseResources, type Resources } from '../common/resources.js';
+import { DEFAULT_KILL_GRACE_MS, type CommandSpec, type HealthCheckSpec, type TaskSpec } from '../common/tasks.js';
+
+/** A health check: the type plus what it needs; timings default to Mesos' (15 s, 10 s, 20 s, 3). */
+export interface HealthCheckOptions {
+  type: HealthCheckSpec['type'];
+  /** For `command`: run under `/bin/sh -c`. */
+  command?: string;
+  /** For `http` and `tcp`. */
+  port?: number;
+  /** For `http`; default `/`. */
+  path?: string;
+  delayMs?: number;
+  intervalMs?: number;
+  timeoutMs?: number;
+  consecutiveFailures?: number;
+  gracePeriodMs?: number;
+}
+
+/** What buildTask needs; everything but the placement and resources has a default. */
+export interface TaskOptions {
+  /** Default: a fresh `task-xxxxxxxxxxxx`. */
+  taskId?: string;
+  /** Default: the task id. */
+  name?: string;
+  /** Where the task runs: the offer's agent, or `agentId`. */
+  offer?: Offer;
+  agentId?: string;
+  /** Concrete resources (usually from takeResources) or their text form. */
+  resources: Resources | string;
+  /** Without `args`, runs under `/bin/sh -c`; with `args`, it is the program and they its arguments. */
+  command?: string;
+  args?: string[];
+  /** Overrides the shell rule above. */
+  shell?: boolean;
+  /** A Docker image: the task runs in a container (without a command, the image's own). */
+  image?: string;
+  /** Run as a plain process (the default when there is no image). */
+  process?: boolean;
+  env?: Record<string, string>;
+  /** Between SIGTERM and SIGKILL; default 3000. */
+  killGraceMs?: number;
+  labels?: Record<string, string>;
+  healthCheck?: HealthCheckOptions;
+}
+
+function command(value: string, args: string[] | undefined, shell: boolean | undefined, env: Record<string, string>): CommandSpec {
+  return { shell: shell ?? args === undefined, value, arguments: args ?? [], env };
+}
+
+/**
+ * A TaskSpec from options. Throws RangeError for contradictions a master would refuse anyway:
+ * no agent, an invalid task id, both `image` and `process`, or a process without a command.
+ */
+export function buildTask(options: TaskOptions): TaskSpec {
+  const taskId = options.taskId ?? newTaskId();
+  if (!TASK_ID_PATTERN.test(taskId)) throw new RangeError(`'${taskId}' is not a valid task id (letters, digits, '.', '_', '-')`);
+  const agentId = options.offer?.agentId ?? options.agentId;
+  if (!agentId) throw new RangeError('a task needs an offer or an agentId');
+  if (options.image && options.process) throw new RangeError('a task is either a container (image) or a process, not both');
+  if (!options.image && !options.command) throw new RangeError('a process task needs a command');
+  const env = { ...(options.env ?? {}) };
+  const resources = typeof options.resources === 'string' ? parseResources(options.resources) : options.resources;
+  const spec: TaskSpec = {
+    taskId,
+    name: options.name ?? taskId,
+    agentId,
+    resources,
+    command: command(options.command ?? '', options.args, options.shell, env),
+    container: options.image ? { kind: 'docker', image: options.image } : { kind: 'process' },
+    killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+    labels: { ...(options.labels ?? {}) },
+  };
+  if (options.image && !options.command) spec.command.shell = false;
+  if (options.healthCheck) spec.healthCheck = healthCheck(options.healthCheck);
+  return spec;
+}
+
+function healthCheck(h: HealthCheckOptions): HealthCheckSpec {
+  const spec: HealthCheckSpec = {
+    type: h.type,
+    delayMs: h.delayMs ?? 15_000,
+    intervalMs: h.intervalMs ?? 10_000,
+    timeoutMs: h.timeoutMs ?? 20_000,
+    consecutiveFailures: h.consecutiveFailures ?? 3,
+    gracePeriodMs: h.gracePeriodMs ?? 0,
+  };
+  if (h.command !== undefined) spec.command = { shell: true, value: h.command, arguments: [], env: {} };
+  if (h.port !== undefined) spec.port = h.port;
+  if (h.type === 'http') spec.path = h.path ?? '/';
+  return spec;
+}

@@ -1,0 +1,62 @@
+/**
+ * The SDK's side of the codec: call envelopes the common codec does not cover (operations,
+ * filters, the call header) and the gRPC error that calls reject with. Internal to the SDK.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Filters } from '../gen/orbit/v1/Filters.js';
+import type { Operation as OperationMsg } from '../gen/orbit/v1/Operation.js';
+import type { Operation } from '../common/cluster.js';
+import { resourcesToProto, taskToProto } from '../common/codec.js';
+
+/** Filters for accept and decline: how long the master holds back resources like these. */
+export interface CallFilters {
+  /** Seconds during which the unused or declined resources are not offered again (master default 5). */
+  refuseSeconds?: number;
+}
+
+/** Why a scheduler call failed: the gRPC status name (`INVALID_ARGUMENT`, ...) and the master's message. */
+export class OrbitCallError extends Error {
+  override readonly name = 'OrbitCallError';
+  constructor(
+    /** The call that failed, e.g. `Accept`. */
+    readonly call: string,
+    /** The gRPC status code name, e.g. `FAILED_PRECONDITION`; `UNAVAILABLE` when not subscribed. */
+    readonly code: string,
+    /** The master's message (the field it names, for INVALID_ARGUMENT). */
+    readonly details: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${call} failed: ${code}: ${details}`, options);
+  }
+}
+
+/** Wraps a grpc-js error (or anything thrown) as an OrbitCallError. */
+export function callErrorFrom(call: string, err: unknown): OrbitCallError {
+  const e = err as Partial<grpc.ServiceError> | undefined;
+  if (e && typeof e.code === 'number') {
+    const code = grpc.status[e.code] ?? `CODE_${e.code}`;
+    return new OrbitCallError(call, code, e.details ?? e.message ?? '', { cause: err });
+  }
+  return new OrbitCallError(call, 'UNKNOWN', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/** Filters on the wire; none given leaves the master's default (refuse 5 s). */
+export function filtersToProto(filters: CallFilters | undefined): Filters | null {
+  return filters?.refuseSeconds === undefined ? null : { refuseSeconds: filters.refuseSeconds };
+}
+
+/** One domain Operation as the wire's oneof. */
+export function operationToProto(op: Operation): OperationMsg {
+  switch (op.type) {
+    case 'LAUNCH':
+      return { launch: { tasks: op.tasks.map(taskToProto) } };
+    case 'RESERVE':
+      return { reserve: { resources: resourcesToProto(op.resources) } };
+    case 'UNRESERVE':
+      return { unreserve: { resources: resourcesToProto(op.resources) } };
+    case 'CREATE':
+      return { create: { volumes: resourcesToProto(op.volumes) } };
+    case 'DESTROY':
+      return { destroy: { volumes: resourcesToProto(op.volumes) } };
+  }
+}

@@ -1,0 +1,201 @@
+import * as grpc from '@grpc/grpc-js';
+import t, { type Test } from 'tap';
+import {
+  buildTask,
+  formatResources,
+  OrbitCallError,
+  SchedulerClient,
+  type Offer,
+  type SchedulerClientOptions,
+  type TaskStatus,
+} from '../../src/framework-sdk/index.js';
+import { FakeScheduler, once, until } from './fake-scheduler.js';
+
+/** A fake master and a client subscribed to it; both are closed when the test ends. */
+async function setup(
+  t: Test,
+  options: Partial<SchedulerClientOptions> = {},
+  before?: (fake: FakeScheduler) => void,
+): Promise<{ fake: FakeScheduler; client: SchedulerClient }> {
+  const fake = new FakeScheduler();
+  before?.(fake);
+  const master = await fake.listen();
+  const client = new SchedulerClient({ master, framework: { name: 'test-fw' }, reconnectBaseMs: 50, reconnectMaxMs: 200, ...options });
+  t.teardown(() => {
+    client.close();
+    fake.close();
+  });
+  return { fake, client };
+}
+
+const resource = (name: string, scalar: number) => ({ name, type: 'SCALAR' as const, scalar, role: '*' });
+
+t.test('start() subscribes and resolves with the framework id', async (t) => {
+  const { fake, client } = await setup(t);
+  t.equal(client.frameworkId, undefined, 'has no framework id before subscribing');
+  const [info] = await Promise.all([client.start(), once(client, 'subscribed')]);
+  t.same(info, { frameworkId: 'fw-1', streamId: 'stream-1', heartbeatIntervalMs: 60_000, masterId: 'master-1', resubscribed: false });
+  t.equal(client.frameworkId, 'fw-1', 'remembers the framework id');
+  t.ok(client.subscribed, 'is subscribed');
+  const framework = fake.subscriptions[0]?.framework;
+  t.equal(framework?.name, 'test-fw', 'sends the framework name');
+  t.same(framework?.roles, ['*'], "subscribes with role '*' by default");
+  t.equal(framework?.failoverTimeoutSeconds, 7 * 24 * 3600, 'asks for a one-week failover timeout by default');
+  t.equal(framework?.id, '', 'asks for a new framework');
+});
+
+t.test('a call before the subscription rejects clearly', async (t) => {
+  const { client } = await setup(t);
+  const err = await client.decline(['offer-1']).catch((e: unknown) => e);
+  t.type(err, OrbitCallError);
+  t.match(err, { code: 'UNAVAILABLE', message: /not subscribed/ });
+});
+
+t.test('offers arrive decoded into domain offers', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const got = once<[Offer[]]>(client, 'offers');
+  fake.send({
+    offers: {
+      offers: [{
+        id: 'offer-1', frameworkId: 'fw-1', agentId: 'agent-1', hostname: 'host-1', role: '*',
+        resources: [resource('cpus', 2), resource('mem', 1024), { name: 'ports', type: 'RANGES', ranges: [{ begin: 31000, end: 31001 }] }],
+        attributes: [{ name: 'rack', value: 'r1' }],
+      }],
+    },
+  });
+  const [[offer]] = await got;
+  t.equal(offer?.id, 'offer-1');
+  t.equal(offer?.agentId, 'agent-1');
+  t.equal(formatResources(offer?.resources ?? []), 'cpus:2;mem:1024;ports:[31000-31001]', 'decodes the resources');
+  t.same(offer?.attributes, [{ name: 'rack', value: 'r1' }], 'decodes the attributes');
+  const rescind = once<[string]>(client, 'rescind');
+  fake.send({ rescind: { offerId: 'offer-1' } });
+  t.same(await rescind, ['offer-1'], 'emits rescinds by offer id');
+});
+
+t.test('an update with a uuid is acknowledged after the listeners ran', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const seen: string[] = [];
+  client.on('update', (s: TaskStatus) => seen.push(`update ${s.taskId} ${s.state}`));
+  fake.on('call', (method: string) => seen.push(method));
+  const status = (taskId: string, uuid: string) => ({
+    taskId, frameworkId: 'fw-1', agentId: 'agent-1', state: 'TASK_RUNNING' as const, source: 'SOURCE_AGENT' as const,
+    reason: 'REASON_NONE' as const, message: '', timestamp: 1_700_000_000, uuid,
+  });
+  fake.send({ update: { status: status('task-a', '') } }); // master-made: nothing to acknowledge
+  fake.send({ update: { status: status('task-b', 'uuid-b') } });
+  await until(() => fake.callsOf('Acknowledge').length === 1, 'the acknowledgement');
+  t.same(seen, ['update task-a RUNNING', 'update task-b RUNNING', 'Acknowledge'], 'acknowledges only the status with a uuid, after the listener');
+  t.match(fake.callsOf('Acknowledge')[0], {
+    header: { frameworkId: 'fw-1', streamId: 'stream-1' },
+    agentId: 'agent-1',
+    taskId: 'task-b',
+    uuid: 'uuid-b',
+  });
+});
+
+t.test('no acknowledgement when autoAcknowledge is off', async (t) => {
+  const { fake, client } = await setup(t, { autoAcknowledge: false });
+  await client.start();
+  const got = once<[TaskStatus]>(client, 'update');
+  fake.send({ update: { status: { taskId: 'task-a', agentId: 'agent-1', state: 'TASK_FINISHED', uuid: 'u1', exitCode: 0 } } });
+  const [s] = await got;
+  t.match(s, { state: 'FINISHED', uuid: 'u1', exitCode: 0 }, 'decodes the status');
+  await client.acknowledge(s);
+  t.equal(fake.callsOf('Acknowledge').length, 1, 'only the explicit acknowledgement was sent');
+});
+
+t.test('calls carry the framework id and stream id', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const offer: Offer = { id: 'offer-1', frameworkId: 'fw-1', agentId: 'agent-1', hostname: 'h', role: '*', resources: [], attributes: [] };
+  const task = buildTask({ taskId: 't1', offer, resources: 'cpus:0.1;mem:32', command: 'true' });
+  await client.launch(offer, [task], { refuseSeconds: 2 });
+  await client.decline(['offer-2']);
+  await client.revive();
+  await client.suppress(['a']);
+  await client.kill('t1', 'agent-1', 1500);
+  await client.reconcile();
+  await client.reconcile([{ taskId: 't1' }]);
+  for (const c of fake.calls) t.same(c.request.header, { frameworkId: 'fw-1', streamId: 'stream-1' }, `${c.method} carries the header`);
+  t.match(fake.callsOf('Accept')[0], {
+    offerIds: ['offer-1'],
+    operations: [{ launch: { tasks: [{ taskId: 't1', agentId: 'agent-1', command: { shell: true, value: 'true' } }] } }],
+    filters: { refuseSeconds: 2 },
+  }, 'launch sends one LAUNCH operation');
+  t.match(fake.callsOf('Decline')[0], { offerIds: ['offer-2'], filters: null }, 'decline without filters leaves the default');
+  t.match(fake.callsOf('Suppress')[0], { roles: ['a'] });
+  t.match(fake.callsOf('Kill')[0], { taskId: 't1', agentId: 'agent-1', killGraceSeconds: 1.5 });
+  t.same(fake.callsOf('Reconcile').map((r) => r['tasks']), [[], [{ taskId: 't1', agentId: '' }]], 'reconciles implicitly, then explicitly');
+});
+
+t.test("a call's gRPC error becomes an OrbitCallError with the code and message", async (t) => {
+  const { fake, client } = await setup(t);
+  fake.failures.set('Accept', { code: grpc.status.INVALID_ARGUMENT, details: 'operations[0].launch.tasks[0].task_id: bad' });
+  await client.start();
+  const err = await client.accept(['offer-1'], []).catch((e: unknown) => e);
+  t.type(err, OrbitCallError);
+  t.match(err, { call: 'Accept', code: 'INVALID_ARGUMENT', details: 'operations[0].launch.tasks[0].task_id: bad' });
+});
+
+t.test('re-subscribes with the same framework id when the stream fails', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const disconnected = once<[string]>(client, 'disconnected');
+  const resubscribed = once<[{ resubscribed: boolean; streamId: string }]>(client, 'subscribed');
+  fake.fail(grpc.status.UNAVAILABLE, 'master going away');
+  t.match((await disconnected)[0], /UNAVAILABLE: master going away/, 'says why it disconnected');
+  const [info] = await resubscribed;
+  t.match(info, { resubscribed: true, streamId: 'stream-2' }, 'gets a new stream id');
+  t.equal(fake.subscriptions[1]?.framework?.id, 'fw-1', 're-subscribes with the framework id');
+  await client.revive();
+  t.same(fake.callsOf('Revive')[0]?.header, { frameworkId: 'fw-1', streamId: 'stream-2' }, 'calls use the new stream id');
+});
+
+t.test('re-subscribes when no event arrives within 3 heartbeat intervals', async (t) => {
+  const { fake, client } = await setup(t, {}, (f) => (f.heartbeatSeconds = 0.05));
+  await client.start();
+  const [reason] = await once<[string]>(client, 'disconnected');
+  t.match(reason, /no event from the master in 150 ms/);
+  await once(client, 'subscribed');
+  t.equal(fake.subscriptions.length, 2, 'subscribed again');
+});
+
+t.test('an ERROR event stops the client: no reconnection', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const error = once<[string]>(client, 'error');
+  let disconnects = 0;
+  client.on('disconnected', () => disconnects++);
+  fake.send({ error: { message: 'framework torn down' } });
+  fake.end();
+  t.same(await error, ['framework torn down'], 'emits the master’s message');
+  await new Promise((r) => setTimeout(r, 300)); // several reconnect periods at 50 ms
+  t.equal(fake.subscriptions.length, 1, 'did not re-subscribe');
+  t.equal(disconnects, 0, 'did not report a disconnect');
+  t.notOk(client.subscribed, 'is no longer subscribed');
+  t.match(await client.revive().catch((e: unknown) => e), { code: 'UNAVAILABLE', message: /closed/ }, 'refuses calls');
+});
+
+t.test('a subscription refused as NOT_FOUND stops the client', async (t) => {
+  const { fake, client } = await setup(t, { framework: { name: 'test-fw', id: 'fw-gone' } }, (f) => {
+    f.refuseSubscribe = { code: grpc.status.NOT_FOUND, details: "unknown framework 'fw-gone'" };
+  });
+  const error = once<[string]>(client, 'error');
+  const started = client.start().catch((e: unknown) => e);
+  t.match((await error)[0], /NOT_FOUND: unknown framework/);
+  t.match(await started, { message: /unknown framework/ }, 'start() rejects');
+  t.equal(fake.subscriptions.length, 1, 'did not retry');
+});
+
+t.test('teardown() tears the framework down and closes the client', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  await client.teardown();
+  t.equal(fake.callsOf('Teardown').length, 1);
+  t.notOk(client.subscribed);
+  await new Promise((r) => setTimeout(r, 150));
+  t.equal(fake.subscriptions.length, 1, 'does not re-subscribe after teardown');
+});
