@@ -1,0 +1,91 @@
+/** `orbit agent`: runs an agent until SIGINT or SIGTERM. */
+import type { Command } from 'commander';
+import { parseAttributes } from '../common/attributes.js';
+import { createLogger, type LogLevel } from '../common/logging.js';
+import { parseResources } from '../common/resources.js';
+import { startAgent } from '../agent/agent.js';
+import type { Containerizer } from '../agent/containerizer/containerizer.js';
+import { DockerContainerizer } from '../agent/containerizer/docker.js';
+import { ProcessContainerizer } from '../agent/containerizer/process.js';
+import { detectResources } from '../agent/detect.js';
+import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
+import { waitForSignal } from './master-command.js';
+import { formatResources } from '../common/resources.js';
+import { mkdirSync } from 'node:fs';
+
+interface AgentFlags {
+  master?: string;
+  workDir?: string;
+  ip: string;
+  httpPort: number;
+  resources?: string;
+  attributes?: string;
+  containerizers: string;
+  hostname?: string;
+  logLevel: LogLevel;
+  killTasksOnExit: boolean;
+}
+
+const KNOWN_CONTAINERIZERS = ['docker', 'process'];
+
+/** Builds the containerizers named by --containerizers (validated). */
+export function makeContainerizers(list: string, log: (msg: string, fields?: object) => void): Containerizer[] {
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError('--containerizers: name at least one of docker, process');
+  const unknown = names.find((n) => !KNOWN_CONTAINERIZERS.includes(n));
+  if (unknown) throw new UsageError(`--containerizers: unknown containerizer '${unknown}' (known: ${KNOWN_CONTAINERIZERS.join(', ')})`);
+  return [...new Set(names)].map((n) => (n === 'docker' ? new DockerContainerizer({ log }) : new ProcessContainerizer({ log })));
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run an agent: offers this machine\'s resources and runs tasks')
+    .addOption(masterOption())
+    .option('--work-dir <dir>', 'directory for sandboxes and checkpoints (required)')
+    .option('--ip <ip>', 'address for the HTTP endpoint', '127.0.0.1')
+    .option('--http-port <port>', 'HTTP port for /health, /state and task output', numberFlag('--http-port', { integer: true }), 5052)
+    .option('--resources <text>', "what to offer, e.g. 'cpus:4;mem:8192;ports:[31000-32000]' (detected when not given)")
+    .option('--attributes <text>', "labels for placement, e.g. 'rack:r1;zone:a'")
+    .option('--containerizers <list>', 'comma-separated: docker, process', 'docker,process')
+    .option('--hostname <name>', 'hostname to report (default: this machine\'s)')
+    .option('--kill-tasks-on-exit', 'kill running tasks when the agent stops (default: leave them running)', false)
+    .addOption(logLevelOption())
+    .action(async (flags: AgentFlags) => {
+      const master = resolveMaster(flags.master);
+      if (!flags.workDir) throw new UsageError('--work-dir is required (sandboxes and checkpoints live there)');
+      if (flags.httpPort > 65535) throw new UsageError('--http-port must be at most 65535');
+      const given = (() => {
+        try {
+          return parseResources(flags.resources ?? '');
+        } catch (err) {
+          throw new UsageError(`--resources: ${(err as Error).message}`);
+        }
+      })();
+      const attributes = (() => {
+        try {
+          return parseAttributes(flags.attributes ?? '');
+        } catch (err) {
+          throw new UsageError(`--attributes: ${(err as Error).message}`);
+        }
+      })();
+      const log = createLogger('agent', flags.logLevel);
+      const containerizers = makeContainerizers(flags.containerizers, (msg, fields) => log.info(fields ?? {}, msg));
+      mkdirSync(flags.workDir, { recursive: true });
+      const resources = detectResources(given, flags.workDir);
+      const agent = await startAgent({
+        master,
+        workDir: flags.workDir,
+        ip: flags.ip,
+        httpPort: flags.httpPort,
+        resources,
+        attributes,
+        containerizers,
+        logger: log,
+        ...(flags.hostname ? { hostname: flags.hostname } : {}),
+      });
+      process.stdout.write(`orbit agent offering ${formatResources(resources)}; master ${master}; http://${flags.ip}:${agent.httpPort}/state\n`);
+      await waitForSignal();
+      await (flags.killTasksOnExit ? agent.shutdown() : agent.stop());
+    });
+}

@@ -1,0 +1,35 @@
+/**
+ * The `orbit` command: a thin composition of subcommands, each in its own file.
+ * Errors a user can fix print one line and exit 1; anything else also prints its stack.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerAgentCommand } from './agent-command.js';
+import { registerMasterCommand } from './master-command.js';
+import { registerRunCommand } from './run-command.js';
+import { registerStatusCommand } from './status-command.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('orbit')
+    .description('Orbit: a small cluster resource scheduler in the style of Apache Mesos')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError(false);
+  registerMasterCommand(program);
+  registerAgentCommand(program);
+  registerRunCommand(program);
+  registerStatusCommand(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`orbit: ${message}\n`);
+    if (err instanceof Error && !['UsageError', 'InvalidArgumentError', 'ResourceParseError', 'AttributeParseError'].includes(err.name)) {
+      process.stderr.write(`${err.stack ?? ''}\n`);
+    }
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,60 @@
+/** `orbit master`: runs a master until SIGINT or SIGTERM. */
+import type { Command } from 'commander';
+import { createLogger, type LogLevel } from '../common/logging.js';
+import { startMaster } from '../master/master.js';
+import { logLevelOption, numberFlag, UsageError } from './common.js';
+
+interface MasterFlags {
+  ip: string;
+  port: number;
+  httpPort: number;
+  workDir?: string;
+  logLevel: LogLevel;
+  allocationInterval: number;
+  heartbeatInterval: number;
+}
+
+export function registerMasterCommand(program: Command): void {
+  program
+    .command('master')
+    .description('run a master: collects agents, offers their resources to frameworks')
+    .option('--ip <ip>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'gRPC port for agents, frameworks and the CLI', numberFlag('--port', { integer: true }), 5050)
+    .option('--http-port <port>', 'HTTP port for /health and /state', numberFlag('--http-port', { integer: true }), 5051)
+    .option('--work-dir <dir>', 'directory for the master\'s durable state (required)')
+    .option('--allocation-interval <seconds>', 'seconds between allocation batches', numberFlag('--allocation-interval'), 1)
+    .option('--heartbeat-interval <seconds>', 'seconds between heartbeats to frameworks', numberFlag('--heartbeat-interval'), 15)
+    .addOption(logLevelOption())
+    .action(async (flags: MasterFlags) => {
+      if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
+      if (flags.port > 65535 || flags.httpPort > 65535) throw new UsageError('ports must be at most 65535');
+      if (!(flags.allocationInterval > 0)) throw new UsageError('--allocation-interval must be greater than 0');
+      if (!(flags.heartbeatInterval > 0)) throw new UsageError('--heartbeat-interval must be greater than 0');
+      const log = createLogger('master', flags.logLevel);
+      const master = await startMaster({
+        ip: flags.ip,
+        port: flags.port,
+        httpPort: flags.httpPort,
+        workDir: flags.workDir,
+        logger: log,
+        allocationIntervalMs: flags.allocationInterval * 1000,
+        frameworkHeartbeatIntervalMs: flags.heartbeatInterval * 1000,
+      });
+      process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, status http://${flags.ip}:${master.httpPort}/state\n`);
+      await waitForSignal();
+      await master.stop();
+    });
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * One-shot Operator calls for the CLI, with a deadline; a master that cannot be reached becomes
+ * a one-line UsageError (`cannot reach the master at HOST:PORT (...)`).
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { AgentList__Output } from '../gen/orbit/v1/AgentList.js';
+import type { AgentSummary__Output } from '../gen/orbit/v1/AgentSummary.js';
+import type { ClusterState__Output } from '../gen/orbit/v1/ClusterState.js';
+import type { OperatorClient } from '../gen/orbit/v1/Operator.js';
+import { CHANNEL_OPTIONS, orbitV1 } from '../common/proto.js';
+import { UsageError } from './common.js';
+
+/** How long an operator command waits for the master. */
+export const OPERATOR_DEADLINE_MS = 5_000;
+
+const UNREACHABLE: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
+
+function call<Res>(
+  master: string,
+  name: string,
+  timeoutMs: number,
+  invoke: (client: OperatorClient, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void,
+): Promise<Res> {
+  const client = new (orbitV1().Operator)(master, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new Promise<Res>((resolve, reject) => {
+    invoke(client, { deadline: Date.now() + timeoutMs }, (err, res) => {
+      client.close();
+      if (err) {
+        const why = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
+        reject(UNREACHABLE.has(err.code) ? new UsageError(`cannot reach the master at ${master} (${why})`) : new Error(`Operator.${name} failed: ${why}`));
+      } else if (!res) {
+        reject(new Error(`Operator.${name} returned nothing`));
+      } else {
+        resolve(res);
+      }
+    });
+  });
+}
+
+/** Operator.GetState; rejects with UsageError when the master cannot be reached in time. */
+export function fetchState(master: string, timeoutMs = OPERATOR_DEADLINE_MS): Promise<ClusterState__Output> {
+  return call<ClusterState__Output>(master, 'GetState', timeoutMs, (c, o, cb) => c.GetState({}, o, cb));
+}
+
+/** Operator.GetAgents; rejects with UsageError when the master cannot be reached in time. */
+export async function fetchAgents(master: string, timeoutMs = OPERATOR_DEADLINE_MS): Promise<AgentSummary__Output[]> {
+  const list = await call<AgentList__Output>(master, 'GetAgents', timeoutMs, (c, o, cb) => c.GetAgents({}, o, cb));
+  return list.agents;
+}

@@ -1,0 +1,14 @@
+/**
+ * What `orbit status --json` prints: Operator.GetState's ClusterState decoded into exactly the
+ * JSON the master's GET /state serves (src/common/state-view.ts: resources and attributes in text
+ * form, task states without `TASK_`, times in ms). The decoding itself is shared with the master
+ * in src/common/state-codec.ts, so the two cannot drift apart.
+ */
+import type { ClusterState__Output } from '../gen/orbit/v1/ClusterState.js';
+import { decodeStateView } from '../common/state-codec.js';
+import type { ClusterStateView } from '../common/state-view.js';
+
+/** The ClusterState as the plain GET /state view; throws InvalidArgumentError for a resource that does not decode. */
+export function clusterStateToJson(m: ClusterState__Output): ClusterStateView {
+  return decodeStateView(m);
+}
