@@ -105,7 +105,9 @@ export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandl
         ids = core.subscribe(info, channel);
       } catch (err) {
         open = false;
-        stream.destroy(Object.assign(new Error(), toServiceError(err)));
+        // grpc-js ends a server stream with a status when the stream emits an error.
+        const status = toServiceError(err);
+        stream.emit('error', Object.assign(new Error(status.details), status));
       }
     },
     Accept: call((framework, req) => {
