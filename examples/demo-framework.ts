@@ -59,7 +59,6 @@ export async function runDemoFramework(options: DemoOptions): Promise<DemoResult
       offer,
       resources,
       command: 'echo hello from $ORBIT_TASK_ID; sleep 2',
-      env: { ORBIT_TASK_ID: taskId },
       ...(options.image ? { image: options.image } : { process: true }),
     });
   };
@@ -77,10 +76,12 @@ export async function runDemoFramework(options: DemoOptions): Promise<DemoResult
       if (total === 0) settle();
     });
     client.on('offers', (offers) => {
+      // Spread the batch over the agents offered rather than filling the first one.
+      const perOffer = Math.ceil(pending / Math.max(1, offers.length));
       for (const offer of offers) {
         const tasks: TaskSpec[] = [];
         let left: Resources = offer.resources;
-        for (let r = takeResources(left, request, offer.role); pending > 0 && r; r = takeResources(left, request, offer.role)) {
+        for (let r = takeResources(left, request, offer.role); pending > 0 && tasks.length < perOffer && r; r = takeResources(left, request, offer.role)) {
           tasks.push(newTask(offer, r));
           left = subtract(left, r);
           pending--;

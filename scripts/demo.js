@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// `npm run demo`: a whole Orbit cluster on this machine, for a first look. Starts a master and two
+// agents as real processes (ports from free ones), runs the example framework in examples/ —
+// Docker containers when a Docker engine answers, plain processes otherwise — prints their progress
+// and the status URL, then stops everything it started (by PID).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'bin/orbit.js');
+const keep = process.argv.includes('--keep');
+
+if (!existsSync(join(root, 'dist/examples/demo-framework.js'))) {
+  console.error('demo: build first (npm ci builds; or run npm run build)');
+  process.exit(1);
+}
+const { runDemoFramework } = await import(join(root, 'dist/examples/demo-framework.js'));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function dockerAnswers() {
+  try {
+    execFileSync('docker', ['info'], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const children = [];
+const work = mkdtempSync(join(tmpdir(), 'orbit-demo-'));
+function start(name, args) {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push({ name, child });
+  let logs = '';
+  child.stdout.on('data', (d) => (logs += d));
+  child.stderr.on('data', (d) => (logs += d));
+  child.on('exit', (code, signal) => {
+    if (!stopping) console.error(`demo: ${name} exited early (${code ?? signal})\n${logs.slice(-2000)}`);
+  });
+  return child;
+}
+
+let stopping = false;
+async function stopAll() {
+  stopping = true;
+  // Agents first (they kill their tasks on the way out), then the master.
+  for (const { child } of [...children].reverse()) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve();
+        }, 15_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('SIGINT', () => stopAll().then(() => process.exit(130)));
+
+async function waitForAgents(httpPort, count) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const state = await (await fetch(`http://127.0.0.1:${httpPort}/state`)).json();
+      if (state.agents.filter((a) => a.active).length >= count) return state;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${count} agents did not register within 30 s`);
+}
+
+let exitCode = 0;
+try {
+  const docker = dockerAnswers();
+  let image;
+  if (docker) {
+    execFileSync(join(root, 'scripts/build-test-images'), { stdio: 'inherit' });
+    image = 'orbit-test/busybox:latest';
+  }
+  const [port, httpPort] = [await freePort(), await freePort()];
+  const master = `127.0.0.1:${port}`;
+  console.log(`demo: starting a master on ${master} and two agents (${docker ? 'Docker containers' : 'processes: no Docker engine answers'})`);
+  start('master', ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', join(work, 'master'), '--log-level', 'warn']);
+  for (const [i, rack] of [[1, 'r1'], [2, 'r2']]) {
+    start(`agent ${i}`, [
+      'agent', '--master', master, '--work-dir', join(work, `agent${i}`), '--http-port', String(await freePort()),
+      '--resources', 'cpus:2;mem:1024;disk:2048', '--attributes', `rack:${rack}`, '--hostname', `demo-agent-${i}`,
+      '--containerizers', docker ? 'docker,process' : 'process', '--kill-tasks-on-exit', '--log-level', 'warn',
+    ]);
+  }
+  await waitForAgents(httpPort, 2);
+  console.log(`demo: cluster up; status: http://127.0.0.1:${httpPort}/state`);
+  const result = await runDemoFramework({ master, tasks: 6, ...(image ? { image } : {}), print: (line) => console.log(line) });
+  console.log(`demo: ${result.finished} tasks finished, ${result.failed} failed; status: http://127.0.0.1:${httpPort}/state`);
+  if (result.failed > 0) exitCode = 1;
+  if (keep) {
+    console.log('demo: --keep: the cluster stays up until Ctrl-C');
+    await new Promise(() => {});
+  }
+} catch (err) {
+  console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+  exitCode = 1;
+} finally {
+  await stopAll();
+  console.log('demo: stopped the master and both agents');
+}
+process.exit(exitCode);
