@@ -1,7 +1,7 @@
 /** `orbit agent`: runs an agent until SIGINT or SIGTERM. */
 import type { Command } from 'commander';
 import { parseAttributes } from '../common/attributes.js';
-import { createLogger, type LogLevel } from '../common/logging.js';
+import { createLogger, type Logger, type LogLevel } from '../common/logging.js';
 import { parseResources } from '../common/resources.js';
 import { startAgent } from '../agent/agent.js';
 import type { Containerizer } from '../agent/containerizer/containerizer.js';
@@ -20,7 +20,7 @@ interface AgentFlags {
   httpPort: number;
   resources?: string;
   attributes?: string;
-  containerizers: string;
+  containerizers?: string;
   hostname?: string;
   logLevel: LogLevel;
   killTasksOnExit: boolean;
@@ -37,6 +37,27 @@ export function makeContainerizers(list: string, log: (msg: string, fields?: obj
   return [...new Set(names)].map((n) => (n === 'docker' ? new DockerContainerizer({ log }) : new ProcessContainerizer({ log })));
 }
 
+/**
+ * Probes each containerizer. One the operator asked for by name must work (as Mesos refuses to
+ * start without Docker when told to use it); one that is only there by default is dropped with
+ * a warning, so `orbit agent` works out of the box on a machine without Docker.
+ */
+async function usableContainerizers(list: Containerizer[], explicit: boolean, log: Logger): Promise<Containerizer[]> {
+  const usable: Containerizer[] = [];
+  for (const c of list) {
+    try {
+      await c.probe?.();
+      usable.push(c);
+    } catch (err) {
+      if (explicit) throw new UsageError(`--containerizers ${c.kind}: ${(err as Error).message}`);
+      log.warn(`not offering ${c.kind} tasks: ${(err as Error).message}`);
+      await c.close();
+    }
+  }
+  if (usable.length === 0) throw new UsageError('no containerizer can run tasks on this machine');
+  return usable;
+}
+
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
@@ -47,7 +68,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--http-port <port>', 'HTTP port for /health, /state and task output', numberFlag('--http-port', { integer: true }), 5052)
     .option('--resources <text>', "what to offer, e.g. 'cpus:4;mem:8192;ports:[31000-32000]' (detected when not given)")
     .option('--attributes <text>', "labels for placement, e.g. 'rack:r1;zone:a'")
-    .option('--containerizers <list>', 'comma-separated: docker, process', 'docker,process')
+    .option('--containerizers <list>', 'comma-separated: docker, process (default: docker,process; docker is left out with a warning when no engine answers)')
     .option('--hostname <name>', 'hostname to report (default: this machine\'s)')
     .option('--kill-tasks-on-exit', 'kill running tasks when the agent stops (default: leave them running)', false)
     .addOption(logLevelOption())
@@ -70,7 +91,7 @@ export function registerAgentCommand(program: Command): void {
         }
       })();
       const log = createLogger('agent', flags.logLevel);
-      const containerizers = makeContainerizers(flags.containerizers, (msg, fields) => log.info(fields ?? {}, msg));
+      const containerizers = await usableContainerizers(makeContainerizers(flags.containerizers ?? 'docker,process', (msg, fields) => log.info(fields ?? {}, msg)), flags.containerizers !== undefined, log);
       mkdirSync(flags.workDir, { recursive: true });
       const resources = detectResources(given, flags.workDir);
       const agent = await startAgent({

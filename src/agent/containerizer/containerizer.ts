@@ -62,6 +62,8 @@ export interface Containerizer {
    * A no-op for an unknown or already exited container.
    */
   kill(containerId: string, graceMs: number): Promise<void>;
+  /** Checks that the containerizer can run tasks here; rejects with a message saying why not. */
+  probe?(): Promise<void>;
   /** Stops background work (streams, timers); does not kill running containers. */
   close(): Promise<void>;
 }

@@ -79,6 +79,16 @@ export class DockerContainerizer implements Containerizer {
     this.log = options.log ?? (() => {});
   }
 
+  /** Resolves when the engine answers a ping within `timeoutMs`; rejects naming the problem. */
+  async probe(timeoutMs = 5_000): Promise<void> {
+    const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref());
+    try {
+      await Promise.race([this.docker.ping(), timer]);
+    } catch (err) {
+      throw new Error(`the Docker engine does not answer (${err instanceof Error ? err.message : String(err)}); start it (scripts/start-dockerd) or run with --containerizers process`, { cause: err });
+    }
+  }
+
   /**
    * Pulls the image when it is absent (or `forcePull`), creates the container, attaches its output
    * to the sandbox files and starts it. Rejects with ContainerLaunchError: IMAGE_PULL_FAILED when the
