@@ -150,7 +150,8 @@ export class MasterCore {
         continue;
       }
       if (!agent.tasks.has(taskKey(t.frameworkId, t.spec.taskId)) && !isTerminal(t.latest.state)) {
-        this.addTask(framework, agent, t.spec, t.latest.state, now);
+        const task = this.addTask(framework, agent, t.spec, t.latest.state, now);
+        if (t.latest.containerId) task.containerId = t.latest.containerId;
       }
     }
     // Frameworks known only from an agent (this master restarted) get their failover time to come back.
@@ -196,8 +197,8 @@ export class MasterCore {
       return;
     }
     const task = framework.tasks.get(status.taskId);
-    if (task) this.applyStatus(task, { ...status, agentId });
-    else this.log.debug({ taskId: status.taskId, state: status.state }, 'status for a task not active at the master');
+    if (task && this.isFromCurrentRun(task, agentId, status)) this.applyStatus(task, { ...status, agentId });
+    else this.log.debug({ taskId: status.taskId, state: status.state, agentId }, 'status for a task not active at the master (or an earlier run of its id)');
     framework.channel?.send({ type: 'update', status: { ...status, agentId } });
   }
 
@@ -361,7 +362,7 @@ export class MasterCore {
   kill(framework: FrameworkRecord, taskId: string, killGraceMs?: number): void {
     const task = framework.tasks.get(taskId);
     if (!task) {
-      const done = framework.completed.find((t) => t.spec.taskId === taskId);
+      const done = this.completedTask(framework, taskId);
       if (done) this.relay(framework, this.latestStatus(done, 'RECONCILIATION'));
       else this.sendUnknownTask(framework, taskId, '', 'kill of a task this master does not know');
       return;
@@ -372,7 +373,7 @@ export class MasterCore {
 
   /** Relays an acknowledgement to the agent that made the update. */
   acknowledge(framework: FrameworkRecord, agentId: string, taskId: string, uuid: string): void {
-    const task = framework.tasks.get(taskId) ?? framework.completed.find((t) => t.spec.taskId === taskId);
+    const task = framework.tasks.get(taskId) ?? this.completedTask(framework, taskId);
     const agent = this.agents.get(agentId || task?.agentId || '');
     agent?.channel?.send({ type: 'ack', frameworkId: framework.info.id, taskId, uuid });
   }
@@ -387,7 +388,7 @@ export class MasterCore {
       return;
     }
     for (const { taskId, agentId } of tasks) {
-      const task = framework.tasks.get(taskId) ?? framework.completed.find((t) => t.spec.taskId === taskId);
+      const task = framework.tasks.get(taskId) ?? this.completedTask(framework, taskId);
       if (task) this.relay(framework, this.latestStatus(task, 'RECONCILIATION'));
       else this.sendUnknownTask(framework, taskId, agentId, 'reconciliation: the master knows no such task');
     }
@@ -446,7 +447,24 @@ export class MasterCore {
     return total;
   }
 
-  // ---- internals --------------------------------------------------------------------------
+  // ---- internals -------------------------------------------------------------------------
+
+  /** The newest ended run of a task id (ids may be reused once a run has ended). */
+  private completedTask(framework: FrameworkRecord, taskId: string): TaskRecord | undefined {
+    return framework.completed.findLast((t) => t.spec.taskId === taskId);
+  }
+
+  /**
+   * Does a status belong to the task's current run? A late retry of an earlier run of the same id
+   * (on another agent, or in another container) must not move it: updates are delivered at least
+   * once, so one can arrive after its id was reused.
+   */
+  private isFromCurrentRun(task: TaskRecord, agentId: string, status: TaskStatus): boolean {
+    if (task.agentId !== agentId) return false;
+    if (!status.containerId) return true;
+    task.containerId ??= status.containerId;
+    return task.containerId === status.containerId;
+  }
 
   private adoptFramework(info: FrameworkInfo): FrameworkRecord {
     const record: FrameworkRecord = {
@@ -466,12 +484,13 @@ export class MasterCore {
     return record;
   }
 
-  private addTask(framework: FrameworkRecord, agent: AgentRecord, spec: TaskSpec, state: TaskState, now: number): void {
+  private addTask(framework: FrameworkRecord, agent: AgentRecord, spec: TaskSpec, state: TaskState, now: number): TaskRecord {
     const task: TaskRecord = { spec, frameworkId: framework.info.id, agentId: agent.info.id, state, statuses: [], createdAt: now };
     framework.tasks.set(spec.taskId, task);
     agent.tasks.set(taskKey(framework.info.id, spec.taskId), task);
     agent.used = add(agent.used, spec.resources);
     framework.used = add(framework.used, spec.resources);
+    return task;
   }
 
   /** Moves a task by a status, and on a terminal one releases its resources. */

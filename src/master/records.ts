@@ -18,6 +18,8 @@ export interface TaskRecord {
   /** Oldest first, at most TASK_STATUS_HISTORY. */
   statuses: TaskStatus[];
   healthy?: boolean;
+  /** The agent's container for this run, learned from its first status. */
+  containerId?: string;
   createdAt: number;
 }
 

@@ -15,6 +15,7 @@ export function checkOffers(
   frameworkId: string,
   lookup: (offerId: string) => OfferRecord | undefined,
 ): Check<{ offers: OfferRecord[]; agentId: string }> {
+  if (offerIds.length === 0) return { ok: false, reason: 'INVALID_OFFER', message: 'an accept needs at least one offer' };
   const offers: OfferRecord[] = [];
   const seen = new Set<string>();
   for (const id of offerIds) {
@@ -33,6 +34,11 @@ export function checkOffers(
   const other = offers.find((o) => o.offer.agentId !== agentId);
   if (other) {
     return { ok: false, reason: 'INVALID_OFFER', message: `offers span agents '${agentId}' and '${other.offer.agentId}'; one accept uses offers of one agent` };
+  }
+  const role = offers[0]?.offer.role;
+  const otherRole = offers.find((o) => o.offer.role !== role);
+  if (otherRole) {
+    return { ok: false, reason: 'INVALID_OFFER', message: `offers are allocated to roles '${role}' and '${otherRole.offer.role}'; one accept uses offers of one role` };
   }
   return { ok: true, offers, agentId };
 }
