@@ -27,7 +27,8 @@ export function registerMasterCommand(program: Command): void {
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
       if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
-      if (flags.port > 65535 || flags.httpPort > 65535) throw new UsageError('ports must be at most 65535');
+      if (flags.port > 65535) throw new UsageError(`--port must be at most 65535, got ${flags.port}`);
+      if (flags.httpPort > 65535) throw new UsageError(`--http-port must be at most 65535, got ${flags.httpPort}`);
       if (!(flags.allocationInterval > 0)) throw new UsageError('--allocation-interval must be greater than 0');
       if (!(flags.heartbeatInterval > 0)) throw new UsageError('--heartbeat-interval must be greater than 0');
       const log = createLogger('master', flags.logLevel);

@@ -187,7 +187,8 @@ export function runTask(o: RunOptions): Promise<number> {
       const out = await output;
       await out?.drain();
       if (client.subscribed) {
-        await Promise.race([client.teardown().catch(() => undefined), new Promise((r) => setTimeout(r, TEARDOWN_WAIT_MS))]);
+        // Bounded: a master that does not answer must not keep the command from exiting.
+        await Promise.race([client.teardown().catch(() => undefined), new Promise((r) => setTimeout(r, TEARDOWN_WAIT_MS).unref())]);
       }
       client.close();
       resolve(interrupted ? EXIT_INTERRUPTED : code);
