@@ -10,10 +10,10 @@ import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import type { Containerizer } from '../../src/agent/containerizer/containerizer.js';
 import { ProcessContainerizer } from '../../src/agent/containerizer/process.js';
 import { parseAttributes } from '../../src/common/attributes.js';
-import { parseResources } from '../../src/common/resources.js';
+import { parseResources, scalar } from '../../src/common/resources.js';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { startMaster, type RunningMaster } from '../../src/master/master.js';
-import { SchedulerClient, type FrameworkOptions, type SchedulerEvents, type TaskStatus, type TaskState } from '../../src/framework-sdk/index.js';
+import { SchedulerClient, type FrameworkOptions, type Offer, type SchedulerEvents, type TaskStatus, type TaskState } from '../../src/framework-sdk/index.js';
 
 /** The bits of tap's Test these helpers use. */
 export interface TestLike {
@@ -152,3 +152,53 @@ export async function eventually<T>(what: string, check: () => T | Promise<T>, t
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Holds every offer a framework gets until a test takes one. `take` waits for an offer that
+ * matches and hands every other held offer back (declined, no filter) so an agent's resources
+ * merge into one offer again: tests then never depend on how offers happened to be split.
+ */
+export class OfferPool {
+  private readonly held = new Map<string, Offer>();
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly client: SchedulerClient) {
+    client.on('offers', (offers) => {
+      for (const o of offers) this.held.set(o.id, o);
+      this.wake?.();
+    });
+    client.on('rescind', (id) => this.held.delete(id));
+  }
+
+  /** An offer satisfying `match` (by default: any), removed from the pool. */
+  async take(match: (offer: Offer) => boolean = () => true, timeoutMs = 10_000): Promise<Offer> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = [...this.held.values()].find(match);
+      const others = [...this.held.keys()].filter((id) => id !== found?.id);
+      this.held.clear();
+      if (others.length > 0) await this.client.decline(others, { refuseSeconds: 0 });
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching offer within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** Hands every held offer back. */
+  async release(): Promise<void> {
+    const ids = [...this.held.keys()];
+    this.held.clear();
+    if (ids.length > 0) await this.client.decline(ids, { refuseSeconds: 0 });
+  }
+}
+
+/** Matches offers with at least `cpus` cpus (2 is a whole agent in these tests). */
+export const atLeastCpus = (cpus: number) => (offer: Offer): boolean => scalar(offer.resources, 'cpus') >= cpus;

@@ -2,13 +2,14 @@ import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { orbitV1 } from '../../src/common/proto.js';
 import { buildTask, OrbitCallError, type Offer, type TaskSpec } from '../../src/framework-sdk/index.js';
-import { nextEvent, startCluster, updatesUntil } from '../helpers/cluster.js';
+import { nextEvent, OfferPool, startCluster, updatesUntil, atLeastCpus } from '../helpers/cluster.js';
 
 t.test('bad calls are refused clearly and the cluster keeps working', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha' }]);
   const fw = await cluster.framework({ name: 'careless' });
   const agentId = cluster.agents[0]!.agentId();
-  const freshOffer = async (): Promise<Offer> => (await nextEvent(fw, 'offers'))[0][0]!;
+  const pool = new OfferPool(fw);
+  const freshOffer = (cpus = 2): Promise<Offer> => pool.take(atLeastCpus(cpus));
   const small = (offer: Offer, extra: Partial<Parameters<typeof buildTask>[0]> = {}): TaskSpec =>
     buildTask({ offer, resources: 'cpus:0.1;mem:32', command: 'true', ...extra });
 
@@ -57,7 +58,7 @@ t.test('bad calls are refused clearly and the cluster keeps working', async (t) 
     const running = nextEvent(fw, 'update', (s) => s.taskId === 'dup-1' && s.state === 'RUNNING');
     await fw.launch(offer, [first], { refuseSeconds: 0 });
     await running;
-    offer = await freshOffer();
+    offer = await freshOffer(1);
     const again = small(offer, { taskId: 'dup-1' });
     const refused = nextEvent(fw, 'update', (s) => s.taskId === 'dup-1' && s.state === 'ERROR');
     await fw.launch(offer, [again], { refuseSeconds: 0 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildTask, formatResources, takeResources, type Offer } from '../../src/framework-sdk/index.js';
-import { eventually, nextEvent, startCluster, updatesUntil } from '../helpers/cluster.js';
+import { eventually, nextEvent, OfferPool, startCluster, updatesUntil, atLeastCpus } from '../helpers/cluster.js';
 
 t.test('a master and two agents run process tasks end to end over gRPC', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha' }, { hostname: 'beta' }]);
@@ -19,6 +19,7 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
   });
 
   const fw = await cluster.framework({ name: 'launcher' });
+  const pool = new OfferPool(fw);
   const firstOffers = await nextEvent(fw, 'offers');
 
   await t.test('a new framework is offered every agent, each in one offer', async (t) => {
@@ -28,7 +29,7 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
   });
 
   await t.test('a task that exits 0 goes STARTING, RUNNING, FINISHED and its resources come back', async (t) => {
-    const offer = firstOffers[0][0]!;
+    const offer = await pool.take(atLeastCpus(2));
     const task = buildTask({ offer, resources: takeResources(offer, 'cpus:0.5;mem:64;ports:2')!, command: 'echo "hello $ORBIT_TASK_ID on $PORT0 $PORT1 ($PORTS)"' });
     const done = updatesUntil(fw, task.taskId, 'FINISHED');
     await fw.launch(offer, [task]);
@@ -52,8 +53,7 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
   });
 
   await t.test('a task that exits 3 is FAILED with the exit code named', async (t) => {
-    const [offers] = await nextEvent(fw, 'offers');
-    const offer = offers[0]!;
+    const offer = await pool.take(atLeastCpus(2));
     const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: 'exit 3' });
     const done = updatesUntil(fw, task.taskId, 'FAILED');
     await fw.launch(offer, [task]);
@@ -64,8 +64,7 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
   });
 
   await t.test('a task that ignores SIGTERM is SIGKILLed after its grace period and reported KILLED', async (t) => {
-    const [offers] = await nextEvent(fw, 'offers');
-    const offer = offers[0]!;
+    const offer = await pool.take(atLeastCpus(2));
     // SIG_IGN is inherited across exec, so sleep ignores SIGTERM too: only SIGKILL ends it.
     const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: "trap '' TERM; sleep 600", killGraceMs: 1000 });
     const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
@@ -82,8 +81,7 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
   });
 
   await t.test('tasks from one accept share the offer and the remainder goes back', async (t) => {
-    const [offers] = await nextEvent(fw, 'offers');
-    const offer: Offer = offers[0]!;
+    const offer: Offer = await pool.take(atLeastCpus(2));
     const tasks = [1, 2, 3].map(() => buildTask({ offer, resources: 'cpus:0.5;mem:100', command: 'sleep 0.2' }));
     const finished = Promise.all(tasks.map((x) => updatesUntil(fw, x.taskId, 'FINISHED')));
     await fw.launch(offer, tasks);

@@ -1,10 +1,11 @@
 import t from 'tap';
 import { buildTask, formatResources, type Offer } from '../../src/framework-sdk/index.js';
-import { nextEvent, sleep, startCluster, updatesUntil } from '../helpers/cluster.js';
+import { nextEvent, OfferPool, sleep, startCluster, updatesUntil } from '../helpers/cluster.js';
 
 t.test('offer lifecycle over real gRPC', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha', attributes: 'rack:r1;zone:a' }]);
   const fw = await cluster.framework({ name: 'offers' });
+  const pool = new OfferPool(fw);
   const agentId = cluster.agents[0]!.agentId();
 
   await t.test('offers carry the agent hostname and attributes', async (t) => {
@@ -65,10 +66,7 @@ t.test('offer lifecycle over real gRPC', async (t) => {
 
   await t.test("an agent's outstanding offers are rescinded when it disconnects", async (t) => {
     const extra = await cluster.addAgent({ hostname: 'beta' });
-    const [offers] = await nextEvent(fw, 'offers', (os) => os.some((o) => o.hostname === 'beta'));
-    const betaOffer = offers.find((o) => o.hostname === 'beta')!;
-    const others = offers.filter((o) => o !== betaOffer).map((o) => o.id);
-    if (others.length > 0) await fw.decline(others, { refuseSeconds: 0 });
+    const betaOffer = await pool.take((o) => o.hostname === 'beta');
     const rescinded = nextEvent(fw, 'rescind', (id) => id === betaOffer.id);
     await extra.stop();
     const [id] = await rescinded;
@@ -80,8 +78,7 @@ t.test('offer lifecycle over real gRPC', async (t) => {
   });
 
   await t.test('reconciliation answers with the latest state, explicit and implicit', async (t) => {
-    const [offers] = await nextEvent(fw, 'offers', (os) => os.some((o) => o.agentId === agentId));
-    const offer = offers.find((o) => o.agentId === agentId)!;
+    const offer = await pool.take((o) => o.agentId === agentId);
     const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: 'sleep 30' });
     const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
     await fw.launch(offer, [task], { refuseSeconds: 0 });

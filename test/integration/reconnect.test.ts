@@ -46,7 +46,7 @@ t.test('when the master restarts, agents re-register with their ids and keep the
   t.equal(agent.agentId(), agentId, 'with the same agent id');
   const adopted = second.core.frameworks.get(subscribed.frameworkId)?.tasks.get(task.taskId);
   t.equal(adopted?.state, 'RUNNING', 'the new master learned the running task from the agent');
-  t.equal(agent.link.epoch, second.core.epoch, 'the agent follows the new epoch');
+  t.ok(await eventually('the agent follows the new epoch', () => agent.link.epoch === second.core.epoch), 'the agent follows the new epoch');
 
   const resubscribed = await resubscription;
   t.equal(resubscribed[0].frameworkId, subscribed.frameworkId, 'the framework re-subscribed with its id');

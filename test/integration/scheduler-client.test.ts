@@ -9,7 +9,7 @@ import {
   type SchedulerClientOptions,
   type TaskStatus,
 } from '../../src/framework-sdk/index.js';
-import { FakeScheduler, once, until } from './fake-scheduler.js';
+import { FakeScheduler, once, until } from '../helpers/fake-scheduler.js';
 
 /** A fake master and a client subscribed to it; both are closed when the test ends. */
 async function setup(
