@@ -6,7 +6,7 @@ import type { ClusterState, ClusterState__Output } from '../gen/orbit/v1/Cluster
 import type { TaskSummary, TaskSummary__Output } from '../gen/orbit/v1/TaskSummary.js';
 import type { AgentSummary, AgentSummary__Output } from '../gen/orbit/v1/AgentSummary.js';
 import type { FrameworkSummary, FrameworkSummary__Output } from '../gen/orbit/v1/FrameworkSummary.js';
-import { attributesFromProto, attributesToProto, reasonFromProto, reasonToProto, resourcesFromProto, resourcesToProto, stateFromProto, stateToProto } from './codec.js';
+import { attributesFromProto, attributesToProto, resourcesFromProto, resourcesToProto, stateFromProto, stateToProto, statusFromProto, statusToProto } from './codec.js';
 import { formatAttributes, parseAttributes } from './attributes.js';
 import { formatResources, parseResources } from './resources.js';
 import type { AgentView, ClusterStateView, FrameworkView, TaskView } from './state-view.js';
@@ -21,18 +21,7 @@ function encodeTask(t: TaskView): TaskSummary {
     agentId: t.agentId,
     state: stateToProto(t.state),
     resources: resourcesToProto(parseResources(t.resources)),
-    statuses: t.statuses.map((s) => ({
-      taskId: t.id,
-      frameworkId: t.frameworkId,
-      agentId: t.agentId,
-      state: stateToProto(s.state),
-      source: s.source === 'MASTER' ? 'SOURCE_MASTER' : 'SOURCE_AGENT',
-      reason: reasonToProto(s.reason),
-      message: s.message,
-      timestamp: s.timestamp / 1000,
-      ...(s.healthy !== undefined ? { healthy: s.healthy } : {}),
-      ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
-    })),
+    statuses: t.statuses.map((s) => statusToProto({ ...s, taskId: t.id, frameworkId: t.frameworkId, agentId: t.agentId })),
     ...(t.healthy !== undefined ? { healthy: t.healthy } : {}),
     containerType: t.containerType,
     image: t.image ?? '',
@@ -48,15 +37,10 @@ function decodeTask(m: TaskSummary__Output): TaskView {
     state: stateFromProto(m.state) ?? 'LOST',
     resources: text(m.resources),
     containerType: m.containerType,
-    statuses: m.statuses.map((s) => ({
-      state: stateFromProto(s.state) ?? 'LOST',
-      source: s.source === 'SOURCE_MASTER' ? 'MASTER' : 'AGENT',
-      reason: reasonFromProto(s.reason),
-      message: s.message,
-      timestamp: Math.round(s.timestamp * 1000),
-      ...(s.healthy !== undefined ? { healthy: s.healthy } : {}),
-      ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
-    })),
+    statuses: m.statuses.map((s) => {
+      const { state, source, reason, message, timestamp, healthy, exitCode } = statusFromProto(s, 'statuses');
+      return { state, source, reason, message, timestamp, ...(healthy !== undefined ? { healthy } : {}), ...(exitCode !== undefined ? { exitCode } : {}) };
+    }),
   };
   if (m.healthy !== undefined) view.healthy = m.healthy;
   if (m.image) view.image = m.image;
