@@ -66,10 +66,19 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
   await t.test('a task that ignores SIGTERM is SIGKILLed after its grace period and reported KILLED', async (t) => {
     const offer = await pool.take(atLeastCpus(2));
     // SIG_IGN is inherited across exec, so sleep ignores SIGTERM too: only SIGKILL ends it.
-    const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: "trap '' TERM; sleep 600", killGraceMs: 1000 });
+    const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: "trap '' TERM; echo ready; sleep 600", killGraceMs: 1000 });
     const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
     await fw.launch(offer, [task]);
     await running;
+    // RUNNING means spawned; wait until the shell has installed its trap.
+    const agent = cluster.agents.find((a) => a.agentId() === offer.agentId)!;
+    await eventually('the task to ignore SIGTERM', () => {
+      try {
+        return readFileSync(join(agent.runner.find(task.taskId)!.sandboxDir, 'stdout'), 'utf8').includes('ready');
+      } catch {
+        return false;
+      }
+    });
     const started = Date.now();
     const done = updatesUntil(fw, task.taskId, 'KILLED');
     await fw.kill(task.taskId, offer.agentId);
