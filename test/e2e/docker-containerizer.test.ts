@@ -136,14 +136,15 @@ if (engine.status !== 0) {
     });
 
     t.test('a task that handles SIGTERM ends within the grace period', async (t) => {
-      const req = request(t.testdir(), { command: { value: "trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done" } });
+      const req = request(t.testdir(), { command: { value: "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.1; done" } });
       const launched = await containerizer.launch(req);
-      await sleep(300); // let the shell install its trap
+      // Wait until the shell has installed its trap (it says so), however slow the machine is.
+      for (let i = 0; i < 200 && !(await sandboxFile(req, 'stdout').catch(() => '')).includes('ready'); i++) await sleep(50);
       const started = Date.now();
       await containerizer.kill(req.containerId, 10_000);
       t.ok(Date.now() - started < 3000, 'SIGTERM was enough');
       t.same(await launched.exited, { exitCode: 0, oomKilled: false, killed: true, message: 'killed; exited with code 0' });
-      t.equal(await sandboxFile(req, 'stdout'), 'bye\n');
+      t.equal(await sandboxFile(req, 'stdout'), 'ready\nbye\n');
     });
 
     t.test('a container over its memory limit is OOM-killed', async (t) => {
