@@ -202,6 +202,7 @@ export function taskToProto(t: TaskSpec): TaskInfoMsg {
     ...(t.healthCheck ? { healthCheck: healthToProto(t.healthCheck) } : {}),
     killGraceSeconds: t.killGraceMs / 1000,
     labels: labelsToProto(t.labels),
+    allocationRole: t.allocationRole ?? '',
   };
 }
 
@@ -228,6 +229,7 @@ export function taskFromProto(m: TaskInfo__Output, field: string): TaskSpec {
     labels: labelsFromProto(m.labels),
   };
   if (m.healthCheck) spec.healthCheck = healthFromProto(m.healthCheck, `${field}.health_check`);
+  if (m.allocationRole) spec.allocationRole = m.allocationRole;
   return spec;
 }
 

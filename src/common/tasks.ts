@@ -116,6 +116,8 @@ export interface TaskSpec {
   /** Milliseconds between SIGTERM and SIGKILL. */
   killGraceMs: number;
   labels: Record<string, string>;
+  /** The role whose offer launched it (set by the master). */
+  allocationRole?: string;
 }
 
 /** Mesos' default kill grace. */

@@ -9,21 +9,21 @@
  * status or removal (used → pool).
  */
 import type { Logger } from 'pino';
-import type { AgentInfo, FrameworkInfo, Operation } from '../common/cluster.js';
+import type { AgentInfo, FrameworkInfo, Offer, Operation } from '../common/cluster.js';
 import { DEFAULT_REFUSE_SECONDS } from '../common/cluster.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
-import { FailedPreconditionError, NotFoundError, UnimplementedError } from '../common/errors.js';
+import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { newAgentId, newFrameworkId, newStreamId } from '../common/ids.js';
-import { add, isEmpty, subtract, type Resources } from '../common/resources.js';
+import { add, formatResources, isEmpty, subtract, type Resources } from '../common/resources.js';
 import { silentLogger } from '../common/logging.js';
 import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
-import { OfferFilters } from './allocator/filters.js';
-import { allocateRoundRobin } from './allocator/round-robin.js';
+import { Allocator, type OfferDecision } from './allocator/allocator.js';
+import { planAccept } from './accept-plan.js';
 import { OfferBook } from './offer-book.js';
 import type { AgentChannel, FrameworkChannel } from './ports.js';
 import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
-import { checkOffers, checkTask } from './validation.js';
+import { checkOffers } from './validation.js';
 
 const EMPTY: Resources = [];
 
@@ -39,6 +39,13 @@ export interface MasterCoreOptions {
   frameworkHeartbeatIntervalMs?: number;
   agentHeartbeatIntervalMs?: number;
   completedTasksPerFramework?: number;
+  /** Rescind offers outstanding longer than this; undefined (default) never. */
+  offerTimeoutMs?: number;
+}
+
+/** The role a task's resources are accounted to: its offer's, or (for tasks of older agents) the framework's first. */
+function roleOf(task: TaskRecord): string {
+  return task.spec.allocationRole || '*';
 }
 
 /** A task an agent reports when it re-registers. */
@@ -55,7 +62,8 @@ export class MasterCore {
   readonly agents = new Map<string, AgentRecord>();
   readonly frameworks = new Map<string, FrameworkRecord>();
   readonly offers = new OfferBook();
-  readonly filters = new OfferFilters();
+  /** Who gets what: weighted DRF, quota, filters. Pure; the core feeds it every change. */
+  readonly allocator = new Allocator();
   readonly frameworkHeartbeatIntervalMs: number;
   readonly agentHeartbeatIntervalMs: number;
   /** Removed frameworks kept for operators (/state), oldest first, bounded. */
@@ -67,8 +75,9 @@ export class MasterCore {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly completedLimit: number;
-  private allocationCursor = 0;
   private allocationPending: TimerHandle | undefined;
+  private readonly offerTimeoutMs: number | undefined;
+  private readonly offerTimers = new Map<string, TimerHandle>();
 
   constructor(options: MasterCoreOptions) {
     this.masterId = options.masterId;
@@ -79,6 +88,7 @@ export class MasterCore {
     this.frameworkHeartbeatIntervalMs = options.frameworkHeartbeatIntervalMs ?? 15_000;
     this.agentHeartbeatIntervalMs = options.agentHeartbeatIntervalMs ?? 15_000;
     this.completedLimit = options.completedTasksPerFramework ?? 1000;
+    this.offerTimeoutMs = options.offerTimeoutMs;
     this.timers.push(this.clock.setRepeating(options.allocationIntervalMs ?? 1000, () => this.allocate()));
     this.timers.push(this.clock.setRepeating(this.frameworkHeartbeatIntervalMs, () => this.heartbeatFrameworks()));
   }
@@ -88,6 +98,8 @@ export class MasterCore {
     for (const t of this.timers.splice(0)) t.cancel();
     for (const t of this.failoverTimers.values()) t.cancel();
     this.failoverTimers.clear();
+    for (const t of this.offerTimers.values()) t.cancel();
+    this.offerTimers.clear();
     this.allocationPending?.cancel();
     this.allocationPending = undefined;
   }
@@ -109,6 +121,7 @@ export class MasterCore {
       tasks: new Map(),
       offers: new Set(),
     });
+    this.allocator.addAgent(id, info.resources);
     this.log.info({ agentId: id, hostname: info.hostname, address: channel.address }, 'agent registered');
     channel.send({ type: 'registered', agentId: id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
     this.requestAllocation();
@@ -125,6 +138,7 @@ export class MasterCore {
     const now = this.clock.now();
     let agent = this.agents.get(info.id);
     if (agent && agent.channel && agent.channel !== channel) agent.channel.close();
+    for (const offerId of [...(agent?.offers ?? [])]) this.rescindOffer(offerId);
     if (!agent) {
       agent = { info, used: EMPTY, offered: EMPTY, channel, active: true, registeredAt: now, lastHeartbeatAt: now, tasks: new Map(), offers: new Set() };
       this.agents.set(info.id, agent);
@@ -134,7 +148,11 @@ export class MasterCore {
     agent.active = true;
     agent.lastHeartbeatAt = now;
     const adopted: FrameworkRecord[] = [];
-    for (const f of frameworks) if (!this.frameworks.has(f.id) && !this.removedFrameworks.has(f.id)) adopted.push(this.adoptFramework(f));
+    for (const f of frameworks) {
+      if (this.frameworks.has(f.id) || this.removedFrameworks.has(f.id)) continue;
+      adopted.push(this.adoptFramework(f));
+      this.allocator.addFramework(f.id, f.roles, { active: false });
+    }
 
     const reportedKeys = new Set(reported.map((t) => taskKey(t.frameworkId, t.spec.taskId)));
     for (const [key, task] of [...agent.tasks]) {
@@ -156,6 +174,9 @@ export class MasterCore {
     }
     // Frameworks known only from an agent (this master restarted) get their failover time to come back.
     for (const f of adopted) if (!f.connected) this.startFailoverTimer(f);
+    // The agent is the source of truth: rebuild its books in the allocator from what it runs.
+    const used = [...agent.tasks.values()].map((t) => ({ frameworkId: t.frameworkId, role: roleOf(t), resources: t.spec.resources }));
+    this.allocator.addAgent(info.id, info.resources, used);
     this.log.info({ agentId: info.id, tasks: reported.length }, 'agent re-registered');
     channel.send({ type: 'reregistered', agentId: info.id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
     this.requestAllocation();
@@ -178,6 +199,7 @@ export class MasterCore {
     agent.channel = undefined;
     agent.active = false;
     for (const offerId of [...agent.offers]) this.rescindOffer(offerId);
+    this.allocator.deactivateAgent(agentId);
     this.log.warn({ agentId }, 'agent disconnected');
   }
 
@@ -224,6 +246,8 @@ export class MasterCore {
     } else {
       framework = this.adoptFramework({ ...info, id: info.id || newFrameworkId() });
     }
+    this.allocator.addFramework(framework.info.id, framework.info.roles);
+    this.allocator.activateFramework(framework.info.id);
     this.failoverTimers.get(framework.info.id)?.cancel();
     this.failoverTimers.delete(framework.info.id);
     const streamId = newStreamId();
@@ -249,6 +273,7 @@ export class MasterCore {
     framework.channel = undefined;
     framework.disconnectedAt = this.clock.now();
     for (const offerId of [...framework.offers]) this.discardOffer(offerId);
+    this.allocator.deactivateFramework(frameworkId);
     this.log.warn({ frameworkId, failoverTimeoutMs: framework.info.failoverTimeoutMs }, 'framework disconnected');
     this.startFailoverTimer(framework);
   }
@@ -281,12 +306,11 @@ export class MasterCore {
 
   /**
    * Accepts offers with operations. A bad offer drops every task (TASK_DROPPED, INVALID_OFFER) and
-   * returns the offers' resources; a bad task gets TASK_ERROR and the others go ahead. What no task
-   * used goes back to the pool, filtered for `refuseSeconds`.
+   * returns the offers' resources; a bad task gets TASK_ERROR and the others go ahead; a bad
+   * RESERVE or UNRESERVE refuses the whole call (InvalidArgumentError) and leaves the offers as they
+   * were. What no operation used goes back to the pool, filtered for `refuseSeconds`.
    */
   accept(framework: FrameworkRecord, offerIds: readonly string[], operations: readonly Operation[], refuseSeconds = DEFAULT_REFUSE_SECONDS): void {
-    const unsupported = operations.find((op) => op.type !== 'LAUNCH');
-    if (unsupported) throw new UnimplementedError(`${unsupported.type} operations are not supported yet; only LAUNCH`);
     const tasks = operations.flatMap((op) => (op.type === 'LAUNCH' ? op.tasks : []));
     const frameworkId = framework.info.id;
 
@@ -297,57 +321,52 @@ export class MasterCore {
       return;
     }
     const agent = this.agents.get(checked.agentId)!;
-    let available = EMPTY;
     const role = checked.offers[0]!.offer.role;
-    for (const record of checked.offers) {
-      available = add(available, record.offer.resources);
-      this.offers.remove(record.offer.id, agent, framework);
+    let offered = EMPTY;
+    for (const record of checked.offers) offered = add(offered, record.offer.resources);
+    // Throws for a malformed (un)reserve before anything changes.
+    const plan = planAccept(offered, operations, {
+      agentId: agent.info.id,
+      agentContainerizers: agent.info.containerizers,
+      role,
+      isTaskIdTaken: (id) => framework.tasks.has(id),
+    });
+    // The offers' resources stay allocated to the framework: launched tasks keep them, the rest is recovered below.
+    for (const record of checked.offers) this.removeOffer(record.offer.id);
+    for (const { from, to } of plan.conversions) {
+      this.allocator.convertAllocated(agent.info.id, frameworkId, role, from, to);
+      agent.info = { ...agent.info, resources: add(subtract(agent.info.resources, from), to) };
+      this.log.info({ agentId: agent.info.id, role, from: formatResources(from), to: formatResources(to) }, 'reservation changed');
     }
-    const launchedHere = new Set<string>();
+    for (const r of plan.refused) this.sendMasterStatus(framework, r.task, 'ERROR', r.reason, r.message);
+    let remainder = plan.remainder;
     const now = this.clock.now();
-    for (const task of tasks) {
-      const verdict = checkTask(task, {
-        agentId: agent.info.id,
-        agentContainerizers: agent.info.containerizers,
-        available,
-        isTaskIdTaken: (id) => framework.tasks.has(id) || launchedHere.has(id),
-      });
-      if (!verdict.ok) {
-        this.sendMasterStatus(framework, task, 'ERROR', verdict.reason, verdict.message);
-        continue;
-      }
+    for (const spec of plan.launch) {
       if (!agent.channel) {
-        this.sendMasterStatus(framework, task, 'DROPPED', 'AGENT_DISCONNECTED', `agent '${agent.info.id}' disconnected before the launch`);
+        this.sendMasterStatus(framework, spec, 'DROPPED', 'AGENT_DISCONNECTED', `agent '${agent.info.id}' disconnected before the launch`);
+        remainder = add(remainder, spec.resources);
         continue;
       }
-      available = subtract(available, task.resources);
-      launchedHere.add(task.taskId);
-      const spec: TaskSpec = { ...task, agentId: agent.info.id };
       this.addTask(framework, agent, spec, 'STAGING', now);
       agent.channel.send({ type: 'runTask', framework: framework.info, task: spec });
-      this.log.info({ frameworkId, agentId: agent.info.id, taskId: task.taskId }, 'task staged');
+      this.log.info({ frameworkId, agentId: agent.info.id, taskId: spec.taskId }, 'task staged');
     }
-    if (!isEmpty(available) && refuseSeconds > 0) {
-      this.filters.add({ frameworkId, agentId: agent.info.id, role, resources: available, expiresAt: now + refuseSeconds * 1000 }, now);
+    if (!isEmpty(remainder)) {
+      this.recover(agent.info.id, frameworkId, role, remainder, refuseSeconds > 0 ? now + refuseSeconds * 1000 : undefined);
     }
   }
 
   /** Declines offers; unknown or foreign offer ids are ignored (they may have been rescinded). */
   decline(framework: FrameworkRecord, offerIds: readonly string[], refuseSeconds = DEFAULT_REFUSE_SECONDS): void {
-    const now = this.clock.now();
+    const refuseUntil = refuseSeconds > 0 ? this.clock.now() + refuseSeconds * 1000 : undefined;
     for (const id of offerIds) {
-      const record = this.offers.get(id);
-      if (!record || record.offer.frameworkId !== framework.info.id) continue;
-      this.discardOffer(id);
-      if (refuseSeconds > 0) {
-        this.filters.add({ frameworkId: framework.info.id, agentId: record.offer.agentId, role: record.offer.role, resources: record.offer.resources, expiresAt: now + refuseSeconds * 1000 }, now);
-      }
+      if (this.offers.get(id)?.offer.frameworkId === framework.info.id) this.discardOffer(id, refuseUntil);
     }
   }
 
   /** Clears filters and suppression for the roles (all of the framework's when empty), then offers. */
   revive(framework: FrameworkRecord, roles: readonly string[]): void {
-    this.filters.clear(framework.info.id, roles);
+    this.allocator.revive(framework.info.id, roles);
     if (roles.length === 0) framework.suppressedRoles.clear();
     else for (const r of roles) framework.suppressedRoles.delete(r);
     this.requestAllocation();
@@ -355,6 +374,7 @@ export class MasterCore {
 
   /** Stops offers for the roles (all of the framework's when empty) until a revive. */
   suppress(framework: FrameworkRecord, roles: readonly string[]): void {
+    this.allocator.suppress(framework.info.id, roles);
     for (const r of roles.length === 0 ? framework.info.roles : roles) framework.suppressedRoles.add(r);
   }
 
@@ -413,26 +433,13 @@ export class MasterCore {
   /** One allocation cycle: asks the allocator for decisions and sends the offers, one event per framework. */
   allocate(): void {
     const now = this.clock.now();
-    this.filters.expire(now);
-    const agents = [];
-    for (const agent of this.agents.values()) {
-      if (!agent.active || !agent.channel) continue;
-      agents.push({ id: agent.info.id, available: subtract(agent.info.resources, add(agent.used, agent.offered)) });
-    }
-    const frameworks = [];
-    for (const f of this.frameworks.values()) {
-      if (f.connected) frameworks.push({ id: f.info.id, roles: f.info.roles, suppressedRoles: f.suppressedRoles });
-    }
-    const result = allocateRoundRobin({ agents, frameworks, filters: this.filters, now, cursor: this.allocationCursor });
-    this.allocationCursor = result.cursor;
-    const batches = new Map<string, ReturnType<OfferBook['create']>[]>();
-    for (const decision of result.offers) {
-      const agent = this.agents.get(decision.agentId)!;
-      const framework = this.frameworks.get(decision.frameworkId)!;
-      const offer = this.offers.create(decision, agent, framework, now);
-      const batch = batches.get(framework.info.id) ?? [];
+    const batches = new Map<string, Offer[]>();
+    for (const decision of this.allocator.allocate(now)) {
+      const offer = this.createOffer(decision, now);
+      if (!offer) continue;
+      const batch = batches.get(offer.frameworkId) ?? [];
       batch.push(offer);
-      batches.set(framework.info.id, batch);
+      batches.set(offer.frameworkId, batch);
     }
     for (const [frameworkId, offers] of batches) this.frameworks.get(frameworkId)?.channel?.send({ type: 'offers', offers });
   }
@@ -511,7 +518,10 @@ export class MasterCore {
     const framework = this.frameworks.get(task.frameworkId);
     const agent = this.agents.get(task.agentId);
     const key = taskKey(task.frameworkId, task.spec.taskId);
-    if (agent?.tasks.delete(key)) agent.used = subtract(agent.used, task.spec.resources);
+    if (agent?.tasks.delete(key)) {
+      agent.used = subtract(agent.used, task.spec.resources);
+      this.recover(task.agentId, task.frameworkId, roleOf(task), task.spec.resources);
+    }
     if (framework?.tasks.delete(task.spec.taskId)) {
       framework.used = subtract(framework.used, task.spec.resources);
       framework.completed.push(task);
@@ -535,7 +545,7 @@ export class MasterCore {
     }
     this.failoverTimers.get(id)?.cancel();
     this.failoverTimers.delete(id);
-    this.filters.clear(id);
+    this.allocator.removeFramework(id);
     this.frameworks.delete(id);
     this.removedFrameworks.add(id);
     framework.connected = false;
@@ -545,20 +555,52 @@ export class MasterCore {
     this.requestAllocation();
   }
 
-  /** Removes an offer and tells its framework (when connected) that it is gone. */
-  private rescindOffer(offerId: string): void {
-    const record = this.offers.get(offerId);
-    if (!record) return;
-    const framework = this.frameworks.get(record.offer.frameworkId);
-    this.discardOffer(offerId);
-    framework?.channel?.send({ type: 'rescind', offerId });
+  /** Records an allocator decision as an offer; undefined if its agent or framework went away meanwhile. */
+  private createOffer(decision: OfferDecision, now: number): Offer | undefined {
+    const agent = this.agents.get(decision.agentId);
+    const framework = this.frameworks.get(decision.frameworkId);
+    if (!agent || !framework) {
+      this.allocator.recover(decision.agentId, decision.frameworkId, decision.role, decision.resources);
+      return undefined;
+    }
+    const offer = this.offers.create(decision, agent, framework, now);
+    if (this.offerTimeoutMs !== undefined) {
+      this.offerTimers.set(offer.id, this.clock.setTimer(this.offerTimeoutMs, () => {
+        this.log.info({ offerId: offer.id, frameworkId: offer.frameworkId }, 'offer timed out');
+        this.rescindOffer(offer.id);
+      }));
+    }
+    return offer;
   }
 
-  /** Removes an offer silently (declined, used, or its framework is gone). */
-  private discardOffer(offerId: string): void {
+  /** Takes an offer out of the master's books (its resources stay allocated to the framework). */
+  private removeOffer(offerId: string): Offer | undefined {
     const record = this.offers.get(offerId);
-    if (!record) return;
-    this.offers.remove(offerId, this.agents.get(record.offer.agentId), this.frameworks.get(record.offer.frameworkId));
+    if (!record) return undefined;
+    this.offerTimers.get(offerId)?.cancel();
+    this.offerTimers.delete(offerId);
+    return this.offers.remove(offerId, this.agents.get(record.offer.agentId), this.frameworks.get(record.offer.frameworkId));
+  }
+
+  /** Removes an offer and tells its framework (when connected) that it is gone. */
+  private rescindOffer(offerId: string): void {
+    const framework = this.frameworks.get(this.offers.get(offerId)?.offer.frameworkId ?? '');
+    if (this.discardOffer(offerId)) framework?.channel?.send({ type: 'rescind', offerId });
+  }
+
+  /** Removes an offer and gives its resources back to the allocator (declined, rescinded, or its framework is gone). */
+  private discardOffer(offerId: string, refuseUntil?: number): boolean {
+    const offer = this.removeOffer(offerId);
+    if (!offer) return false;
+    this.recover(offer.agentId, offer.frameworkId, offer.role, offer.resources, refuseUntil);
+    return true;
+  }
+
+  /** Gives resources back to the allocator; a disagreement between the books is logged, never papered over. */
+  private recover(agentId: string, frameworkId: string, role: string, resources: Resources, refuseUntil?: number): void {
+    if (!this.allocator.recover(agentId, frameworkId, role, resources, refuseUntil)) {
+      this.log.error({ agentId, frameworkId, role, resources: formatResources(resources) }, 'the allocator does not hold these resources for the framework; not recovered');
+    }
   }
 
   private heartbeatFrameworks(): void {

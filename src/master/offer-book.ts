@@ -5,7 +5,7 @@
 import type { Offer } from '../common/cluster.js';
 import { newOfferId } from '../common/ids.js';
 import { add, subtract } from '../common/resources.js';
-import type { OfferDecision } from './allocator/round-robin.js';
+import type { OfferDecision } from './allocator/allocator.js';
 import type { AgentRecord, FrameworkRecord, OfferRecord } from './records.js';
 
 export class OfferBook {

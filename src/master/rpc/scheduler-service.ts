@@ -6,7 +6,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { frameworkInfoFromProto, required, taskFromProto } from '../../common/codec.js';
+import { frameworkInfoFromProto, required, resourcesFromProto, taskFromProto } from '../../common/codec.js';
 import type { FrameworkInfo, Operation } from '../../common/cluster.js';
 import { InvalidArgumentError, UnimplementedError } from '../../common/errors.js';
 import type { CallHeader__Output } from '../../gen/orbit/v1/CallHeader.js';
@@ -46,10 +46,12 @@ function decodeOperation(op: Operation__Output, field: string): Operation {
     case 'launch':
       return { type: 'LAUNCH', tasks: (op.launch?.tasks ?? []).map((t, j) => taskFromProto(t, `${field}.launch.tasks[${j}]`)) };
     case 'reserve':
+      return { type: 'RESERVE', resources: resourcesFromProto(op.reserve?.resources ?? [], `${field}.reserve.resources`) };
     case 'unreserve':
+      return { type: 'UNRESERVE', resources: resourcesFromProto(op.unreserve?.resources ?? [], `${field}.unreserve.resources`) };
     case 'create':
     case 'destroy':
-      throw new UnimplementedError(`${field}: ${op.operation.toUpperCase()} operations are not supported yet; only LAUNCH`);
+      throw new UnimplementedError(`${field}: ${op.operation.toUpperCase()} (persistent volumes) is not supported yet`);
     default:
       throw new InvalidArgumentError(field, 'an operation needs a type (launch, reserve, unreserve, create or destroy)');
   }

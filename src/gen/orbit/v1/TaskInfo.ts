@@ -17,6 +17,7 @@ export interface TaskInfo {
   'healthCheck'?: (_orbit_v1_HealthCheck | null);
   'killGraceSeconds'?: (number | string);
   'labels'?: (_orbit_v1_Label)[];
+  'allocationRole'?: (string);
 }
 
 export interface TaskInfo__Output {
@@ -29,4 +30,5 @@ export interface TaskInfo__Output {
   'healthCheck': (_orbit_v1_HealthCheck__Output | null);
   'killGraceSeconds': (number);
   'labels': (_orbit_v1_Label__Output)[];
+  'allocationRole': (string);
 }

@@ -1,0 +1,164 @@
+/**
+ * The DRF sorter (Mesos' Sorter): ranks clients — roles, or the frameworks inside a role — by
+ * weighted dominant share, lowest first, ties by name. It only orders; it never decides what to
+ * offer. Kept sorted incrementally: a change to one client moves that client alone (binary search
+ * and splice), so a cycle with k allocations costs O(k·n) moves at worst, not k full sorts.
+ */
+import { accumulate, dominantShare, type Scalars } from './scalars.js';
+
+interface Client {
+  name: string;
+  weight: number;
+  allocation: Scalars;
+  active: boolean;
+  /** Weighted dominant share: dominant share / weight. */
+  key: number;
+}
+
+export class DrfSorter {
+  private readonly clients = new Map<string, Client>();
+  /** Active clients in order. */
+  private readonly order: Client[] = [];
+  /** Names in order, rebuilt only after a change (most agents in a cycle change nothing). */
+  private names: string[] | undefined;
+  private total: Scalars = {};
+
+  /** Adds an active client with no allocation; a no-op if it is there. */
+  add(name: string, weight = 1): void {
+    if (this.clients.has(name)) return;
+    const client: Client = { name, weight, allocation: {}, active: true, key: 0 };
+    this.clients.set(name, client);
+    this.insert(client);
+  }
+
+  /** Removes a client; a no-op if it is not there. */
+  remove(name: string): void {
+    const client = this.clients.get(name);
+    if (!client) return;
+    if (client.active) this.detach(client);
+    this.clients.delete(name);
+  }
+
+  has(name: string): boolean {
+    return this.clients.has(name);
+  }
+
+  /** Puts a client back into the order; a no-op if it is active or unknown. */
+  activate(name: string): void {
+    const client = this.clients.get(name);
+    if (!client || client.active) return;
+    client.active = true;
+    this.insert(client);
+  }
+
+  /** Takes a client out of the order, keeping its allocation; a no-op if inactive or unknown. */
+  deactivate(name: string): void {
+    const client = this.clients.get(name);
+    if (!client || !client.active) return;
+    this.detach(client);
+    client.active = false;
+  }
+
+  /** Records resources given to a client (offered or used). */
+  allocated(name: string, amount: Scalars): void {
+    this.change(name, amount, 1);
+  }
+
+  /** Records resources a client gave back. */
+  unallocated(name: string, amount: Scalars): void {
+    this.change(name, amount, -1);
+  }
+
+  /** Sets a client's weight (default 1); a share counts as share / weight. */
+  updateWeight(name: string, weight: number): void {
+    const client = this.clients.get(name);
+    if (!client) return;
+    this.reposition(client, () => {
+      client.weight = weight;
+    });
+  }
+
+  /** Sets the cluster total that shares are fractions of; re-ranks everyone. */
+  updateTotal(total: Scalars): void {
+    this.total = { ...total };
+    for (const c of this.clients.values()) c.key = this.keyOf(c);
+    this.order.sort(compare);
+    this.names = undefined;
+  }
+
+  /** A client's allocation (empty for unknown clients). */
+  allocation(name: string): Scalars {
+    return this.clients.get(name)?.allocation ?? {};
+  }
+
+  /** A client's dominant share, unweighted. */
+  share(name: string): number {
+    const client = this.clients.get(name);
+    return client ? dominantShare(client.allocation, this.total) : 0;
+  }
+
+  weight(name: string): number {
+    return this.clients.get(name)?.weight ?? 1;
+  }
+
+  /** Active clients, lowest weighted share first. A snapshot: later changes make a new array. */
+  sort(): readonly string[] {
+    this.names ??= this.order.map((c) => c.name);
+    return this.names;
+  }
+
+  /** Number of active clients. */
+  get size(): number {
+    return this.order.length;
+  }
+
+  private change(name: string, amount: Scalars, sign: 1 | -1): void {
+    const client = this.clients.get(name);
+    if (!client) return;
+    this.reposition(client, () => accumulate(client.allocation, amount, sign));
+  }
+
+  private reposition(client: Client, mutate: () => void): void {
+    if (client.active) this.detach(client);
+    mutate();
+    client.key = this.keyOf(client);
+    if (client.active) this.insert(client);
+  }
+
+  private keyOf(client: Client): number {
+    return dominantShare(client.allocation, this.total) / (client.weight > 0 ? client.weight : 1);
+  }
+
+  private insert(client: Client): void {
+    client.key = this.keyOf(client);
+    this.order.splice(this.search(client), 0, client);
+    this.names = undefined;
+  }
+
+  private detach(client: Client): void {
+    this.names = undefined;
+    const i = this.search(client);
+    if (this.order[i] === client) this.order.splice(i, 1);
+    else {
+      // Keys are recomputed on every change, so this only happens if a key was mutated elsewhere.
+      const j = this.order.indexOf(client);
+      if (j >= 0) this.order.splice(j, 1);
+    }
+  }
+
+  /** The first index whose client does not sort before `client`. */
+  private search(client: Client): number {
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compare(this.order[mid]!, client) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+function compare(a: Client, b: Client): number {
+  return a.key - b.key || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
