@@ -1,0 +1,30 @@
+/**
+ * The master's durable state goes through this port: a small key-value store whose writes are
+ * durable when they resolve. Embedded default: an append-only, fsync'd log in the master's work
+ * dir (log-store.ts). HA: etcd, every write a transaction fenced on the leader key (later).
+ *
+ * Keys (values are JSON):
+ *   agent/ID        AgentEntry        admitted, unreachable or gone agents
+ *   framework/ID    FrameworkEntry    framework infos and failover deadlines
+ *   weight/ROLE     number            role weights
+ *   quota/ROLE      QuotaEntry        quota guarantee and limit, in the resource text form
+ * Tasks are not here: after a master restart they come back from agent re-registration.
+ */
+export type RegistryOp = { op: 'put'; key: string; value: unknown } | { op: 'delete'; key: string };
+
+export interface RegistryStore {
+  /** Every record, as last written. Recovers from a torn last write (it is dropped, never parsed). */
+  load(): Promise<Map<string, unknown>>;
+  /** Applies a batch atomically (all or none survive a crash); resolves once durable. */
+  write(ops: readonly RegistryOp[]): Promise<void>;
+  /** Flushes and closes; later writes reject. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Thrown when stored state cannot be read back; names the file or key. */
+export class RegistryCorruptError extends Error {
+  override readonly name = 'RegistryCorruptError';
+  constructor(message: string, readonly where: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
