@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommand } from './agent-command.js';
 import { registerMasterCommand } from './master-command.js';
+import { registerRolesCommands } from './roles-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerStatusCommand } from './status-command.js';
 
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<void> {
   registerAgentCommand(program);
   registerRunCommand(program);
   registerStatusCommand(program);
+  registerRolesCommands(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

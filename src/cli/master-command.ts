@@ -12,6 +12,7 @@ interface MasterFlags {
   logLevel: LogLevel;
   allocationInterval: number;
   heartbeatInterval: number;
+  offerTimeout?: number;
 }
 
 export function registerMasterCommand(program: Command): void {
@@ -24,6 +25,7 @@ export function registerMasterCommand(program: Command): void {
     .option('--work-dir <dir>', 'directory for the master\'s durable state (required)')
     .option('--allocation-interval <seconds>', 'seconds between allocation batches', numberFlag('--allocation-interval'), 1)
     .option('--heartbeat-interval <seconds>', 'seconds between heartbeats to frameworks', numberFlag('--heartbeat-interval'), 15)
+    .option('--offer-timeout <seconds>', 'rescind offers outstanding longer than this (default: never)', numberFlag('--offer-timeout'))
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
       if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
@@ -31,6 +33,7 @@ export function registerMasterCommand(program: Command): void {
       if (flags.httpPort > 65535) throw new UsageError(`--http-port must be at most 65535, got ${flags.httpPort}`);
       if (!(flags.allocationInterval > 0)) throw new UsageError('--allocation-interval must be greater than 0');
       if (!(flags.heartbeatInterval > 0)) throw new UsageError('--heartbeat-interval must be greater than 0');
+      if (flags.offerTimeout !== undefined && !(flags.offerTimeout > 0)) throw new UsageError('--offer-timeout must be greater than 0');
       const log = createLogger('master', flags.logLevel);
       const master = await startMaster({
         ip: flags.ip,
@@ -40,6 +43,7 @@ export function registerMasterCommand(program: Command): void {
         logger: log,
         allocationIntervalMs: flags.allocationInterval * 1000,
         frameworkHeartbeatIntervalMs: flags.heartbeatInterval * 1000,
+        ...(flags.offerTimeout !== undefined ? { offerTimeoutMs: flags.offerTimeout * 1000 } : {}),
       });
       process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, status http://${flags.ip}:${master.httpPort}/state\n`);
       await waitForSignal();

@@ -7,6 +7,9 @@ import type { AgentList__Output } from '../gen/orbit/v1/AgentList.js';
 import type { AgentSummary__Output } from '../gen/orbit/v1/AgentSummary.js';
 import type { ClusterState__Output } from '../gen/orbit/v1/ClusterState.js';
 import type { OperatorClient } from '../gen/orbit/v1/Operator.js';
+import type { OperatorResponse__Output } from '../gen/orbit/v1/OperatorResponse.js';
+import { resourcesToProto } from '../common/codec.js';
+import type { Resources } from '../common/resources.js';
 import { CHANNEL_OPTIONS, orbitV1 } from '../common/proto.js';
 import { UsageError } from './common.js';
 
@@ -14,6 +17,7 @@ import { UsageError } from './common.js';
 export const OPERATOR_DEADLINE_MS = 5_000;
 
 const UNREACHABLE: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
+const REFUSED: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.NOT_FOUND, grpc.status.UNIMPLEMENTED]);
 
 function call<Res>(
   master: string,
@@ -27,7 +31,10 @@ function call<Res>(
       client.close();
       if (err) {
         const why = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
-        reject(UNREACHABLE.has(err.code) ? new UsageError(`cannot reach the master at ${master} (${why})`) : new Error(`Operator.${name} failed: ${why}`));
+        if (UNREACHABLE.has(err.code)) reject(new UsageError(`cannot reach the master at ${master} (${why})`));
+        // The master refused the request: the operator's to fix, said in one line.
+        else if (REFUSED.has(err.code)) reject(new UsageError(err.details || err.message));
+        else reject(new Error(`Operator.${name} failed: ${why}`));
       } else if (!res) {
         reject(new Error(`Operator.${name} returned nothing`));
       } else {
@@ -46,4 +53,18 @@ export function fetchState(master: string, timeoutMs = OPERATOR_DEADLINE_MS): Pr
 export async function fetchAgents(master: string, timeoutMs = OPERATOR_DEADLINE_MS): Promise<AgentSummary__Output[]> {
   const list = await call<AgentList__Output>(master, 'GetAgents', timeoutMs, (c, o, cb) => c.GetAgents({}, o, cb));
   return list.agents;
+}
+
+/** Operator.UpdateWeights. */
+export async function updateWeights(master: string, weights: { role: string; weight: number }[]): Promise<string> {
+  const res = await call<OperatorResponse__Output>(master, 'UpdateWeights', OPERATOR_DEADLINE_MS, (c, o, cb) => c.UpdateWeights({ weights }, o, cb));
+  return res.message;
+}
+
+/** Operator.SetQuota; empty guarantee and limit remove the quota. */
+export async function setQuota(master: string, role: string, guarantee: Resources, limit: Resources, force: boolean): Promise<string> {
+  const res = await call<OperatorResponse__Output>(master, 'SetQuota', OPERATOR_DEADLINE_MS, (c, o, cb) =>
+    c.SetQuota({ role, guarantee: resourcesToProto(guarantee), limit: resourcesToProto(limit), force }, o, cb),
+  );
+  return res.message;
 }

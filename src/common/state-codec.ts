@@ -9,7 +9,8 @@ import type { FrameworkSummary, FrameworkSummary__Output } from '../gen/orbit/v1
 import { attributesFromProto, attributesToProto, resourcesFromProto, resourcesToProto, stateFromProto, stateToProto, statusFromProto, statusToProto } from './codec.js';
 import { formatAttributes, parseAttributes } from './attributes.js';
 import { formatResources, parseResources } from './resources.js';
-import type { AgentView, ClusterStateView, FrameworkView, TaskView } from './state-view.js';
+import type { RoleSummary, RoleSummary__Output } from '../gen/orbit/v1/RoleSummary.js';
+import type { AgentView, ClusterStateView, FrameworkView, RoleView, TaskView } from './state-view.js';
 
 const text = (list: Parameters<typeof resourcesFromProto>[0]): string => formatResources(resourcesFromProto(list, 'resources'));
 
@@ -110,6 +111,32 @@ function decodeFramework(m: FrameworkSummary__Output): FrameworkView {
   };
 }
 
+function encodeRole(r: RoleView): RoleSummary {
+  return {
+    role: r.role,
+    weight: r.weight,
+    allocated: resourcesToProto(parseResources(r.allocated)),
+    dominantShare: r.dominantShare,
+    quotaGuarantee: r.quota ? resourcesToProto(parseResources(r.quota.guarantee)) : [],
+    quotaLimit: r.quota ? resourcesToProto(parseResources(r.quota.limit)) : [],
+    offersLastCycle: r.offersLastCycle,
+    explanation: r.explanation,
+  };
+}
+
+function decodeRole(m: RoleSummary__Output): RoleView {
+  const view: RoleView = {
+    role: m.role,
+    weight: m.weight,
+    allocated: text(m.allocated),
+    dominantShare: m.dominantShare,
+    offersLastCycle: m.offersLastCycle,
+    explanation: [...m.explanation],
+  };
+  if (m.quotaGuarantee.length > 0 || m.quotaLimit.length > 0) view.quota = { guarantee: text(m.quotaGuarantee), limit: text(m.quotaLimit) };
+  return view;
+}
+
 export function encodeStateView(v: ClusterStateView): ClusterState {
   return {
     masterId: v.masterId,
@@ -118,7 +145,7 @@ export function encodeStateView(v: ClusterStateView): ClusterState {
     epoch: String(v.epoch),
     agents: v.agents.map(encodeAgent),
     frameworks: v.frameworks.map(encodeFramework),
-    roles: [],
+    roles: v.roles.map(encodeRole),
     completedFrameworks: v.completedFrameworks.map(encodeFramework),
   };
 }
@@ -131,6 +158,7 @@ export function decodeStateView(m: ClusterState__Output): ClusterStateView {
     epoch: Number(m.epoch),
     agents: m.agents.map(decodeAgent),
     frameworks: m.frameworks.map(decodeFramework),
+    roles: m.roles.map(decodeRole),
     completedFrameworks: m.completedFrameworks.map(decodeFramework),
   };
 }

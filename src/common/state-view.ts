@@ -55,6 +55,18 @@ export interface FrameworkView {
   completedTasks: TaskView[];
 }
 
+export interface RoleView {
+  role: string;
+  weight: number;
+  /** Resource text; absent when the role has no quota. */
+  quota?: { guarantee: string; limit: string };
+  allocated: string;
+  dominantShare: number;
+  offersLastCycle: number;
+  /** Why the role got no offer in the last cycle; empty when it got some. */
+  explanation: string[];
+}
+
 export interface ClusterStateView {
   masterId: string;
   version: string;
@@ -62,6 +74,7 @@ export interface ClusterStateView {
   epoch: number;
   agents: AgentView[];
   frameworks: FrameworkView[];
+  roles: RoleView[];
   /** Removed frameworks (torn down, or failed over too late), newest first, bounded. */
   completedFrameworks: FrameworkView[];
 }

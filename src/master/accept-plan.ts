@@ -63,7 +63,8 @@ export function planAccept(offered: Resources, operations: readonly Operation[],
         return;
       }
       case 'LAUNCH':
-        for (const task of op.tasks) {
+        for (const asked of op.tasks) {
+          const task = { ...asked, resources: alignReservations(asked.resources, plan.remainder) };
           const verdict = checkTask(task, {
             agentId: ctx.agentId,
             agentContainerizers: ctx.agentContainerizers,
@@ -85,6 +86,20 @@ export function planAccept(offered: Resources, operations: readonly Operation[],
     }
   });
   return plan;
+}
+
+/**
+ * The text form cannot say whether a reservation is static or dynamic, so a task asking for
+ * `cpus(db):1` is matched to whichever kind of `db` reservation the pool holds enough of.
+ */
+export function alignReservations(asked: Resources, pool: Resources): Resources {
+  if (contains(pool, asked)) return asked;
+  const aligned = asked.map((r) => {
+    if (r.role === '*') return r;
+    const flipped = { ...r, dynamic: !r.dynamic };
+    return !contains(pool, [r]) && contains(pool, [flipped]) ? flipped : r;
+  });
+  return add([], aligned);
 }
 
 /** A reservation must name resources and be for the offer's role; '*' cannot be reserved for. */

@@ -14,12 +14,14 @@ import { DEFAULT_REFUSE_SECONDS } from '../common/cluster.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { newAgentId, newFrameworkId, newStreamId } from '../common/ids.js';
-import { add, formatResources, isEmpty, subtract, type Resources } from '../common/resources.js';
+import { add, contains, formatResources, isEmpty, subtract, withRole, type Resources } from '../common/resources.js';
 import { silentLogger } from '../common/logging.js';
 import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import { Allocator, type OfferDecision } from './allocator/allocator.js';
 import { planAccept } from './accept-plan.js';
+import { scalarsToResources } from './allocator/scalars.js';
+import { checkQuota, checkWeight } from './quota.js';
 import { OfferBook } from './offer-book.js';
 import type { AgentChannel, FrameworkChannel } from './ports.js';
 import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
@@ -41,6 +43,20 @@ export interface MasterCoreOptions {
   completedTasksPerFramework?: number;
   /** Rescind offers outstanding longer than this; undefined (default) never. */
   offerTimeoutMs?: number;
+  persistence?: MasterPersistence;
+}
+
+/**
+ * Where the core makes its durable changes (the registry). Each call resolves once durable; the
+ * core changes its memory only after, so an acknowledged change survives a master restart.
+ */
+export interface MasterPersistence {
+  setWeight(role: string, weight: number): Promise<void>;
+  setQuota(role: string, quota: { guarantee: string; limit: string } | undefined): Promise<void>;
+  /** Records an agent as admitted (first registration, or re-registration after a restart). */
+  admitAgent(agentId: string, hostname: string): Promise<void>;
+  /** Records an agent's dynamic reservations (resource text form; all of them are dynamic). */
+  saveReservations(agentId: string, hostname: string, reservations: string): Promise<void>;
 }
 
 /** The role a task's resources are accounted to: its offer's, or (for tasks of older agents) the framework's first. */
@@ -78,6 +94,9 @@ export class MasterCore {
   private allocationPending: TimerHandle | undefined;
   private readonly offerTimeoutMs: number | undefined;
   private readonly offerTimers = new Map<string, TimerHandle>();
+  private readonly persistence: MasterPersistence | undefined;
+  /** Dynamic reservations per agent (made by RESERVE), re-applied when the agent comes back. */
+  private readonly reservations = new Map<string, Resources>();
 
   constructor(options: MasterCoreOptions) {
     this.masterId = options.masterId;
@@ -89,6 +108,7 @@ export class MasterCore {
     this.agentHeartbeatIntervalMs = options.agentHeartbeatIntervalMs ?? 15_000;
     this.completedLimit = options.completedTasksPerFramework ?? 1000;
     this.offerTimeoutMs = options.offerTimeoutMs;
+    this.persistence = options.persistence;
     this.timers.push(this.clock.setRepeating(options.allocationIntervalMs ?? 1000, () => this.allocate()));
     this.timers.push(this.clock.setRepeating(this.frameworkHeartbeatIntervalMs, () => this.heartbeatFrameworks()));
   }
@@ -122,6 +142,7 @@ export class MasterCore {
       offers: new Set(),
     });
     this.allocator.addAgent(id, info.resources);
+    this.persist(this.persistence?.admitAgent(id, info.hostname), 'admit agent');
     this.log.info({ agentId: id, hostname: info.hostname, address: channel.address }, 'agent registered');
     channel.send({ type: 'registered', agentId: id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
     this.requestAllocation();
@@ -134,8 +155,10 @@ export class MasterCore {
    * frameworks, if the master lost them), tasks the master expected there but the agent does not
    * know never reached it and are DROPPED.
    */
-  reregisterAgent(channel: AgentChannel, info: AgentInfo, reported: readonly ReportedTask[], frameworks: readonly FrameworkInfo[]): void {
+  reregisterAgent(channel: AgentChannel, reportedInfo: AgentInfo, reported: readonly ReportedTask[], frameworks: readonly FrameworkInfo[]): void {
     const now = this.clock.now();
+    const info = { ...reportedInfo, resources: this.withReservations(reportedInfo.id, reportedInfo.resources) };
+    if (!this.agents.has(info.id)) this.persist(this.persistence?.admitAgent(info.id, info.hostname), 'admit agent');
     let agent = this.agents.get(info.id);
     if (agent && agent.channel && agent.channel !== channel) agent.channel.close();
     for (const offerId of [...(agent?.offers ?? [])]) this.rescindOffer(offerId);
@@ -338,6 +361,11 @@ export class MasterCore {
       agent.info = { ...agent.info, resources: add(subtract(agent.info.resources, from), to) };
       this.log.info({ agentId: agent.info.id, role, from: formatResources(from), to: formatResources(to) }, 'reservation changed');
     }
+    if (plan.conversions.length > 0) {
+      const dynamic = agent.info.resources.filter((r) => r.dynamic);
+      this.reservations.set(agent.info.id, dynamic);
+      this.persist(this.persistence?.saveReservations(agent.info.id, agent.info.hostname, formatResources(dynamic)), 'save reservations');
+    }
     for (const r of plan.refused) this.sendMasterStatus(framework, r.task, 'ERROR', r.reason, r.message);
     let remainder = plan.remainder;
     const now = this.clock.now();
@@ -417,6 +445,53 @@ export class MasterCore {
   /** Ends a framework at its own request: its tasks are killed and its id retired. */
   teardown(framework: FrameworkRecord): void {
     this.removeFramework(framework, 'it was torn down');
+  }
+
+  /** Restores dynamic reservations from the registry (before agents re-register). */
+  restoreReservations(agentId: string, reserved: Resources): void {
+    this.reservations.set(agentId, reserved.map((r) => ({ ...r, dynamic: true })));
+  }
+
+  /** An agent's own resources with this master's dynamic reservations applied. */
+  private withReservations(agentId: string, resources: Resources): Resources {
+    const reserved = this.reservations.get(agentId);
+    if (!reserved || reserved.length === 0) return resources;
+    const from = withRole(reserved, '*');
+    if (!contains(resources, from)) {
+      this.log.error({ agentId, reservations: formatResources(reserved) }, 'the agent no longer has the resources of its reservations; they are dropped');
+      return resources;
+    }
+    return add(subtract(resources, from), reserved);
+  }
+
+  /** Durable writes happen in the background; a failed one means the registry is gone: say so loudly. */
+  private persist(write: Promise<void> | undefined, what: string): void {
+    write?.catch((err: unknown) => this.log.fatal({ err: err instanceof Error ? err.message : String(err) }, `registry write failed (${what}); the master cannot keep its state durable`));
+  }
+
+  // ---- roles ---------------------------------------------------------------------------------
+
+  /** Sets role weights, durably first; all are checked before any is written. */
+  async setWeights(weights: readonly { role: string; weight: number }[]): Promise<void> {
+    weights.forEach((w, i) => checkWeight(w.role, w.weight, `weights[${i}]`));
+    for (const { role, weight } of weights) {
+      await this.persistence?.setWeight(role, weight);
+      this.allocator.setWeight(role, weight);
+      this.log.info({ role, weight }, 'role weight set');
+    }
+    this.requestAllocation();
+  }
+
+  /** Sets (or, with both empty, removes) a role's quota, durably first; returns a line for the operator. */
+  async setQuota(role: string, guarantee: Resources, limit: Resources, force: boolean): Promise<string> {
+    const quota = checkQuota(role, guarantee, limit, { allocated: this.allocator.roleAllocation(role), total: this.allocator.total(), force });
+    const text = quota && { guarantee: formatResources(scalarsToResources(quota.guarantee)), limit: formatResources(scalarsToResources(quota.limit)) };
+    await this.persistence?.setQuota(role, text);
+    this.allocator.setQuota(role, quota);
+    this.requestAllocation();
+    const line = text ? `quota of role '${role}': guarantee '${text.guarantee}', limit '${text.limit || 'none'}'` : `quota of role '${role}' removed`;
+    this.log.info({ role }, line);
+    return line;
   }
 
   // ---- allocation -------------------------------------------------------------------------

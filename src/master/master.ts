@@ -16,6 +16,9 @@ import { agentLinkHandlers } from './rpc/agent-link-service.js';
 import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
 import { clusterStateView } from './state-view.js';
+import { LogRegistryStore } from './registry/log-store.js';
+import { registryPersistence, restoreFromRegistry } from './registry/persistence.js';
+import { Registry } from './registry/registry.js';
 
 export interface MasterOptions {
   ip?: string;
@@ -29,6 +32,7 @@ export interface MasterOptions {
   allocationIntervalMs?: number;
   frameworkHeartbeatIntervalMs?: number;
   agentHeartbeatIntervalMs?: number;
+  offerTimeoutMs?: number;
 }
 
 export interface RunningMaster {
@@ -67,15 +71,23 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const ip = options.ip ?? '127.0.0.1';
   const log = options.logger ?? silentLogger;
   mkdirSync(options.workDir, { recursive: true });
+  const clock = options.clock ?? systemClock;
+  // A corrupt registry stops the master here, naming the file and offset: someone has to look.
+  const store = await LogRegistryStore.open({ dir: join(options.workDir, 'registry'), log: (m) => log.warn(m) });
+  const registry = await Registry.recover(store);
   const core = new MasterCore({
+    persistence: registryPersistence(registry, () => clock.now()),
     masterId: newMasterId(),
     epoch: nextEpoch(options.workDir),
-    clock: options.clock ?? systemClock,
+    clock,
     logger: log,
     ...(options.allocationIntervalMs !== undefined ? { allocationIntervalMs: options.allocationIntervalMs } : {}),
     ...(options.frameworkHeartbeatIntervalMs !== undefined ? { frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs } : {}),
     ...(options.agentHeartbeatIntervalMs !== undefined ? { agentHeartbeatIntervalMs: options.agentHeartbeatIntervalMs } : {}),
+    ...(options.offerTimeoutMs !== undefined ? { offerTimeoutMs: options.offerTimeoutMs } : {}),
   });
+
+  restoreFromRegistry(core, registry);
 
   const v1 = orbitV1();
   const server = new grpc.Server(SERVER_OPTIONS);
@@ -84,8 +96,9 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   server.addService(v1.Operator.service, operatorHandlers(core));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${ip.includes(':') ? `[${ip}]` : ip}:${options.port ?? 5050}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  }).catch((err: Error) => {
+  }).catch(async (err: Error) => {
     core.stop();
+    await registry.close();
     throw new Error(`cannot listen for gRPC on ${ip}:${options.port ?? 5050}: ${err.message}`);
   });
 
@@ -96,9 +109,10 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
       const address = http.address();
       resolve(typeof address === 'object' && address ? address.port : 0);
     });
-  }).catch((err: Error) => {
+  }).catch(async (err: Error) => {
     core.stop();
     server.forceShutdown();
+    await registry.close();
     throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5051}: ${err.message}`);
   });
 
@@ -117,6 +131,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
           http.close(() => resolve());
           http.closeAllConnections();
         });
+        await registry.close();
         log.info({ masterId: core.masterId }, 'master stopped');
       })();
       return stopped;

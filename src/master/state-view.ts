@@ -1,6 +1,7 @@
 /** Builds the operator's view of the cluster (GET /state, Operator.GetState) from the core. */
 import { formatAttributes } from '../common/attributes.js';
 import { formatResources } from '../common/resources.js';
+import { scalarsToResources } from './allocator/scalars.js';
 import type { AgentView, ClusterStateView, FrameworkView, TaskView } from '../common/state-view.js';
 import type { MasterCore } from './core.js';
 import type { AgentRecord, FrameworkRecord, TaskRecord } from './records.js';
@@ -71,6 +72,15 @@ export function clusterStateView(core: MasterCore): ClusterStateView {
     epoch: core.epoch,
     agents: [...core.agents.values()].map(agentView),
     frameworks: [...core.frameworks.values()].map((f) => frameworkView(f, formatResources(core.offeredTo(f)))),
+    roles: core.allocator.roleSummaries().map((r) => ({
+      role: r.role,
+      weight: r.weight,
+      ...(r.quota ? { quota: { guarantee: formatResources(scalarsToResources(r.quota.guarantee)), limit: formatResources(scalarsToResources(r.quota.limit)) } } : {}),
+      allocated: formatResources(scalarsToResources(r.allocated)),
+      dominantShare: Math.round(r.share * 10_000) / 10_000,
+      offersLastCycle: r.explanation.offers,
+      explanation: r.explanation.reasons,
+    })),
     completedFrameworks: [...core.completedFrameworks].reverse().map((f) => frameworkView(f, '')),
   };
 }

@@ -265,6 +265,7 @@ export class Allocator {
   setWeight(role: string, weight: number): void {
     if (weight === 1) this.weights.delete(role);
     else this.weights.set(role, weight);
+    this.ensureRole(role);
     this.roleSorter.updateWeight(role, weight);
   }
 

@@ -3,10 +3,10 @@
  * levers. Levers that later issues build (drain, weights, quota) answer UNIMPLEMENTED for now.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { NotFoundError, UnimplementedError } from '../../common/errors.js';
+import { InvalidArgumentError, NotFoundError, UnimplementedError } from '../../common/errors.js';
 import { encodeStateView } from '../../common/state-codec.js';
 import type { OperatorHandlers } from '../../gen/orbit/v1/Operator.js';
-import { stateFromProto } from '../../common/codec.js';
+import { resourcesFromProto, stateFromProto } from '../../common/codec.js';
 import type { MasterCore } from '../core.js';
 import { clusterStateView } from '../state-view.js';
 import { toServiceError } from './status-codes.js';
@@ -18,6 +18,16 @@ function unary<Req, Res>(fn: (request: Req) => Res): grpc.handleUnaryCall<Req, R
     } catch (err) {
       callback(toServiceError(err));
     }
+  };
+}
+
+/** An async handler: the reply waits for the durable change. */
+function unaryAsync<Req, Res>(fn: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err)),
+    );
   };
 }
 
@@ -49,7 +59,13 @@ export function operatorHandlers(core: MasterCore): OperatorHandlers {
       core.teardown(framework);
       return { message: `framework '${req.frameworkId}' torn down` };
     }),
-    UpdateWeights: notYet('role weights'),
-    SetQuota: notYet('quota'),
+    UpdateWeights: unaryAsync(async (req) => {
+      if (req.weights.length === 0) throw new InvalidArgumentError('weights', 'name at least one role and weight');
+      await core.setWeights(req.weights.map((w) => ({ role: w.role, weight: w.weight })));
+      return { message: req.weights.map((w) => `weight of role '${w.role}' set to ${w.weight}`).join('; ') };
+    }),
+    SetQuota: unaryAsync(async (req) => ({
+      message: await core.setQuota(req.role, resourcesFromProto(req.guarantee, 'guarantee'), resourcesFromProto(req.limit, 'limit'), req.force),
+    })),
   };
 }

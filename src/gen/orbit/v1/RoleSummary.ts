@@ -8,6 +8,10 @@ export interface RoleSummary {
   'weight'?: (number | string);
   'allocated'?: (_orbit_v1_Resource)[];
   'dominantShare'?: (number | string);
+  'quotaGuarantee'?: (_orbit_v1_Resource)[];
+  'quotaLimit'?: (_orbit_v1_Resource)[];
+  'offersLastCycle'?: (number);
+  'explanation'?: (string)[];
 }
 
 export interface RoleSummary__Output {
@@ -15,4 +19,8 @@ export interface RoleSummary__Output {
   'weight': (number);
   'allocated': (_orbit_v1_Resource__Output)[];
   'dominantShare': (number);
+  'quotaGuarantee': (_orbit_v1_Resource__Output)[];
+  'quotaLimit': (_orbit_v1_Resource__Output)[];
+  'offersLastCycle': (number);
+  'explanation': (string)[];
 }
