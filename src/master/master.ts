@@ -16,6 +16,7 @@ import { agentLinkHandlers } from './rpc/agent-link-service.js';
 import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
 import { clusterStateView } from './state-view.js';
+import { lockWorkDir } from './work-dir-lock.js';
 import { LogRegistryStore } from './registry/log-store.js';
 import { registryPersistence, restoreFromRegistry } from './registry/persistence.js';
 import { Registry } from './registry/registry.js';
@@ -71,10 +72,17 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const ip = options.ip ?? '127.0.0.1';
   const log = options.logger ?? silentLogger;
   mkdirSync(options.workDir, { recursive: true });
+  const unlock = lockWorkDir(options.workDir);
   const clock = options.clock ?? systemClock;
   // A corrupt registry stops the master here, naming the file and offset: someone has to look.
-  const store = await LogRegistryStore.open({ dir: join(options.workDir, 'registry'), log: (m) => log.warn(m) });
-  const registry = await Registry.recover(store);
+  let registry: Registry;
+  try {
+    const store = await LogRegistryStore.open({ dir: join(options.workDir, 'registry'), log: (m) => log.warn(m) });
+    registry = await Registry.recover(store);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const core = new MasterCore({
     persistence: registryPersistence(registry, () => clock.now()),
     masterId: newMasterId(),
@@ -99,6 +107,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   }).catch(async (err: Error) => {
     core.stop();
     await registry.close();
+    unlock();
     throw new Error(`cannot listen for gRPC on ${ip}:${options.port ?? 5050}: ${err.message}`);
   });
 
@@ -113,6 +122,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     core.stop();
     server.forceShutdown();
     await registry.close();
+    unlock();
     throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5051}: ${err.message}`);
   });
 
@@ -132,6 +142,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
           http.closeAllConnections();
         });
         await registry.close();
+        unlock();
         log.info({ masterId: core.masterId }, 'master stopped');
       })();
       return stopped;

@@ -16,7 +16,7 @@ import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { InvalidArgumentError } from '../../common/errors.js';
-import { RegistryCorruptError, type RegistryOp, type RegistryStore } from './registry-store.js';
+import { RegistryClosedError, RegistryCorruptError, type RegistryOp, type RegistryStore } from './registry-store.js';
 
 /** Name of the log file inside the store's dir. */
 export const REGISTRY_LOG_FILE = 'registry.log';
@@ -36,10 +36,7 @@ export interface LogRegistryStoreOptions {
   log?: (msg: string) => void;
 }
 
-/** A write to a closed store, or to one that stopped after a failed write (`cause` says why). */
-export class RegistryClosedError extends Error {
-  override readonly name = 'RegistryClosedError';
-}
+export { RegistryClosedError } from './registry-store.js';
 
 const CRC_TABLE = (() => {
   const table = new Uint32Array(256);

@@ -2,7 +2,7 @@
  * An in-memory RegistryStore for unit tests and simulations. Values go through JSON on the way in
  * and out, as with a real store, so a test sees the same copies and the same unstorable values.
  */
-import { RegistryClosedError } from './log-store.js';
+import { RegistryClosedError } from './registry-store.js';
 import type { RegistryOp, RegistryStore } from './registry-store.js';
 
 /** A RegistryStore held in a Map; nothing survives the process. Can be told to fail writes. */

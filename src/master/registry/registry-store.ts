@@ -28,3 +28,8 @@ export class RegistryCorruptError extends Error {
     super(message, options);
   }
 }
+
+/** A write to a closed store, or to one that stopped after a failed write (`cause` says why). */
+export class RegistryClosedError extends Error {
+  override readonly name = 'RegistryClosedError';
+}
