@@ -1,6 +1,7 @@
 /** `orbit master`: runs a master until SIGINT or SIGTERM. */
 import type { Command } from 'commander';
 import { createLogger, type LogLevel } from '../common/logging.js';
+import { parseRemovalRate } from '../master/agent-health.js';
 import { startMaster } from '../master/master.js';
 import { logLevelOption, numberFlag, UsageError } from './common.js';
 
@@ -13,6 +14,10 @@ interface MasterFlags {
   allocationInterval: number;
   heartbeatInterval: number;
   offerTimeout?: number;
+  agentPingTimeout: number;
+  maxAgentPingMisses: number;
+  agentRemovalRate?: string;
+  agentReregisterTimeout: number;
 }
 
 export function registerMasterCommand(program: Command): void {
@@ -26,6 +31,10 @@ export function registerMasterCommand(program: Command): void {
     .option('--allocation-interval <seconds>', 'seconds between allocation batches', numberFlag('--allocation-interval'), 1)
     .option('--heartbeat-interval <seconds>', 'seconds between heartbeats to frameworks', numberFlag('--heartbeat-interval'), 15)
     .option('--offer-timeout <seconds>', 'rescind offers outstanding longer than this (default: never)', numberFlag('--offer-timeout'))
+    .option('--agent-ping-timeout <seconds>', 'an agent heartbeats this often; silence is counted in these', numberFlag('--agent-ping-timeout'), 15)
+    .option('--max-agent-ping-misses <n>', 'missed heartbeats before an agent is unreachable', numberFlag('--max-agent-ping-misses', { min: 1, integer: true }), 5)
+    .option('--agent-removal-rate <rate>', 'at most this many agents marked unreachable per period, e.g. 1/20mins (default: no limit)')
+    .option('--agent-reregister-timeout <seconds>', 'after a restart, how long to wait for known agents to come back', numberFlag('--agent-reregister-timeout'), 600)
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
       if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
@@ -34,6 +43,8 @@ export function registerMasterCommand(program: Command): void {
       if (!(flags.allocationInterval > 0)) throw new UsageError('--allocation-interval must be greater than 0');
       if (!(flags.heartbeatInterval > 0)) throw new UsageError('--heartbeat-interval must be greater than 0');
       if (flags.offerTimeout !== undefined && !(flags.offerTimeout > 0)) throw new UsageError('--offer-timeout must be greater than 0');
+      if (!(flags.agentPingTimeout > 0)) throw new UsageError('--agent-ping-timeout must be greater than 0');
+      const removalRate = flags.agentRemovalRate === undefined ? undefined : parseRemovalRate(flags.agentRemovalRate);
       const log = createLogger('master', flags.logLevel);
       const master = await startMaster({
         ip: flags.ip,
@@ -44,6 +55,10 @@ export function registerMasterCommand(program: Command): void {
         allocationIntervalMs: flags.allocationInterval * 1000,
         frameworkHeartbeatIntervalMs: flags.heartbeatInterval * 1000,
         ...(flags.offerTimeout !== undefined ? { offerTimeoutMs: flags.offerTimeout * 1000 } : {}),
+        agentPingTimeoutMs: flags.agentPingTimeout * 1000,
+        maxAgentPingMisses: flags.maxAgentPingMisses,
+        agentReregisterTimeoutMs: flags.agentReregisterTimeout * 1000,
+        ...(removalRate ? { agentRemovalRate: removalRate } : {}),
       });
       process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, status http://${flags.ip}:${master.httpPort}/state\n`);
       await waitForSignal();

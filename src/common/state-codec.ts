@@ -61,7 +61,7 @@ function encodeAgent(a: AgentView): AgentSummary {
     active: a.active,
     registeredAt: a.registeredAt / 1000,
     lastHeartbeatAt: a.lastHeartbeatAt / 1000,
-    status: a.active ? 'active' : 'disconnected',
+    status: a.status,
   };
 }
 
@@ -76,6 +76,7 @@ function decodeAgent(m: AgentSummary__Output): AgentView {
     offered: text(m.offered),
     attributes: formatAttributes(attributesFromProto(m.attributes)),
     active: m.active,
+    status: m.status === 'unreachable' || m.status === 'disconnected' ? m.status : 'active',
     registeredAt: Math.round(m.registeredAt * 1000),
     lastHeartbeatAt: Math.round(m.lastHeartbeatAt * 1000),
   };

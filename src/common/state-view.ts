@@ -38,6 +38,8 @@ export interface AgentView {
   offered: string;
   attributes: string;
   active: boolean;
+  /** active, disconnected (stream lost, still expected) or unreachable (missed its heartbeats). */
+  status: 'active' | 'disconnected' | 'unreachable';
   registeredAt: number;
   lastHeartbeatAt: number;
 }

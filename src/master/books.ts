@@ -12,6 +12,7 @@ import { silentLogger } from '../common/logging.js';
 import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import { Allocator, type OfferDecision } from './allocator/allocator.js';
+import type { RemovalRate } from './agent-health.js';
 import { OfferBook } from './offer-book.js';
 import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
 
@@ -30,6 +31,13 @@ export interface MasterCoreOptions {
   completedTasksPerFramework?: number;
   /** Rescind offers outstanding longer than this; undefined (default) never. */
   offerTimeoutMs?: number;
+  /** Agent health: a heartbeat is due every ping timeout; this many missed make it unreachable. */
+  agentPingTimeoutMs?: number;
+  maxAgentPingMisses?: number;
+  /** At most this many agents marked unreachable per period (default: no limit). */
+  agentRemovalRate?: RemovalRate;
+  /** After a restart, how long to wait for the agents the registry expects (default 10 min). */
+  agentReregisterTimeoutMs?: number;
   persistence?: MasterPersistence;
 }
 
@@ -42,6 +50,12 @@ export interface MasterPersistence {
   setQuota(role: string, quota: { guarantee: string; limit: string } | undefined): Promise<void>;
   /** Records an agent as admitted (first registration, or re-registration after a restart). */
   admitAgent(agentId: string, hostname: string): Promise<void>;
+  /** Records an agent that stopped heartbeating (unreachable) or that an operator marked gone. */
+  setAgentStatus(agentId: string, hostname: string, status: 'unreachable' | 'gone'): Promise<void>;
+  /** Records a framework; `failoverDeadline` while it is disconnected. */
+  saveFramework(info: FrameworkInfo, failoverDeadline?: number): Promise<void>;
+  /** Records that a framework was removed: its id may not subscribe again. */
+  retireFramework(info: FrameworkInfo): Promise<void>;
   /** Records an agent's dynamic reservations (resource text form; all of them are dynamic). */
   saveReservations(agentId: string, hostname: string, reservations: string): Promise<void>;
 }

@@ -18,8 +18,15 @@ import { scalarsToResources } from './allocator/scalars.js';
 import { COMPLETED_FRAMEWORKS_KEPT, EMPTY, MasterBooks, roleOf, type MasterCoreOptions } from './books.js';
 import type { AgentChannel, FrameworkChannel } from './ports.js';
 import { checkQuota, checkWeight } from './quota.js';
-import { taskKey, type FrameworkRecord } from './records.js';
+import { taskKey, type AgentRecord, type FrameworkRecord } from './records.js';
 import { checkOffers } from './validation.js';
+import {
+  DEFAULT_AGENT_PING_TIMEOUT_MS,
+  DEFAULT_AGENT_REREGISTER_TIMEOUT_MS,
+  DEFAULT_MAX_AGENT_PING_MISSES,
+  RemovalLimiter,
+  silentAgents,
+} from './agent-health.js';
 
 export type { MasterCoreOptions, MasterPersistence } from './books.js';
 export { COMPLETED_FRAMEWORKS_KEPT } from './books.js';
@@ -36,13 +43,26 @@ export class MasterCore extends MasterBooks {
   readonly agentHeartbeatIntervalMs: number;
   /** Frameworks torn down or failed over too late: their ids may not subscribe again. */
   private readonly removedFrameworks = new Set<string>();
+  /** Agents an operator marked gone: they may not re-register under their id. */
+  private readonly removedAgents = new Set<string>();
+  /** Agents the registry knows that have not re-registered since this master started. */
+  private readonly expectedAgents = new Map<string, { hostname: string; waiting: boolean }>();
+  private readonly limiter: RemovalLimiter;
+  private readonly pingTimeoutMs: number;
+  private readonly maxPingMisses: number;
   private readonly failoverTimers = new Map<string, TimerHandle>();
   private readonly timers: TimerHandle[] = [];
   private allocationPending: TimerHandle | undefined;
   constructor(options: MasterCoreOptions) {
     super(options);
+    this.pingTimeoutMs = options.agentPingTimeoutMs ?? DEFAULT_AGENT_PING_TIMEOUT_MS;
+    this.maxPingMisses = options.maxAgentPingMisses ?? DEFAULT_MAX_AGENT_PING_MISSES;
+    this.limiter = new RemovalLimiter(options.agentRemovalRate);
+    this.timers.push(this.clock.setRepeating(Math.max(20, this.pingTimeoutMs / 2), () => this.checkAgentHealth()));
+    this.timers.push(this.clock.setTimer(options.agentReregisterTimeoutMs ?? DEFAULT_AGENT_REREGISTER_TIMEOUT_MS, () => this.stopWaitingForAgents()));
     this.frameworkHeartbeatIntervalMs = options.frameworkHeartbeatIntervalMs ?? 15_000;
-    this.agentHeartbeatIntervalMs = options.agentHeartbeatIntervalMs ?? 15_000;
+    // Agents heartbeat once per ping timeout unless told otherwise.
+    this.agentHeartbeatIntervalMs = options.agentHeartbeatIntervalMs ?? options.agentPingTimeoutMs ?? DEFAULT_AGENT_PING_TIMEOUT_MS;
     this.timers.push(this.clock.setRepeating(options.allocationIntervalMs ?? 1000, () => this.allocate()));
     this.timers.push(this.clock.setRepeating(this.frameworkHeartbeatIntervalMs, () => this.heartbeatFrameworks()));
   }
@@ -70,6 +90,7 @@ export class MasterCore extends MasterBooks {
       offered: EMPTY,
       channel,
       active: true,
+      reachable: true,
       registeredAt: now,
       lastHeartbeatAt: now,
       tasks: new Map(),
@@ -91,18 +112,24 @@ export class MasterCore extends MasterBooks {
    */
   reregisterAgent(channel: AgentChannel, reportedInfo: AgentInfo, reported: readonly ReportedTask[], frameworks: readonly FrameworkInfo[]): void {
     const now = this.clock.now();
+    if (this.removedAgents.has(reportedInfo.id)) {
+      throw new FailedPreconditionError(`agent '${reportedInfo.id}' was marked gone; start it with a fresh --work-dir to register as a new agent`);
+    }
     const info = { ...reportedInfo, resources: this.withReservations(reportedInfo.id, reportedInfo.resources) };
-    if (!this.agents.has(info.id)) this.persist(this.persistence?.admitAgent(info.id, info.hostname), 'admit agent');
+    const known = this.agents.get(info.id);
+    if (!known || !known.reachable) this.persist(this.persistence?.admitAgent(info.id, info.hostname), 'admit agent');
+    this.expectedAgents.delete(info.id);
     let agent = this.agents.get(info.id);
     if (agent && agent.channel && agent.channel !== channel) agent.channel.close();
     for (const offerId of [...(agent?.offers ?? [])]) this.rescindOffer(offerId);
     if (!agent) {
-      agent = { info, used: EMPTY, offered: EMPTY, channel, active: true, registeredAt: now, lastHeartbeatAt: now, tasks: new Map(), offers: new Set() };
+      agent = { info, used: EMPTY, offered: EMPTY, channel, active: true, reachable: true, registeredAt: now, lastHeartbeatAt: now, tasks: new Map(), offers: new Set() };
       this.agents.set(info.id, agent);
     }
     agent.info = info;
     agent.channel = channel;
     agent.active = true;
+    agent.reachable = true;
     agent.lastHeartbeatAt = now;
     const adopted: FrameworkRecord[] = [];
     for (const f of frameworks) {
@@ -124,7 +151,14 @@ export class MasterCore extends MasterBooks {
         channel.send({ type: 'shutdownFramework', frameworkId: t.frameworkId });
         continue;
       }
-      if (!agent.tasks.has(taskKey(t.frameworkId, t.spec.taskId)) && !isTerminal(t.latest.state)) {
+      const existing = agent.tasks.get(taskKey(t.frameworkId, t.spec.taskId));
+      if (existing?.state === 'UNREACHABLE' && !isTerminal(t.latest.state)) {
+        // Back from a partition: the task is what the agent says, and its framework hears so.
+        const back: TaskStatus = { ...this.masterStatus(existing, t.latest.state, 'RECONCILIATION', 'the agent is reachable again'), ...(t.latest.healthy !== undefined ? { healthy: t.latest.healthy } : {}) };
+        this.applyStatus(existing, back);
+        this.relay(framework, back);
+      }
+      if (!existing && !isTerminal(t.latest.state)) {
         const task = this.addTask(framework, agent, t.spec, t.latest.state, now);
         if (t.latest.containerId) task.containerId = t.latest.containerId;
       }
@@ -205,6 +239,7 @@ export class MasterCore extends MasterBooks {
     }
     this.allocator.addFramework(framework.info.id, framework.info.roles);
     this.allocator.activateFramework(framework.info.id);
+    this.persist(this.persistence?.saveFramework(framework.info), 'save framework');
     this.failoverTimers.get(framework.info.id)?.cancel();
     this.failoverTimers.delete(framework.info.id);
     const streamId = newStreamId();
@@ -232,13 +267,15 @@ export class MasterCore extends MasterBooks {
     for (const offerId of [...framework.offers]) this.discardOffer(offerId);
     this.allocator.deactivateFramework(frameworkId);
     this.log.warn({ frameworkId, failoverTimeoutMs: framework.info.failoverTimeoutMs }, 'framework disconnected');
+    if (framework.info.failoverTimeoutMs > 0) {
+      this.persist(this.persistence?.saveFramework(framework.info, this.clock.now() + framework.info.failoverTimeoutMs), 'save failover deadline');
+    }
     this.startFailoverTimer(framework);
   }
 
   /** Removes a disconnected framework once its failover timeout passes (at once when it is 0). */
-  private startFailoverTimer(framework: FrameworkRecord): void {
+  private startFailoverTimer(framework: FrameworkRecord, timeout = framework.info.failoverTimeoutMs): void {
     const frameworkId = framework.info.id;
-    const timeout = framework.info.failoverTimeoutMs;
     if (timeout <= 0) {
       this.removeFramework(framework, 'its failover timeout is 0');
       return;
@@ -371,14 +408,135 @@ export class MasterCore extends MasterBooks {
     }
     for (const { taskId, agentId } of tasks) {
       const task = framework.tasks.get(taskId) ?? this.completedTask(framework, taskId);
-      if (task) this.relay(framework, this.latestStatus(task, 'RECONCILIATION'));
-      else this.sendUnknownTask(framework, taskId, agentId, 'reconciliation: the master knows no such task');
+      if (task) {
+        this.relay(framework, this.latestStatus(task, 'RECONCILIATION'));
+        continue;
+      }
+      const expected = this.expectedAgents.get(agentId);
+      // Its agent may still come back with it: no answer yet (Mesos answers nothing while it waits).
+      if (expected?.waiting) continue;
+      const unknown = { taskId, frameworkId: framework.info.id, agentId, source: 'MASTER' as const, timestamp: this.clock.now() };
+      if (expected || this.agents.get(agentId)?.reachable === false) {
+        this.relay(framework, { ...unknown, state: 'UNREACHABLE', reason: 'AGENT_UNREACHABLE', message: `reconciliation: agent '${agentId}' is unreachable` });
+      } else if (this.removedAgents.has(agentId)) {
+        this.relay(framework, { ...unknown, state: 'GONE', reason: 'AGENT_REMOVED', message: `reconciliation: agent '${agentId}' is gone` });
+      } else {
+        this.sendUnknownTask(framework, taskId, agentId, 'reconciliation: the master knows no such task');
+      }
     }
   }
 
   /** Ends a framework at its own request: its tasks are killed and its id retired. */
   teardown(framework: FrameworkRecord): void {
     this.removeFramework(framework, 'it was torn down');
+  }
+
+  // ---- agent health and failover -------------------------------------------------------------
+
+  /** Marks agents that missed too many heartbeats unreachable, as fast as the removal rate allows. */
+  checkAgentHealth(): void {
+    const now = this.clock.now();
+    const views = [...this.agents.values()].map((a) => ({ id: a.info.id, lastHeartbeatAt: a.lastHeartbeatAt, reachable: a.reachable }));
+    for (const id of silentAgents(views, now, this.pingTimeoutMs, this.maxPingMisses)) {
+      if (!this.limiter.take(now)) {
+        this.log.warn({ agentId: id }, 'agent unreachable, but the removal rate limit defers marking it');
+        break;
+      }
+      this.markUnreachable(this.agents.get(id)!, now);
+    }
+  }
+
+  private markUnreachable(agent: AgentRecord, now: number): void {
+    const id = agent.info.id;
+    const silentMs = now - agent.lastHeartbeatAt;
+    agent.reachable = false;
+    agent.active = false;
+    for (const offerId of [...agent.offers]) this.rescindOffer(offerId);
+    this.allocator.deactivateAgent(id);
+    agent.channel?.close();
+    agent.channel = undefined;
+    for (const task of [...agent.tasks.values()]) {
+      if (isTerminal(task.state)) continue;
+      const status = this.masterStatus(task, 'UNREACHABLE', 'AGENT_UNREACHABLE', `agent '${id}' (${agent.info.hostname}) has not been heard from for ${Math.round(silentMs / 1000)} s`);
+      this.applyStatus(task, status);
+      const framework = this.frameworks.get(task.frameworkId);
+      if (framework) this.relay(framework, status);
+    }
+    this.persist(this.persistence?.setAgentStatus(id, agent.info.hostname, 'unreachable'), 'mark agent unreachable');
+    this.log.warn({ agentId: id, silentMs }, 'agent unreachable');
+  }
+
+  /**
+   * An operator's word that an agent is gone for good: its tasks are GONE, its resources leave the
+   * cluster, and its id may not come back. Idempotent; unknown ids throw NotFoundError.
+   */
+  markAgentGone(agentId: string): string {
+    if (this.removedAgents.has(agentId)) return `agent '${agentId}' is already gone`;
+    const agent = this.agents.get(agentId);
+    const expected = this.expectedAgents.get(agentId);
+    if (!agent && !expected) throw new NotFoundError('agent', agentId);
+    const hostname = agent?.info.hostname ?? expected?.hostname ?? '';
+    if (agent) {
+      for (const offerId of [...agent.offers]) this.rescindOffer(offerId);
+      for (const task of [...agent.tasks.values()]) {
+        const status = this.masterStatus(task, 'GONE', 'AGENT_REMOVED', `agent '${agentId}' was marked gone by an operator`);
+        this.applyStatus(task, status);
+        const framework = this.frameworks.get(task.frameworkId);
+        if (framework) this.relay(framework, status);
+      }
+      this.allocator.removeAgent(agentId);
+      agent.channel?.send({ type: 'refused', message: `this agent was marked gone by an operator; start it with a fresh --work-dir to register anew` });
+      agent.channel?.close();
+      this.agents.delete(agentId);
+    }
+    this.expectedAgents.delete(agentId);
+    this.removedAgents.add(agentId);
+    this.persist(this.persistence?.setAgentStatus(agentId, hostname, 'gone'), 'mark agent gone');
+    this.log.warn({ agentId }, 'agent marked gone');
+    return `agent '${agentId}' (${hostname}) marked gone`;
+  }
+
+  /** After a restart: the registry says this agent should come back (or was unreachable). */
+  expectAgent(agentId: string, hostname: string, status: 'admitted' | 'unreachable'): void {
+    if (!this.agents.has(agentId)) this.expectedAgents.set(agentId, { hostname, waiting: status === 'admitted' });
+  }
+
+  /** After a restart: the registry says this agent is gone. */
+  restoreGoneAgent(agentId: string): void {
+    this.removedAgents.add(agentId);
+  }
+
+  /**
+   * After a restart: a framework from the registry. A removed one stays retired; a live one waits
+   * for its re-subscription until its failover deadline (which survives the restart).
+   */
+  restoreFramework(info: FrameworkInfo, failoverDeadline: number | undefined, removed: boolean): void {
+    if (removed) {
+      this.removedFrameworks.add(info.id);
+      return;
+    }
+    if (this.frameworks.has(info.id)) return;
+    const framework = this.adoptFramework(info);
+    this.allocator.addFramework(info.id, info.roles, { active: false });
+    const now = this.clock.now();
+    const deadline = failoverDeadline ?? now + info.failoverTimeoutMs;
+    if (failoverDeadline === undefined && info.failoverTimeoutMs > 0) this.persist(this.persistence?.saveFramework(info, deadline), 'save failover deadline');
+    this.startFailoverTimer(framework, Math.max(0, deadline - now));
+  }
+
+  /** The re-registration window closed: agents that did not come back are unreachable. */
+  private stopWaitingForAgents(): void {
+    for (const [agentId, expected] of this.expectedAgents) {
+      if (!expected.waiting) continue;
+      expected.waiting = false;
+      this.persist(this.persistence?.setAgentStatus(agentId, expected.hostname, 'unreachable'), 'mark agent unreachable');
+      this.log.warn({ agentId }, 'agent did not re-register after the master restarted; it is unreachable');
+    }
+  }
+
+  /** Agents the registry expects back, for /state. */
+  expectedAgentIds(): { id: string; hostname: string; waiting: boolean }[] {
+    return [...this.expectedAgents].map(([id, e]) => ({ id, ...e }));
   }
 
   // ---- roles ---------------------------------------------------------------------------------
@@ -448,6 +606,7 @@ export class MasterCore extends MasterBooks {
     this.failoverTimers.get(id)?.cancel();
     this.failoverTimers.delete(id);
     this.allocator.removeFramework(id);
+    this.persist(this.persistence?.retireFramework(framework.info), 'retire framework');
     this.frameworks.delete(id);
     this.removedFrameworks.add(id);
     framework.connected = false;

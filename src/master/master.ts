@@ -17,6 +17,7 @@ import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
 import { clusterStateView } from './state-view.js';
 import { lockWorkDir } from './work-dir-lock.js';
+import type { RemovalRate } from './agent-health.js';
 import { LogRegistryStore } from './registry/log-store.js';
 import { registryPersistence, restoreFromRegistry } from './registry/persistence.js';
 import { Registry } from './registry/registry.js';
@@ -34,6 +35,10 @@ export interface MasterOptions {
   frameworkHeartbeatIntervalMs?: number;
   agentHeartbeatIntervalMs?: number;
   offerTimeoutMs?: number;
+  agentPingTimeoutMs?: number;
+  maxAgentPingMisses?: number;
+  agentRemovalRate?: RemovalRate;
+  agentReregisterTimeoutMs?: number;
 }
 
 export interface RunningMaster {
@@ -93,6 +98,10 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     ...(options.frameworkHeartbeatIntervalMs !== undefined ? { frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs } : {}),
     ...(options.agentHeartbeatIntervalMs !== undefined ? { agentHeartbeatIntervalMs: options.agentHeartbeatIntervalMs } : {}),
     ...(options.offerTimeoutMs !== undefined ? { offerTimeoutMs: options.offerTimeoutMs } : {}),
+    ...(options.agentPingTimeoutMs !== undefined ? { agentPingTimeoutMs: options.agentPingTimeoutMs } : {}),
+    ...(options.maxAgentPingMisses !== undefined ? { maxAgentPingMisses: options.maxAgentPingMisses } : {}),
+    ...(options.agentRemovalRate !== undefined ? { agentRemovalRate: options.agentRemovalRate } : {}),
+    ...(options.agentReregisterTimeoutMs !== undefined ? { agentReregisterTimeoutMs: options.agentReregisterTimeoutMs } : {}),
   });
 
   restoreFromRegistry(core, registry);

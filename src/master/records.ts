@@ -30,8 +30,10 @@ export interface AgentRecord {
   /** Resources in outstanding offers. */
   offered: Resources;
   channel: AgentChannel | undefined;
-  /** Accepts new tasks and gets offers (false while disconnected). */
+  /** Accepts new tasks and gets offers (false while disconnected or unreachable). */
   active: boolean;
+  /** False once it missed too many heartbeats; true again when it re-registers. */
+  reachable: boolean;
   registeredAt: number;
   lastHeartbeatAt: number;
   /** Tasks on this agent, keyed by `taskKey`. */

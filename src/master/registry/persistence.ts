@@ -16,6 +16,12 @@ export function registryPersistence(registry: Registry, now: () => number): Mast
       if (known?.status === 'admitted' && known.hostname === hostname) return;
       await registry.putAgent({ ...(known ?? {}), id: agentId, hostname, status: 'admitted', since: now() });
     },
+    setAgentStatus: async (agentId, hostname, status) => {
+      const known = registry.agent(agentId);
+      await registry.putAgent({ ...(known ?? {}), id: agentId, hostname, status, since: now() });
+    },
+    saveFramework: (info, failoverDeadline) => registry.putFramework({ info, ...(failoverDeadline !== undefined ? { failoverDeadline } : {}) }),
+    retireFramework: (info) => registry.putFramework({ info, removed: true }),
     saveReservations: async (agentId, hostname, reservations) => {
       const known = registry.agent(agentId) ?? { id: agentId, hostname, status: 'admitted' as const, since: now() };
       await registry.putAgent({ ...known, reservations });
@@ -31,5 +37,8 @@ export function restoreFromRegistry(core: MasterCore, registry: Registry): void 
   }
   for (const agent of registry.agents()) {
     if (agent.reservations) core.restoreReservations(agent.id, parseResources(agent.reservations));
+    if (agent.status === 'gone') core.restoreGoneAgent(agent.id);
+    else core.expectAgent(agent.id, agent.hostname, agent.status);
   }
+  for (const f of registry.frameworks()) core.restoreFramework(f.info, f.failoverDeadline, f.removed ?? false);
 }

@@ -52,7 +52,10 @@ export function operatorHandlers(core: MasterCore): OperatorHandlers {
     }),
     DrainAgent: notYet('draining agents'),
     ReactivateAgent: notYet('reactivating agents'),
-    MarkAgentGone: notYet('marking agents gone'),
+    MarkAgentGone: unary((req) => {
+      if (!req.agentId) throw new InvalidArgumentError('agent_id', 'is required');
+      return { message: core.markAgentGone(req.agentId) };
+    }),
     TeardownFramework: unary((req) => {
       const framework = core.frameworks.get(req.frameworkId);
       if (!framework) throw new NotFoundError('framework', req.frameworkId);
