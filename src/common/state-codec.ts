@@ -10,7 +10,7 @@ import { attributesFromProto, attributesToProto, resourcesFromProto, resourcesTo
 import { formatAttributes, parseAttributes } from './attributes.js';
 import { formatResources, parseResources } from './resources.js';
 import type { RoleSummary, RoleSummary__Output } from '../gen/orbit/v1/RoleSummary.js';
-import type { AgentView, ClusterStateView, FrameworkView, RoleView, TaskView } from './state-view.js';
+import { AGENT_STATUS_VIEWS, type AgentStatusView, type AgentView, type ClusterStateView, type FrameworkView, type RoleView, type TaskView } from './state-view.js';
 
 const text = (list: Parameters<typeof resourcesFromProto>[0]): string => formatResources(resourcesFromProto(list, 'resources'));
 
@@ -76,7 +76,7 @@ function decodeAgent(m: AgentSummary__Output): AgentView {
     offered: text(m.offered),
     attributes: formatAttributes(attributesFromProto(m.attributes)),
     active: m.active,
-    status: m.status === 'unreachable' || m.status === 'disconnected' ? m.status : 'active',
+    status: (AGENT_STATUS_VIEWS as readonly string[]).includes(m.status) ? (m.status as AgentStatusView) : 'active',
     registeredAt: Math.round(m.registeredAt * 1000),
     lastHeartbeatAt: Math.round(m.lastHeartbeatAt * 1000),
   };

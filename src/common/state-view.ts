@@ -28,6 +28,9 @@ export interface TaskView {
   statuses: StatusView[];
 }
 
+export type AgentStatusView = 'active' | 'disconnected' | 'unreachable' | 'draining' | 'drained';
+export const AGENT_STATUS_VIEWS: readonly AgentStatusView[] = ['active', 'disconnected', 'unreachable', 'draining', 'drained'];
+
 export interface AgentView {
   id: string;
   hostname: string;
@@ -38,8 +41,11 @@ export interface AgentView {
   offered: string;
   attributes: string;
   active: boolean;
-  /** active, disconnected (stream lost, still expected) or unreachable (missed its heartbeats). */
-  status: 'active' | 'disconnected' | 'unreachable';
+  /**
+   * active; disconnected (stream lost, still expected); unreachable (missed its heartbeats);
+   * draining (an operator drained it; tasks being killed); drained (no tasks left).
+   */
+  status: AgentStatusView;
   registeredAt: number;
   lastHeartbeatAt: number;
 }

@@ -13,6 +13,7 @@ import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import { Allocator, type OfferDecision } from './allocator/allocator.js';
 import type { RemovalRate } from './agent-health.js';
+import { NO_METRICS, type MasterMetrics } from './metrics-port.js';
 import { OfferBook } from './offer-book.js';
 import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
 
@@ -38,6 +39,7 @@ export interface MasterCoreOptions {
   agentRemovalRate?: RemovalRate;
   /** After a restart, how long to wait for the agents the registry expects (default 10 min). */
   agentReregisterTimeoutMs?: number;
+  metrics?: MasterMetrics;
   persistence?: MasterPersistence;
 }
 
@@ -104,7 +106,7 @@ export abstract class MasterBooks {
 
   /** Durable writes happen in the background; a failed one means the registry is gone: say so loudly. */
   protected persist(write: Promise<void> | undefined, what: string): void {
-    write?.catch((err: unknown) => this.log.fatal({ err: err instanceof Error ? err.message : String(err) }, `registry write failed (${what}); the master cannot keep its state durable`));
+    this.timed(write)?.catch((err: unknown) => this.log.fatal({ err: err instanceof Error ? err.message : String(err) }, `registry write failed (${what}); the master cannot keep its state durable`));
   }
 
   /** The resources in a framework's outstanding offers. */
@@ -184,6 +186,10 @@ export abstract class MasterBooks {
     if (agent?.tasks.delete(key)) {
       agent.used = subtract(agent.used, task.spec.resources);
       this.recover(task.agentId, task.frameworkId, roleOf(task), task.spec.resources);
+      if (agent.draining && agent.tasks.size === 0 && !agent.drained) {
+        agent.drained = true;
+        this.log.info({ agentId: agent.info.id }, 'agent drained: all its tasks have ended');
+      }
     }
     if (framework?.tasks.delete(task.spec.taskId)) {
       framework.used = subtract(framework.used, task.spec.resources);
@@ -222,7 +228,9 @@ export abstract class MasterBooks {
   /** Removes an offer and tells its framework (when connected) that it is gone. */
   protected rescindOffer(offerId: string): void {
     const framework = this.frameworks.get(this.offers.get(offerId)?.offer.frameworkId ?? '');
-    if (this.discardOffer(offerId)) framework?.channel?.send({ type: 'rescind', offerId });
+    if (!this.discardOffer(offerId)) return;
+    this.metrics.offersRescinded(1);
+    framework?.channel?.send({ type: 'rescind', offerId });
   }
 
   /** Removes an offer and gives its resources back to the allocator (declined, rescinded, or its framework is gone). */
@@ -265,6 +273,7 @@ export abstract class MasterBooks {
   }
 
   protected relay(framework: FrameworkRecord, status: TaskStatus): void {
+    this.metrics.statusUpdateRelayed(status.source);
     framework.channel?.send({ type: 'update', status });
   }
 
@@ -277,5 +286,15 @@ export abstract class MasterBooks {
     this.completedLimit = options.completedTasksPerFramework ?? 1000;
     this.offerTimeoutMs = options.offerTimeoutMs;
     this.persistence = options.persistence;
+    this.metrics = options.metrics ?? NO_METRICS;
+  }
+
+  protected readonly metrics: MasterMetrics;
+
+  /** Times a durable write for the metrics; the write's outcome is the caller's. */
+  protected timed<T>(write: Promise<T> | undefined): Promise<T> | undefined {
+    if (!write) return undefined;
+    const start = performance.now();
+    return write.finally(() => this.metrics.registryWrite(performance.now() - start));
   }
 }

@@ -91,6 +91,8 @@ export class MasterCore extends MasterBooks {
       channel,
       active: true,
       reachable: true,
+      draining: false,
+      drained: false,
       registeredAt: now,
       lastHeartbeatAt: now,
       tasks: new Map(),
@@ -123,7 +125,7 @@ export class MasterCore extends MasterBooks {
     if (agent && agent.channel && agent.channel !== channel) agent.channel.close();
     for (const offerId of [...(agent?.offers ?? [])]) this.rescindOffer(offerId);
     if (!agent) {
-      agent = { info, used: EMPTY, offered: EMPTY, channel, active: true, reachable: true, registeredAt: now, lastHeartbeatAt: now, tasks: new Map(), offers: new Set() };
+      agent = { info, used: EMPTY, offered: EMPTY, channel, active: true, reachable: true, draining: false, drained: false, registeredAt: now, lastHeartbeatAt: now, tasks: new Map(), offers: new Set() };
       this.agents.set(info.id, agent);
     }
     agent.info = info;
@@ -168,6 +170,7 @@ export class MasterCore extends MasterBooks {
     // The agent is the source of truth: rebuild its books in the allocator from what it runs.
     const used = [...agent.tasks.values()].map((t) => ({ frameworkId: t.frameworkId, role: roleOf(t), resources: t.spec.resources }));
     this.allocator.addAgent(info.id, info.resources, used);
+    if (agent.draining) this.allocator.deactivateAgent(info.id);
     this.log.info({ agentId: info.id, tasks: reported.length }, 'agent re-registered');
     channel.send({ type: 'reregistered', agentId: info.id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
     this.requestAllocation();
@@ -209,6 +212,7 @@ export class MasterCore extends MasterBooks {
       }
       return;
     }
+    this.metrics.statusUpdateRelayed('AGENT');
     const task = framework.tasks.get(status.taskId);
     if (task && this.isFromCurrentRun(task, agentId, status)) this.applyStatus(task, { ...status, agentId });
     else this.log.debug({ taskId: status.taskId, state: status.state, agentId }, 'status for a task not active at the master (or an earlier run of its id)');
@@ -319,6 +323,7 @@ export class MasterCore extends MasterBooks {
     let offered = EMPTY;
     for (const record of checked.offers) offered = add(offered, record.offer.resources);
     // Throws for a malformed (un)reserve before anything changes.
+    this.metrics.offersAccepted(checked.offers.length);
     const plan = planAccept(offered, operations, {
       agentId: agent.info.id,
       agentContainerizers: agent.info.containerizers,
@@ -358,9 +363,11 @@ export class MasterCore extends MasterBooks {
   /** Declines offers; unknown or foreign offer ids are ignored (they may have been rescinded). */
   decline(framework: FrameworkRecord, offerIds: readonly string[], refuseSeconds = DEFAULT_REFUSE_SECONDS): void {
     const refuseUntil = refuseSeconds > 0 ? this.clock.now() + refuseSeconds * 1000 : undefined;
+    let declined = 0;
     for (const id of offerIds) {
-      if (this.offers.get(id)?.offer.frameworkId === framework.info.id) this.discardOffer(id, refuseUntil);
+      if (this.offers.get(id)?.offer.frameworkId === framework.info.id && this.discardOffer(id, refuseUntil)) declined++;
     }
+    this.metrics.offersDeclined(declined);
   }
 
   /** Clears filters and suppression for the roles (all of the framework's when empty), then offers. */
@@ -496,6 +503,38 @@ export class MasterCore extends MasterBooks {
     return `agent '${agentId}' (${hostname}) marked gone`;
   }
 
+  /**
+   * Drains an agent for maintenance: no more offers from it, and its tasks are killed with their
+   * own grace period (reason AGENT_DRAINING); it is `drained` once they have all ended. Idempotent.
+   */
+  drainAgent(agentId: string): string {
+    const agent = this.agents.get(agentId);
+    if (!agent) throw new NotFoundError('agent', agentId);
+    if (agent.draining) return `agent '${agentId}' is already ${agent.drained ? 'drained' : 'draining'}`;
+    agent.draining = true;
+    agent.drained = agent.tasks.size === 0;
+    for (const offerId of [...agent.offers]) this.rescindOffer(offerId);
+    this.allocator.deactivateAgent(agentId);
+    for (const task of agent.tasks.values()) {
+      agent.channel?.send({ type: 'killTask', frameworkId: task.frameworkId, taskId: task.spec.taskId, reason: 'AGENT_DRAINING' });
+    }
+    this.log.info({ agentId, tasks: agent.tasks.size }, 'agent draining');
+    return `agent '${agentId}' (${agent.info.hostname}) draining: ${agent.tasks.size} task(s) being killed`;
+  }
+
+  /** Ends a drain: the agent is offered again. Idempotent. */
+  reactivateAgent(agentId: string): string {
+    const agent = this.agents.get(agentId);
+    if (!agent) throw new NotFoundError('agent', agentId);
+    if (!agent.draining) return `agent '${agentId}' is not draining`;
+    agent.draining = false;
+    agent.drained = false;
+    if (agent.reachable && agent.channel) this.allocator.activateAgent(agentId);
+    this.requestAllocation();
+    this.log.info({ agentId }, 'agent reactivated');
+    return `agent '${agentId}' (${agent.info.hostname}) reactivated`;
+  }
+
   /** After a restart: the registry says this agent should come back (or was unreachable). */
   expectAgent(agentId: string, hostname: string, status: 'admitted' | 'unreachable'): void {
     if (!this.agents.has(agentId)) this.expectedAgents.set(agentId, { hostname, waiting: status === 'admitted' });
@@ -545,7 +584,7 @@ export class MasterCore extends MasterBooks {
   async setWeights(weights: readonly { role: string; weight: number }[]): Promise<void> {
     weights.forEach((w, i) => checkWeight(w.role, w.weight, `weights[${i}]`));
     for (const { role, weight } of weights) {
-      await this.persistence?.setWeight(role, weight);
+      await this.timed(this.persistence?.setWeight(role, weight));
       this.allocator.setWeight(role, weight);
       this.log.info({ role, weight }, 'role weight set');
     }
@@ -556,7 +595,7 @@ export class MasterCore extends MasterBooks {
   async setQuota(role: string, guarantee: Resources, limit: Resources, force: boolean): Promise<string> {
     const quota = checkQuota(role, guarantee, limit, { allocated: this.allocator.roleAllocation(role), total: this.allocator.total(), force });
     const text = quota && { guarantee: formatResources(scalarsToResources(quota.guarantee)), limit: formatResources(scalarsToResources(quota.limit)) };
-    await this.persistence?.setQuota(role, text);
+    await this.timed(this.persistence?.setQuota(role, text));
     this.allocator.setQuota(role, quota);
     this.requestAllocation();
     const line = text ? `quota of role '${role}': guarantee '${text.guarantee}', limit '${text.limit || 'none'}'` : `quota of role '${role}' removed`;
@@ -578,8 +617,12 @@ export class MasterCore extends MasterBooks {
   /** One allocation cycle: asks the allocator for decisions and sends the offers, one event per framework. */
   allocate(): void {
     const now = this.clock.now();
+    const started = performance.now();
+    const decisions = this.allocator.allocate(now);
+    this.metrics.allocationRun(performance.now() - started, decisions.length);
+    this.metrics.offersMade(decisions.length);
     const batches = new Map<string, Offer[]>();
-    for (const decision of this.allocator.allocate(now)) {
+    for (const decision of decisions) {
       const offer = this.createOffer(decision, now);
       if (!offer) continue;
       const batch = batches.get(offer.frameworkId) ?? [];

@@ -18,6 +18,7 @@ import { schedulerHandlers } from './rpc/scheduler-service.js';
 import { clusterStateView } from './state-view.js';
 import { lockWorkDir } from './work-dir-lock.js';
 import type { RemovalRate } from './agent-health.js';
+import type { MasterMetrics } from './metrics-port.js';
 import { LogRegistryStore } from './registry/log-store.js';
 import { registryPersistence, restoreFromRegistry } from './registry/persistence.js';
 import { Registry } from './registry/registry.js';
@@ -39,6 +40,7 @@ export interface MasterOptions {
   maxAgentPingMisses?: number;
   agentRemovalRate?: RemovalRate;
   agentReregisterTimeoutMs?: number;
+  metrics?: MasterMetrics;
 }
 
 export interface RunningMaster {
@@ -102,6 +104,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     ...(options.maxAgentPingMisses !== undefined ? { maxAgentPingMisses: options.maxAgentPingMisses } : {}),
     ...(options.agentRemovalRate !== undefined ? { agentRemovalRate: options.agentRemovalRate } : {}),
     ...(options.agentReregisterTimeoutMs !== undefined ? { agentReregisterTimeoutMs: options.agentReregisterTimeoutMs } : {}),
+    ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
   });
 
   restoreFromRegistry(core, registry);

@@ -34,6 +34,9 @@ export interface AgentRecord {
   active: boolean;
   /** False once it missed too many heartbeats; true again when it re-registers. */
   reachable: boolean;
+  /** An operator drained it: no offers, its tasks killed; `drained` once they have all ended. */
+  draining: boolean;
+  drained: boolean;
   registeredAt: number;
   lastHeartbeatAt: number;
   /** Tasks on this agent, keyed by `taskKey`. */

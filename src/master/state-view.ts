@@ -43,7 +43,7 @@ export function agentView(agent: AgentRecord): AgentView {
     offered: formatResources(agent.offered),
     attributes: formatAttributes(agent.info.attributes),
     active: agent.active,
-    status: !agent.reachable ? 'unreachable' : agent.channel ? 'active' : 'disconnected',
+    status: !agent.reachable ? 'unreachable' : agent.drained ? 'drained' : agent.draining ? 'draining' : agent.channel ? 'active' : 'disconnected',
     registeredAt: agent.registeredAt,
     lastHeartbeatAt: agent.lastHeartbeatAt,
   };

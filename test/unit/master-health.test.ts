@@ -150,3 +150,27 @@ t.test('failover deadlines are written down and survive a restart', async (t) =>
   restarted.core.restoreFramework(frameworkInfo({ id: 'fw-retired' }), undefined, true);
   t.throws(() => restarted.core.subscribe(frameworkInfo({ id: 'fw-retired' }), new FakeFrameworkChannel()), /torn down/, 'a retired id stays retired');
 });
+
+t.test('draining an agent stops its offers and kills its tasks; it is drained once they end', async (t) => {
+  const { core, clock, addAgent, addFramework } = setup(t);
+  const agent = addAgent();
+  const fw = addFramework();
+  clock.advance(0);
+  core.accept(fw.record, [fw.channel.offers()[0]!.id], launch(task('t1', agent.id)), 0);
+  clock.advance(1_000);
+  t.equal(core.offers.size, 1, 'the remainder is on offer');
+  t.match(core.drainAgent(agent.id), /draining: 1 task/);
+  t.equal(core.offers.size, 0, 'its offers are rescinded');
+  t.match(agent.channel.sent.at(-1), { type: 'killTask', taskId: 't1', reason: 'AGENT_DRAINING' });
+  t.equal(agent.record.drained, false);
+  core.agentStatusUpdate(agent.id, agentStatus({ frameworkId: fw.id, taskId: 't1', state: 'KILLED', uuid: 'u9' }));
+  t.equal(agent.record.drained, true, 'drained once its last task ended');
+  fw.channel.fresh();
+  clock.advance(5_000);
+  t.equal(fw.channel.offers().length, 0, 'never offered while drained');
+  t.match(core.drainAgent(agent.id), /already drained/);
+  t.match(core.reactivateAgent(agent.id), /reactivated/);
+  clock.advance(0);
+  t.equal(fw.channel.offers().length, 1, 'offered again after reactivation');
+  t.throws(() => core.drainAgent('agent-nope'), NotFoundError);
+});

@@ -1,9 +1,9 @@
 /**
  * The Operator service: the cluster state that GET /state serves, over gRPC, and the operator's
- * levers. Levers that later issues build (drain, weights, quota) answer UNIMPLEMENTED for now.
+ * levers: drain and reactivate agents, mark them gone, tear frameworks down, weights and quota.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidArgumentError, NotFoundError, UnimplementedError } from '../../common/errors.js';
+import { InvalidArgumentError, NotFoundError } from '../../common/errors.js';
 import { encodeStateView } from '../../common/state-codec.js';
 import type { OperatorHandlers } from '../../gen/orbit/v1/Operator.js';
 import { resourcesFromProto, stateFromProto } from '../../common/codec.js';
@@ -31,9 +31,6 @@ function unaryAsync<Req, Res>(fn: (request: Req) => Promise<Res>): grpc.handleUn
   };
 }
 
-const notYet = (what: string) => unary(() => {
-  throw new UnimplementedError(`${what} is not supported yet`);
-});
 
 export function operatorHandlers(core: MasterCore): OperatorHandlers {
   return {
@@ -50,8 +47,14 @@ export function operatorHandlers(core: MasterCore): OperatorHandlers {
         .filter((t) => !wanted || t.state === `TASK_${wanted}`);
       return { tasks };
     }),
-    DrainAgent: notYet('draining agents'),
-    ReactivateAgent: notYet('reactivating agents'),
+    DrainAgent: unary((req) => {
+      if (!req.agentId) throw new InvalidArgumentError('agent_id', 'is required');
+      return { message: core.drainAgent(req.agentId) };
+    }),
+    ReactivateAgent: unary((req) => {
+      if (!req.agentId) throw new InvalidArgumentError('agent_id', 'is required');
+      return { message: core.reactivateAgent(req.agentId) };
+    }),
     MarkAgentGone: unary((req) => {
       if (!req.agentId) throw new InvalidArgumentError('agent_id', 'is required');
       return { message: core.markAgentGone(req.agentId) };
