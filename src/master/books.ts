@@ -13,7 +13,7 @@ import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import { Allocator, type OfferDecision } from './allocator/allocator.js';
 import type { RemovalRate } from './agent-health.js';
-import { NO_METRICS, type MasterMetrics } from './metrics-port.js';
+import { NO_METRICS, type ClusterEvent, type MasterMetrics } from './metrics-port.js';
 import { OfferBook } from './offer-book.js';
 import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
 
@@ -176,7 +176,12 @@ export abstract class MasterBooks {
     if (status.healthy !== undefined) task.healthy = status.healthy;
     task.statuses.push(status);
     if (task.statuses.length > TASK_STATUS_HISTORY) task.statuses.shift();
-    if (isTerminal(status.state)) this.finishTask(task);
+    if (isTerminal(status.state)) {
+      if (status.state !== 'FINISHED') {
+        this.event('task-ended', `task ${task.spec.taskId} ${status.state}${status.message ? `: ${status.message}` : ''}`, { agentId: task.agentId, frameworkId: task.frameworkId, taskId: task.spec.taskId, state: status.state });
+      }
+      this.finishTask(task);
+    }
   }
 
   protected finishTask(task: TaskRecord): void {
@@ -290,6 +295,11 @@ export abstract class MasterBooks {
   }
 
   protected readonly metrics: MasterMetrics;
+
+  /** Tells the metrics (and the dashboard's event list) that something happened. */
+  protected event(type: ClusterEvent['type'], message: string, ids: Omit<ClusterEvent, 'type' | 'time' | 'message'> = {}): void {
+    this.metrics.clusterEvent({ type, time: this.clock.now(), message, ...ids });
+  }
 
   /** Times a durable write for the metrics; the write's outcome is the caller's. */
   protected timed<T>(write: Promise<T> | undefined): Promise<T> | undefined {

@@ -101,6 +101,7 @@ export class MasterCore extends MasterBooks {
     this.allocator.addAgent(id, info.resources);
     this.persist(this.persistence?.admitAgent(id, info.hostname), 'admit agent');
     this.log.info({ agentId: id, hostname: info.hostname, address: channel.address }, 'agent registered');
+    this.event('agent-registered', `agent ${info.hostname} registered (${formatResources(info.resources)})`, { agentId: id });
     channel.send({ type: 'registered', agentId: id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
     this.requestAllocation();
     return id;
@@ -172,6 +173,7 @@ export class MasterCore extends MasterBooks {
     this.allocator.addAgent(info.id, info.resources, used);
     if (agent.draining) this.allocator.deactivateAgent(info.id);
     this.log.info({ agentId: info.id, tasks: reported.length }, 'agent re-registered');
+    this.event('agent-reregistered', `agent ${info.hostname} re-registered with ${reported.length} task(s)`, { agentId: info.id });
     channel.send({ type: 'reregistered', agentId: info.id, heartbeatIntervalMs: this.agentHeartbeatIntervalMs });
     this.requestAllocation();
   }
@@ -195,6 +197,7 @@ export class MasterCore extends MasterBooks {
     for (const offerId of [...agent.offers]) this.rescindOffer(offerId);
     this.allocator.deactivateAgent(agentId);
     this.log.warn({ agentId }, 'agent disconnected');
+    this.event('agent-disconnected', `agent ${agent.info.hostname} disconnected`, { agentId });
   }
 
   /**
@@ -253,6 +256,7 @@ export class MasterCore extends MasterBooks {
     framework.disconnectedAt = undefined;
     framework.registeredAt = framework.registeredAt || now;
     this.log.info({ frameworkId: framework.info.id, name: info.name, roles: info.roles }, info.id ? 'framework re-subscribed' : 'framework subscribed');
+    this.event('framework-subscribed', `framework ${info.name} ${info.id ? 're-subscribed' : 'subscribed'}`, { frameworkId: framework.info.id });
     channel.send({ type: 'subscribed', frameworkId: framework.info.id, streamId, heartbeatIntervalMs: this.frameworkHeartbeatIntervalMs, masterId: this.masterId });
     this.requestAllocation();
     return { frameworkId: framework.info.id, streamId };
@@ -271,6 +275,7 @@ export class MasterCore extends MasterBooks {
     for (const offerId of [...framework.offers]) this.discardOffer(offerId);
     this.allocator.deactivateFramework(frameworkId);
     this.log.warn({ frameworkId, failoverTimeoutMs: framework.info.failoverTimeoutMs }, 'framework disconnected');
+    this.event('framework-disconnected', `framework ${framework.info.name} disconnected`, { frameworkId });
     if (framework.info.failoverTimeoutMs > 0) {
       this.persist(this.persistence?.saveFramework(framework.info, this.clock.now() + framework.info.failoverTimeoutMs), 'save failover deadline');
     }
@@ -471,6 +476,7 @@ export class MasterCore extends MasterBooks {
     }
     this.persist(this.persistence?.setAgentStatus(id, agent.info.hostname, 'unreachable'), 'mark agent unreachable');
     this.log.warn({ agentId: id, silentMs }, 'agent unreachable');
+    this.event('agent-unreachable', `agent ${agent.info.hostname} unreachable: silent for ${Math.round(silentMs / 1000)} s`, { agentId: id });
   }
 
   /**
@@ -500,6 +506,7 @@ export class MasterCore extends MasterBooks {
     this.removedAgents.add(agentId);
     this.persist(this.persistence?.setAgentStatus(agentId, hostname, 'gone'), 'mark agent gone');
     this.log.warn({ agentId }, 'agent marked gone');
+    this.event('agent-gone', `agent ${hostname} marked gone`, { agentId });
     return `agent '${agentId}' (${hostname}) marked gone`;
   }
 
@@ -519,6 +526,7 @@ export class MasterCore extends MasterBooks {
       agent.channel?.send({ type: 'killTask', frameworkId: task.frameworkId, taskId: task.spec.taskId, reason: 'AGENT_DRAINING' });
     }
     this.log.info({ agentId, tasks: agent.tasks.size }, 'agent draining');
+    this.event('agent-draining', `agent ${agent.info.hostname} draining`, { agentId });
     return `agent '${agentId}' (${agent.info.hostname}) draining: ${agent.tasks.size} task(s) being killed`;
   }
 
@@ -532,6 +540,7 @@ export class MasterCore extends MasterBooks {
     if (agent.reachable && agent.channel) this.allocator.activateAgent(agentId);
     this.requestAllocation();
     this.log.info({ agentId }, 'agent reactivated');
+    this.event('agent-reactivated', `agent ${agent.info.hostname} reactivated`, { agentId });
     return `agent '${agentId}' (${agent.info.hostname}) reactivated`;
   }
 
@@ -635,6 +644,7 @@ export class MasterCore extends MasterBooks {
   private removeFramework(framework: FrameworkRecord, why: string): void {
     const id = framework.info.id;
     this.log.info({ frameworkId: id }, `framework removed: ${why}`);
+    this.event('framework-removed', `framework ${framework.info.name} removed: ${why}`, { frameworkId: id });
     for (const offerId of [...framework.offers]) this.discardOffer(offerId);
     const agentIds = new Set<string>();
     for (const task of [...framework.tasks.values()]) {

@@ -4,6 +4,30 @@
  * registry writes); the HTTP layer turns it into Prometheus metrics. Gauges that can be read off
  * the books (agents, tasks by state, resources) are computed at scrape time instead.
  */
+/** Something an operator would want in a "recent events" list. */
+export interface ClusterEvent {
+  type:
+    | 'agent-registered'
+    | 'agent-reregistered'
+    | 'agent-disconnected'
+    | 'agent-unreachable'
+    | 'agent-gone'
+    | 'agent-draining'
+    | 'agent-reactivated'
+    | 'framework-subscribed'
+    | 'framework-disconnected'
+    | 'framework-removed'
+    | 'task-ended';
+  /** Milliseconds since the epoch. */
+  time: number;
+  message: string;
+  agentId?: string;
+  frameworkId?: string;
+  taskId?: string;
+  /** For task-ended: the terminal state (FAILED, KILLED, ...; FINISHED is not reported). */
+  state?: string;
+}
+
 export interface MasterMetrics {
   offersMade(count: number): void;
   offersAccepted(count: number): void;
@@ -14,6 +38,8 @@ export interface MasterMetrics {
   statusUpdateRelayed(source: 'AGENT' | 'MASTER'): void;
   /** A durable registry write took this long. */
   registryWrite(ms: number): void;
+  /** Something happened that the dashboard's event list shows. */
+  clusterEvent(event: ClusterEvent): void;
 }
 
 /** Does nothing; the default, and what tests use. */
@@ -25,4 +51,5 @@ export const NO_METRICS: MasterMetrics = {
   allocationRun: () => undefined,
   statusUpdateRelayed: () => undefined,
   registryWrite: () => undefined,
+  clusterEvent: () => undefined,
 };
