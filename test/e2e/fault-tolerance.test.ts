@@ -49,7 +49,7 @@ const rank = (state: string) => (TERMINAL.has(state) ? ORDER.length : ORDER.inde
  * only forward and reach at most one terminal state (exactly one for tasks that ended), and no
  * agent has more used and offered than it has.
  */
-function checkInvariants(t: { ok(value: unknown, message?: string): void }, s: ClusterStateView, framework: NodeProcess[], { frameworkGone = false } = {}): void {
+function checkInvariants(t: Pick<typeof import('tap').default, 'ok'>, s: ClusterStateView, framework: NodeProcess[], { frameworkGone = false } = {}): void {
   // A framework removed for good never hears of its tasks' end: nothing to see there.
   const ended = new Set(frameworkGone ? [] : s.frameworks.concat(s.completedFrameworks).flatMap((f) => f.completedTasks.map((x) => x.id)));
   for (const [taskId, updates] of updatesByTask(...framework)) {
@@ -111,7 +111,7 @@ t.test('a framework process that stays away past its failover timeout loses its 
 });
 
 t.test('an agent frozen with SIGSTOP goes UNREACHABLE, and RUNNING again after SIGCONT', async (t) => {
-  const [port, httpPort, agentHttp] = await freePorts(3);
+  const [port, httpPort, agentHttp] = (await freePorts(3)) as [number, number, number];
   const workDir = tempDir(t);
   spawnOrbit(t, ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', `${workDir}/master`, '--allocation-interval', '0.1', '--agent-ping-timeout', '0.5', '--max-agent-ping-misses', '3', '--log-level', 'warn']);
   const master = `127.0.0.1:${port}`;
@@ -141,7 +141,7 @@ t.test('an agent frozen with SIGSTOP goes UNREACHABLE, and RUNNING again after S
 });
 
 t.test('a master killed -9 and restarted gets its agents, frameworks and tasks back', async (t) => {
-  const [port, httpPort] = await freePorts(2);
+  const [port, httpPort] = (await freePorts(2)) as [number, number];
   const workDir = tempDir(t);
   const masterArgs = ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', `${workDir}/master`, '--allocation-interval', '0.1', '--log-level', 'warn'];
   const first = spawnOrbit(t, masterArgs);
@@ -225,7 +225,7 @@ t.test('status updates and acknowledgements dropped and duplicated on the way: e
     const done = [...updatesByTask(fw).values()].filter((u) => u.some((x) => x.state === 'FINISHED'));
     return done.length === 10;
   }, 60_000);
-  await eventually('the agent has nothing left to resend', () => fetch(`http://127.0.0.1:${agent.httpPort}/state`).then((r) => r.json()).then((s: { pendingUpdates: number }) => s.pendingUpdates === 0), 60_000);
+  await eventually('the agent has nothing left to resend', () => fetch(`http://127.0.0.1:${agent.httpPort}/state`).then((r) => r.json() as Promise<{ pendingUpdates: number }>).then((s) => s.pendingUpdates === 0), 60_000);
   t.ok(proxy.counts.dropped > 0 && proxy.counts.duplicated > 0, `the proxy really dropped (${proxy.counts.dropped}) and duplicated (${proxy.counts.duplicated})`);
   for (const [taskId, updates] of updatesByTask(fw)) {
     t.same(updates.map((u) => u.state), ['STARTING', 'RUNNING', 'FINISHED'], `task ${taskId}: every update, once, in order`);
