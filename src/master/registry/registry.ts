@@ -7,6 +7,7 @@
  * RegistryCorruptError naming its key; a malformed entry handed to a setter is an
  * InvalidArgumentError and is never written (so the registry cannot persist what it cannot recover).
  */
+import type { FrameworkInfo } from '../../common/cluster.js';
 import { InvalidArgumentError } from '../../common/errors.js';
 import { RegistryCorruptError, type RegistryOp, type RegistryStore } from './registry-store.js';
 
@@ -35,17 +36,8 @@ export interface AgentEntry {
   reservations?: string;
 }
 
-/** A framework's subscription info as the registry keeps it. */
-export interface FrameworkInfoEntry {
-  id: string;
-  name: string;
-  roles: string[];
-  user: string;
-  hostname: string;
-  failoverTimeoutMs: number;
-  principal: string;
-  labels: Record<string, string>;
-}
+/** A framework's subscription info as the registry keeps it: the domain FrameworkInfo. */
+export type FrameworkInfoEntry = FrameworkInfo;
 
 /** A framework the master knows (key `framework/ID`). */
 export interface FrameworkEntry {
