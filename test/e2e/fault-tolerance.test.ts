@@ -116,7 +116,7 @@ t.test('an agent frozen with SIGSTOP goes UNREACHABLE, and RUNNING again after S
   spawnOrbit(t, ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', `${workDir}/master`, '--allocation-interval', '0.1', '--agent-ping-timeout', '0.5', '--max-agent-ping-misses', '3', '--log-level', 'warn']);
   const master = `127.0.0.1:${port}`;
   await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
-  const agent = spawnOrbit(t, ['agent', '--master', master, '--work-dir', `${workDir}/agent`, '--http-port', String(agentHttp), '--containerizers', 'process', '--resources', 'cpus:2;mem:1024', '--log-level', 'warn']);
+  const agent = spawnOrbit(t, ['agent', '--master', master, '--work-dir', `${workDir}/agent`, '--http-port', String(agentHttp), '--containerizers', 'process', '--resources', 'cpus:2;mem:1024', '--kill-tasks-on-exit', '--log-level', 'warn']);
   await eventually('the agent registers', async () => (await state(httpPort)).agents.length === 1, 15_000);
   const fw = spawnFramework(t, master, { launch: 1, command: 'sleep 600' });
   await eventually('its task runs', () => [...updatesByTask(fw).values()].some((u) => u.some((x) => x.state === 'RUNNING')), 15_000);

@@ -1,0 +1,205 @@
+/**
+ * The chaos run (not part of `npm test`): for a bounded time, a framework keeps N tasks running on
+ * three agents while agents, the master and the framework itself are killed -9 and restarted at
+ * random. At the end it prints tasks launched, lost (must be 0), duplicate terminal updates (must
+ * be 0) and the longest time the framework saw fewer than N tasks running.
+ *
+ *   npm run bench:chaos [-- --seconds 60 --tasks 6 --seed 7]
+ *
+ * Everything runs as real processes on 127.0.0.1; everything it starts it stops by PID.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { orbitV1 } from '../src/common/proto.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, tasks: { type: 'string', default: '6' }, seed: { type: 'string', default: '7' } } });
+const SECONDS = Number(values.seconds);
+const TASKS = Number(values.tasks);
+let seed = Number(values.seed) >>> 0 || 7;
+/** xorshift32, seeded: the same seed gives the same sequence of faults. */
+const random = () => {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) / 2 ** 32;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+interface Proc {
+  name: string;
+  args: string[];
+  child?: ChildProcess;
+  events: Record<string, unknown>[];
+}
+
+/** The repo root: this file runs compiled, from dist/bench/. */
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+
+function start(p: Proc): void {
+  const child = spawn(process.execPath, p.args, { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env } });
+  p.child = child;
+  let partial = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    partial += chunk;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        p.events.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // Not an event line.
+      }
+    }
+  });
+}
+
+function kill(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  const child = p.child;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('close', () => resolve());
+    child.kill(signal);
+  });
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'orbit-chaos-'));
+  const [port, httpPort] = [await freePort(), await freePort()];
+  const master = `127.0.0.1:${port}`;
+  const cli = join(repo, 'bin/orbit.js');
+  const masterProc: Proc = {
+    name: 'master',
+    args: [cli, 'master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', join(work, 'master'), '--allocation-interval', '0.2', '--agent-ping-timeout', '1', '--max-agent-ping-misses', '5', '--log-level', 'error'],
+    events: [],
+  };
+  const agents: Proc[] = [];
+  for (let i = 0; i < 3; i++) {
+    agents.push({
+      name: `agent${i}`,
+      args: [cli, 'agent', '--master', master, '--work-dir', join(work, `agent${i}`), '--http-port', String(await freePort()), '--hostname', `chaos-${i}`, '--containerizers', 'process', '--resources', 'cpus:2;mem:1024', '--kill-tasks-on-exit', '--log-level', 'error'],
+      events: [],
+    });
+  }
+  const keeper: Proc = { name: 'framework', args: [join(repo, 'bench/chaos-keeper.mjs'), '--master', master, '--state', join(work, 'keeper.json'), '--tasks', String(TASKS)], events: [] };
+  const keeperRuns: Proc[] = [];
+  const startKeeper = () => {
+    const run: Proc = { ...keeper, events: [] };
+    keeperRuns.push(run);
+    start(run);
+    return run;
+  };
+
+  console.log(`# bench/chaos — ${new Date().toISOString()} — ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`);
+  console.log(`# ${SECONDS} s of faults, ${TASKS} tasks on 3 agents, seed ${values.seed}`);
+  start(masterProc);
+  await sleep(1_000);
+  for (const a of agents) start(a);
+  let current = startKeeper();
+
+  // Wait until the framework first has all its tasks running, then start the faults.
+  const runningCount = () => Number([...keeperRuns.at(-1)!.events].reverse().find((e) => e['event'] === 'running')?.['count'] ?? 0);
+  for (let i = 0; i < 300 && runningCount() < TASKS; i++) await sleep(100);
+
+  const faults: string[] = [];
+  const end = Date.now() + SECONDS * 1000;
+  while (Date.now() < end) {
+    await sleep(3_000 + random() * 4_000);
+    const pick = random();
+    if (pick < 0.5) {
+      const a = agents[Math.floor(random() * agents.length)]!;
+      faults.push(`kill -9 ${a.name}`);
+      await kill(a);
+      await sleep(500 + random() * 2_000);
+      start(a);
+    } else if (pick < 0.75) {
+      faults.push('kill -9 master');
+      await kill(masterProc);
+      await sleep(500 + random() * 1_500);
+      start(masterProc);
+    } else {
+      faults.push('kill -9 framework');
+      await kill(current);
+      await sleep(500 + random() * 1_500);
+      current = startKeeper();
+    }
+  }
+  // Let the cluster heal before judging it.
+  const settleUntil = Date.now() + 30_000;
+  while (Date.now() < settleUntil && runningCount() < TASKS) await sleep(250);
+  await sleep(2_000);
+
+  // ---- the verdict ----
+  const events = keeperRuns.flatMap((r) => r.events);
+  const launched = new Set(events.filter((e) => e['event'] === 'launched').map((e) => String(e['taskId'])));
+  const terminal = new Map<string, Set<string>>();
+  const finalState = new Map<string, string>();
+  const TERMINAL = new Set(['FINISHED', 'FAILED', 'KILLED', 'ERROR', 'DROPPED', 'GONE', 'LOST']);
+  for (const e of events) {
+    if (e['event'] !== 'update') continue;
+    const id = String(e['taskId']);
+    finalState.set(id, String(e['state']));
+    // Reconciliation answers repeat a known state on purpose; they are not deliveries.
+    if (TERMINAL.has(String(e['state'])) && e['reason'] !== 'RECONCILIATION') {
+      const seen = terminal.get(id) ?? new Set<string>();
+      seen.add(`${e['state']}:${e['uuid'] ?? 'master'}`);
+      terminal.set(id, seen);
+    }
+  }
+  const duplicates = [...terminal.values()].filter((s) => s.size > 1).length;
+  const lostStates = new Set(['LOST', 'GONE', 'DROPPED']);
+  const lost = [...launched].filter((id) => lostStates.has(finalState.get(id) ?? '')).length;
+  // Longest stretch with fewer than TASKS running, as the framework saw it (after the first full house).
+  let longestGapMs = 0;
+  let gapStart: number | undefined;
+  let full = false;
+  for (const e of events.filter((x) => x['event'] === 'running').sort((a, b) => Number(a['t']) - Number(b['t']))) {
+    const t = Number(e['t']);
+    if (Number(e['count']) >= TASKS) {
+      if (gapStart !== undefined) longestGapMs = Math.max(longestGapMs, t - gapStart);
+      gapStart = undefined;
+      full = true;
+    } else if (full && gapStart === undefined) gapStart = t;
+  }
+  if (gapStart !== undefined) longestGapMs = Math.max(longestGapMs, Date.now() - gapStart);
+
+  console.log(`faults: ${faults.length} (${faults.join(', ')})`);
+  console.log(`tasks launched: ${launched.size}`);
+  console.log(`tasks lost: ${lost} (must be 0)`);
+  console.log(`duplicate terminal updates: ${duplicates} (must be 0)`);
+  console.log(`longest time with fewer than ${TASKS} tasks running in the framework's view: ${(longestGapMs / 1000).toFixed(1)} s`);
+  console.log(`running at the end: ${runningCount()}/${TASKS}`);
+
+  // Clean up: tear the framework down (its tasks are killed), then stop everything by PID.
+  const frameworkId = events.find((e) => e['event'] === 'subscribed')?.['frameworkId'];
+  if (frameworkId) {
+    const op = new (orbitV1().Operator)(master, grpc.credentials.createInsecure());
+    await new Promise((resolve) => op.TeardownFramework({ frameworkId: String(frameworkId) }, { deadline: Date.now() + 5_000 }, resolve));
+    op.close();
+    await sleep(2_000);
+  }
+  await kill(current, 'SIGTERM');
+  await Promise.all(agents.map((a) => kill(a, 'SIGTERM')));
+  await kill(masterProc, 'SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+  process.exitCode = lost === 0 && duplicates === 0 ? 0 : 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench/chaos: ${err instanceof Error ? err.stack : String(err)}`);
+  process.exit(1);
+});
