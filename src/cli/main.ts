@@ -3,7 +3,12 @@
  * Errors a user can fix print one line and exit 1; anything else also prints its stack.
  */
 import { Command, CommanderError } from 'commander';
+import { addAgentOperations } from './agent-ops-command.js';
 import { registerAgentCommand } from './agent-command.js';
+import { registerAgentsCommand } from './agents-command.js';
+import { registerFrameworkCommands } from './frameworks-command.js';
+import { registerLogsCommand } from './logs-command.js';
+import { registerTaskCommands } from './tasks-command.js';
 import { registerMasterCommand } from './master-command.js';
 import { registerRolesCommands } from './roles-command.js';
 import { registerRunCommand } from './run-command.js';
@@ -17,9 +22,14 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError(false);
   registerMasterCommand(program);
   registerAgentCommand(program);
+  addAgentOperations(program.commands.find((c) => c.name() === 'agent')!);
   registerRunCommand(program);
   registerStatusCommand(program);
   registerRolesCommands(program);
+  registerAgentsCommand(program);
+  registerFrameworkCommands(program);
+  registerTaskCommands(program);
+  registerLogsCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

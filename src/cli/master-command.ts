@@ -60,7 +60,7 @@ export function registerMasterCommand(program: Command): void {
         agentReregisterTimeoutMs: flags.agentReregisterTimeout * 1000,
         ...(removalRate ? { agentRemovalRate: removalRate } : {}),
       });
-      process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, status http://${flags.ip}:${master.httpPort}/state\n`);
+      process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard http://${flags.ip}:${master.httpPort}/, state http://${flags.ip}:${master.httpPort}/state\n`);
       await waitForSignal();
       await master.stop();
     });

@@ -8,10 +8,12 @@ import type { AgentSummary__Output } from '../gen/orbit/v1/AgentSummary.js';
 import type { ClusterState__Output } from '../gen/orbit/v1/ClusterState.js';
 import type { OperatorClient } from '../gen/orbit/v1/Operator.js';
 import type { OperatorResponse__Output } from '../gen/orbit/v1/OperatorResponse.js';
+import type { TaskList__Output } from '../gen/orbit/v1/TaskList.js';
+import type { TaskSummary__Output } from '../gen/orbit/v1/TaskSummary.js';
 import { resourcesToProto } from '../common/codec.js';
 import type { Resources } from '../common/resources.js';
 import { CHANNEL_OPTIONS, orbitV1 } from '../common/proto.js';
-import { UsageError } from './common.js';
+import { resolveMaster, UsageError } from './common.js';
 
 /** How long an operator command waits for the master. */
 export const OPERATOR_DEADLINE_MS = 5_000;
@@ -67,4 +69,39 @@ export async function setQuota(master: string, role: string, guarantee: Resource
     c.SetQuota({ role, guarantee: resourcesToProto(guarantee), limit: resourcesToProto(limit), force }, o, cb),
   );
   return res.message;
+}
+
+/** The master address from a --master flag (or $ORBIT_MASTER), a malformed one as a UsageError. */
+export function masterFrom(flag: string | undefined): string {
+  try {
+    return resolveMaster(flag);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Operator.GetTasks for one framework: its active and recently completed tasks. */
+export async function fetchTasks(master: string, frameworkId: string, timeoutMs = OPERATOR_DEADLINE_MS): Promise<TaskSummary__Output[]> {
+  const list = await call<TaskList__Output>(master, 'GetTasks', timeoutMs, (c, o, cb) => c.GetTasks({ frameworkId }, o, cb));
+  return list.tasks;
+}
+
+/** Operator.DrainAgent: no new offers from the agent, its tasks killed with their grace. */
+export async function drainAgent(master: string, agentId: string): Promise<string> {
+  return (await call<OperatorResponse__Output>(master, 'DrainAgent', OPERATOR_DEADLINE_MS, (c, o, cb) => c.DrainAgent({ agentId }, o, cb))).message;
+}
+
+/** Operator.ReactivateAgent: ends a drain. */
+export async function reactivateAgent(master: string, agentId: string): Promise<string> {
+  return (await call<OperatorResponse__Output>(master, 'ReactivateAgent', OPERATOR_DEADLINE_MS, (c, o, cb) => c.ReactivateAgent({ agentId }, o, cb))).message;
+}
+
+/** Operator.MarkAgentGone: the agent's tasks are GONE and it may never re-register under its id. */
+export async function markAgentGone(master: string, agentId: string): Promise<string> {
+  return (await call<OperatorResponse__Output>(master, 'MarkAgentGone', OPERATOR_DEADLINE_MS, (c, o, cb) => c.MarkAgentGone({ agentId }, o, cb))).message;
+}
+
+/** Operator.TeardownFramework: kills its tasks and retires its id. */
+export async function teardownFramework(master: string, frameworkId: string): Promise<string> {
+  return (await call<OperatorResponse__Output>(master, 'TeardownFramework', OPERATOR_DEADLINE_MS, (c, o, cb) => c.TeardownFramework({ frameworkId }, o, cb))).message;
 }

@@ -26,6 +26,7 @@ function encodeTask(t: TaskView): TaskSummary {
     ...(t.healthy !== undefined ? { healthy: t.healthy } : {}),
     containerType: t.containerType,
     image: t.image ?? '',
+    createdAt: t.createdAt / 1000,
   };
 }
 
@@ -37,6 +38,7 @@ function decodeTask(m: TaskSummary__Output): TaskView {
     agentId: m.agentId,
     state: stateFromProto(m.state) ?? 'LOST',
     resources: text(m.resources),
+    createdAt: Math.round(m.createdAt * 1000),
     containerType: m.containerType,
     statuses: m.statuses.map((s) => {
       const { state, source, reason, message, timestamp, healthy, exitCode } = statusFromProto(s, 'statuses');
@@ -164,4 +166,4 @@ export function decodeStateView(m: ClusterState__Output): ClusterStateView {
   };
 }
 
-export { encodeTask as encodeTaskView, decodeTask as decodeTaskView };
+export { encodeTask as encodeTaskView, decodeTask as decodeTaskView, decodeAgent as decodeAgentView };

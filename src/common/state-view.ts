@@ -22,6 +22,8 @@ export interface TaskView {
   agentId: string;
   state: TaskState;
   resources: string;
+  /** When the master accepted its launch (ms since the epoch). */
+  createdAt: number;
   healthy?: boolean;
   containerType: string;
   image?: string;

@@ -11,11 +11,11 @@ import { newMasterId } from '../common/ids.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { orbitV1, SERVER_OPTIONS } from '../common/proto.js';
 import { MasterCore } from './core.js';
-import { createJsonServer, statusRoutes } from './http/status-server.js';
+import { OperatorSurface } from './http/operator-surface.js';
+import { createRouter } from './http/router.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
 import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
-import { clusterStateView } from './state-view.js';
 import { lockWorkDir } from './work-dir-lock.js';
 import type { RemovalRate } from './agent-health.js';
 import type { MasterMetrics } from './metrics-port.js';
@@ -40,7 +40,12 @@ export interface MasterOptions {
   maxAgentPingMisses?: number;
   agentRemovalRate?: RemovalRate;
   agentReregisterTimeoutMs?: number;
+  /** Also told everything the core reports to the master's own Prometheus metrics. */
   metrics?: MasterMetrics;
+  /** How often the dashboard's utilisation history is sampled (default 5 s). */
+  historySampleMs?: number;
+  /** How often the dashboard's stream pushes (default 1 s). */
+  dashboardStreamMs?: number;
 }
 
 export interface RunningMaster {
@@ -90,6 +95,12 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     unlock();
     throw err;
   }
+  const surface = new OperatorSurface({
+    clock,
+    ...(options.metrics !== undefined ? { forward: options.metrics } : {}),
+    ...(options.historySampleMs !== undefined ? { historySampleMs: options.historySampleMs } : {}),
+    ...(options.dashboardStreamMs !== undefined ? { streamIntervalMs: options.dashboardStreamMs } : {}),
+  });
   const core = new MasterCore({
     persistence: registryPersistence(registry, () => clock.now()),
     masterId: newMasterId(),
@@ -104,7 +115,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     ...(options.maxAgentPingMisses !== undefined ? { maxAgentPingMisses: options.maxAgentPingMisses } : {}),
     ...(options.agentRemovalRate !== undefined ? { agentRemovalRate: options.agentRemovalRate } : {}),
     ...(options.agentReregisterTimeoutMs !== undefined ? { agentReregisterTimeoutMs: options.agentReregisterTimeoutMs } : {}),
-    ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
+    metrics: surface.metrics,
   });
 
   restoreFromRegistry(core, registry);
@@ -123,7 +134,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     throw new Error(`cannot listen for gRPC on ${ip}:${options.port ?? 5050}: ${err.message}`);
   });
 
-  const http: HttpServer = createJsonServer(statusRoutes(() => clusterStateView(core)));
+  const http: HttpServer = createRouter(surface.attach(core));
   const httpPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.httpPort ?? 5051, ip, () => {
@@ -132,6 +143,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     });
   }).catch(async (err: Error) => {
     core.stop();
+    surface.stop();
     server.forceShutdown();
     await registry.close();
     unlock();
@@ -148,6 +160,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     stop() {
       stopped ??= (async () => {
         core.stop();
+        surface.stop();
         server.forceShutdown();
         await new Promise<void>((resolve) => {
           http.close(() => resolve());

@@ -2,6 +2,7 @@
 import { formatAttributes } from '../common/attributes.js';
 import { formatResources } from '../common/resources.js';
 import { scalarsToResources } from './allocator/scalars.js';
+import { agentStatus } from './cluster-summary.js';
 import type { AgentView, ClusterStateView, FrameworkView, TaskView } from '../common/state-view.js';
 import type { MasterCore } from './core.js';
 import type { AgentRecord, FrameworkRecord, TaskRecord } from './records.js';
@@ -16,6 +17,7 @@ export function taskView(task: TaskRecord): TaskView {
     agentId: task.agentId,
     state: task.state,
     resources: formatResources(task.spec.resources),
+    createdAt: task.createdAt,
     containerType: task.spec.container.kind,
     statuses: task.statuses.map((s) => ({
       state: s.state,
@@ -43,7 +45,7 @@ export function agentView(agent: AgentRecord): AgentView {
     offered: formatResources(agent.offered),
     attributes: formatAttributes(agent.info.attributes),
     active: agent.active,
-    status: !agent.reachable ? 'unreachable' : agent.drained ? 'drained' : agent.draining ? 'draining' : agent.channel ? 'active' : 'disconnected',
+    status: agentStatus(agent),
     registeredAt: agent.registeredAt,
     lastHeartbeatAt: agent.lastHeartbeatAt,
   };

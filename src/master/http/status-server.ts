@@ -1,31 +1,41 @@
 /**
- * The master's HTTP endpoint for operators: GET /health, GET /state (JSON). Anything else is a
- * JSON 404 (or 405 for another method), so scripts always get JSON back.
+ * The master's HTTP endpoint for operators:
+ * - GET /health, GET /state (JSON, the shape of src/common/state-view.ts);
+ * - GET /metrics (Prometheus text);
+ * - GET /history (utilisation samples over the last hour; `?since=MS` for newer ones only);
+ * - GET /events (recent cluster events, newest first; `?limit=N`);
+ * - GET / (the dashboard) and its files, GET /stream (its server-sent events).
+ * Anything else is a JSON 404 (or 405 for another method), so scripts always get JSON back.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { sendJson } from '../../common/http-json.js';
 import type { ClusterStateView } from '../../common/state-view.js';
+import type { ClusterHistory } from '../history.js';
+import { jsonRoute, textRoute, type Handler, type Routes } from './router.js';
 
-export type Routes = Record<string, () => unknown>;
+export { createRouter, type Routes } from './router.js';
 
-/** A small JSON-only HTTP server over fixed GET routes. */
-export function createJsonServer(routes: Routes): Server {
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const route = routes[path];
-    if (!route) return sendJson(res, 404, { error: `no such endpoint '${path}'`, endpoints: Object.keys(routes) });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use GET` });
-    try {
-      sendJson(res, 200, route());
-    } catch (err) {
-      sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
-    }
-  });
+export interface StatusSources {
+  state: () => ClusterStateView;
+  metrics: { text(): Promise<string>; readonly contentType: string };
+  history: ClusterHistory;
+  /** The dashboard's page and files. */
+  dashboard: Routes;
+  stream: Handler;
 }
 
-export function statusRoutes(state: () => ClusterStateView): Routes {
+/** A non-negative integer query parameter, or the fallback when absent or malformed. */
+function intParam(url: URL, name: string, fallback: number): number {
+  const n = Number(url.searchParams.get(name) ?? '');
+  return url.searchParams.has(name) && Number.isInteger(n) && n >= 0 ? n : fallback;
+}
+
+export function statusRoutes(s: StatusSources): Routes {
   return {
-    '/health': () => ({ status: 'ok' }),
-    '/state': state,
+    ...s.dashboard,
+    '/health': jsonRoute(() => ({ status: 'ok' })),
+    '/state': jsonRoute(() => s.state()),
+    '/metrics': textRoute(s.metrics.contentType, () => s.metrics.text()),
+    '/history': jsonRoute((url) => ({ intervalMs: s.history.sampleIntervalMs, samples: s.history.samplesSince(intParam(url, 'since', 0)) })),
+    '/events': jsonRoute((url) => ({ total: s.history.eventCount, events: s.history.events(intParam(url, 'limit', 100)) })),
+    '/stream': s.stream,
   };
 }

@@ -16,6 +16,7 @@ export interface TaskSummary {
   'healthy'?: (boolean);
   'containerType'?: (string);
   'image'?: (string);
+  'createdAt'?: (number | string);
   '_healthy'?: "healthy";
 }
 
@@ -30,5 +31,6 @@ export interface TaskSummary__Output {
   'healthy'?: (boolean);
   'containerType': (string);
   'image': (string);
+  'createdAt': (number);
   '_healthy'?: "healthy";
 }
