@@ -1,7 +1,9 @@
 /**
- * The agent's composition root: resources, containerizers, the task runner, status updates, the
- * link to the master and the HTTP endpoint. `startAgent` returns once HTTP listens; registration
- * with the master happens in the background and is retried for as long as the agent runs.
+ * The agent's composition root: the checkpoint, resources, containerizers, the task runner, status
+ * updates, the link to the master and the HTTP endpoint. `startAgent` first recovers from the
+ * checkpoint in the work dir (re-attaching to the tasks a previous run started), and returns once
+ * HTTP listens; (re-)registration with the master happens in the background and is retried for as
+ * long as the agent runs.
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -18,8 +20,10 @@ import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 import type { Containerizer } from './containerizer/containerizer.js';
 import { createAgentHttpServer } from './http-server.js';
 import { MasterLink } from './master-link.js';
+import { Checkpoint } from './checkpoint.js';
+import { recoverAgent } from './recovery.js';
 import { StatusUpdateManager } from './status-updates.js';
-import { TaskRunner } from './task-runner.js';
+import { TaskRunner, type AgentTask } from './task-runner.js';
 
 export interface AgentOptions {
   master: string;
@@ -39,6 +43,11 @@ export interface AgentOptions {
   /** Status update retry base (default 10 s) and cap (default 10 min). */
   statusRetryBaseMs?: number;
   statusRetryMaxMs?: number;
+  /**
+   * A corrupt checkpoint file stops the agent with a CheckpointCorruptError naming it (default
+   * true); when false it is skipped with a warning and the agent recovers without it.
+   */
+  strict?: boolean;
 }
 
 export interface RunningAgent {
@@ -51,7 +60,7 @@ export interface RunningAgent {
   registered(timeoutMs?: number): Promise<string>;
   /** Stops talking to the master and serving HTTP. Running tasks are left running. */
   stop(): Promise<void>;
-  /** Kills every task (with its grace), then stops. */
+  /** Kills every task (with its grace), then stops; after stop() it only waits for that. */
   shutdown(): Promise<void>;
 }
 
@@ -59,7 +68,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
   mkdirSync(options.workDir, { recursive: true });
-  let agentId = '';
+  const checkpoint = new Checkpoint(options.workDir);
+  const recovered = checkpoint.load(options.strict ?? true);
+  let agentId = recovered.agentId ?? '';
   const waiters: ((id: string) => void)[] = [];
 
   const info: AgentInfo = {
@@ -73,9 +84,19 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   // Forward declaration: updates are queued by the runner and sent over the link.
   let link: MasterLink | undefined;
+  // Forward declaration: a task's checkpoint goes once it has ended and its updates are acknowledged.
+  let isActive: (frameworkId: string, taskId: string) => boolean = () => true;
   const updates = new StatusUpdateManager({
     clock,
     send: (status) => link?.send({ statusUpdate: { status: statusToProto({ ...status, agentId }) } }) ?? false,
+    persist: (frameworkId, taskId, queue) => {
+      try {
+        if (queue.length === 0 && !isActive(frameworkId, taskId)) checkpoint.removeTask(frameworkId, taskId);
+        else checkpoint.saveUpdates(frameworkId, taskId, queue);
+      } catch (err) {
+        log.error({ frameworkId, taskId, err: errorMessage(err) }, 'cannot checkpoint status updates; they are sent, but would not survive an agent crash');
+      }
+    },
     ...(options.statusRetryBaseMs !== undefined ? { retryBaseMs: options.statusRetryBaseMs } : {}),
     ...(options.statusRetryMaxMs !== undefined ? { retryMaxMs: options.statusRetryMaxMs } : {}),
   });
@@ -86,7 +107,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     containerizers: new Map(options.containerizers.map((c) => [c.kind, c])),
     agentId: () => agentId,
     emit: (status) => updates.enqueue(status),
+    checkpoint,
   });
+  isActive = (frameworkId, taskId) => runner.isActive(frameworkId, taskId);
+  await recoverAgent({ checkpoint, recovered, containerizers: options.containerizers, runner, updates, logger: log });
 
   const http: Server = createAgentHttpServer({
     state: () => ({
@@ -95,7 +119,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       connected: link?.isConnected ?? false,
       resources: formatResources(info.resources),
       containerizers: info.containerizers,
-      tasks: runner.activeTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir, resources: formatResources(t.spec.resources) })),
+      tasks: runner.activeTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir, resources: formatResources(t.spec.resources), ...(t.healthy !== undefined ? { healthy: t.healthy } : {}) })),
       completedTasks: runner.completedTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir })),
       pendingUpdates: updates.pending().length,
     }),
@@ -109,14 +133,21 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       resolve(typeof address === 'object' && address ? address.port : 0);
     });
   }).catch((err: Error) => {
+    runner.stop();
+    updates.stop();
     throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5052}: ${err.message}`);
   });
 
-  /** Register the first time; afterwards re-register with every task this agent runs. */
+  /**
+   * Register the first time; afterwards re-register with every task this agent runs, and every
+   * ended one whose updates are not all acknowledged (the master must not think it never arrived).
+   */
   const hello = (): AgentMessage => {
     const agentInfo = agentInfoToProto({ ...info, id: agentId });
     if (!agentId) return { register: { info: agentInfo, version: '0.1.0' } };
-    const tasks = runner.activeTasks();
+    const unacknowledged = (t: AgentTask) => updates.hasPending(t.framework.id, t.spec.taskId) && !runner.isActive(t.framework.id, t.spec.taskId);
+    const ended = new Map(runner.completedTasks().filter(unacknowledged).map((t) => [`${t.framework.id}/${t.spec.taskId}`, t]));
+    const tasks = [...runner.activeTasks(), ...ended.values()];
     const frameworks = new Map(tasks.map((t) => [t.framework.id, t.framework]));
     return {
       reregister: {
@@ -138,8 +169,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         }
         case 'killTask': {
           const m = message.killTask!;
-          runner.kill(m.frameworkId, m.taskId, m.killGraceSeconds === undefined ? undefined : m.killGraceSeconds * 1000);
-          log.debug({ taskId: m.taskId, reason: reasonFromProto(m.reason) }, 'kill requested');
+          const reason = reasonFromProto(m.reason);
+          const graceMs = m.killGraceSeconds === undefined || m.killGraceSeconds === null ? undefined : m.killGraceSeconds * 1000;
+          runner.kill(m.frameworkId, m.taskId, graceMs, reason === 'NONE' ? 'KILLED_BY_FRAMEWORK' : reason);
+          log.debug({ taskId: m.taskId, reason, graceMs }, 'kill requested');
           return;
         }
         case 'ack':
@@ -169,6 +202,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       onCommand,
       onConnected(id) {
         const first = !agentId;
+        if (id !== recovered.agentId) {
+          try {
+            checkpoint.saveAgentId(id);
+            recovered.agentId = id;
+          } catch (err) {
+            log.error({ agentId: id, err: errorMessage(err) }, 'cannot checkpoint the agent id; a restart would register a new agent');
+          }
+        }
         agentId = id;
         log.info({ agentId: id, master: options.master }, first ? 'registered with the master' : 're-registered with the master');
         updates.resendAll();
@@ -184,6 +225,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
+      runner.stop();
       link?.stop();
       updates.stop();
       await Promise.all(options.containerizers.map((c) => c.close()));
@@ -212,6 +254,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
     stop,
     async shutdown() {
+      // Stopped already: the tasks are no longer this agent's to kill (a restart adopts them).
+      if (stopped) return stopped;
+      runner.drain();
       const tasks = runner.activeTasks();
       for (const t of tasks) runner.kill(t.framework.id, t.spec.taskId);
       const deadline = Date.now() + Math.max(0, ...tasks.map((t) => t.spec.killGraceMs)) + 5_000;

@@ -2,6 +2,10 @@
  * Status updates, at least once and in order per task: each task has a queue; only its head is
  * in flight; the head is resent (10 s, doubling to 10 min by default) until the framework's
  * acknowledgement names its uuid. Stale or duplicate acknowledgements are ignored.
+ *
+ * Across agent crashes too: every change of a queue goes to `persist` (the checkpoint) before
+ * anything is sent, so an update is on disk before it is first sent, and a restarted agent
+ * `restore`s its queues and resends their heads, with the same uuids, once it is registered.
  */
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { doublingBackoffMs } from '../common/backoff.js';
@@ -13,6 +17,11 @@ export interface StatusUpdateOptions {
   send: (status: TaskStatus) => boolean;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * Saves a task's queue (oldest first; empty once all is acknowledged) durably before it returns.
+   * Called on every enqueue (before the send) and every acknowledgement.
+   */
+  persist?: (frameworkId: string, taskId: string, queue: readonly TaskStatus[]) => void;
 }
 
 interface Stream {
@@ -42,7 +51,21 @@ export class StatusUpdateManager {
       this.streams.set(k, stream);
     }
     stream.queue.push(status);
+    this.options.persist?.(status.frameworkId, status.taskId, stream.queue);
     if (stream.queue.length === 1) this.sendHead(stream);
+  }
+
+  /**
+   * Puts back a task's queue read from the checkpoint, without sending it (resendAll does, once
+   * the agent is registered). Updates already queued for the task (there should be none) stay
+   * ahead of it.
+   */
+  restore(frameworkId: string, taskId: string, queue: readonly TaskStatus[]): void {
+    if (queue.length === 0) return;
+    const k = key(frameworkId, taskId);
+    const stream = this.streams.get(k) ?? { queue: [], attempt: 0, timer: undefined };
+    stream.queue.push(...queue);
+    this.streams.set(k, stream);
   }
 
   /**
@@ -58,6 +81,7 @@ export class StatusUpdateManager {
     stream.timer = undefined;
     stream.queue.shift();
     stream.attempt = 0;
+    this.options.persist?.(frameworkId, taskId, stream.queue);
     if (stream.queue.length === 0) this.streams.delete(k);
     else this.sendHead(stream);
     return head;
@@ -85,9 +109,11 @@ export class StatusUpdateManager {
   /** Forgets a framework's updates (the framework is gone); a no-op when it has none. */
   dropFramework(frameworkId: string): void {
     for (const [k, stream] of this.streams) {
-      if (stream.queue[0]?.frameworkId !== frameworkId) continue;
+      const head = stream.queue[0];
+      if (head?.frameworkId !== frameworkId) continue;
       stream.timer?.cancel();
       this.streams.delete(k);
+      this.options.persist?.(frameworkId, head.taskId, []);
     }
   }
 

@@ -1,9 +1,14 @@
-/** `orbit agent`: runs an agent until SIGINT or SIGTERM. */
+/**
+ * `orbit agent`: runs an agent until SIGINT or SIGTERM. On start it recovers from the checkpoint in
+ * its work dir: the same agent id, the tasks a previous run left running, unacknowledged updates.
+ */
 import type { Command } from 'commander';
 import { parseAttributes } from '../common/attributes.js';
 import { createLogger, type Logger, type LogLevel } from '../common/logging.js';
 import { parseResources } from '../common/resources.js';
 import { startAgent } from '../agent/agent.js';
+import { CheckpointCorruptError } from '../agent/checkpoint.js';
+import { RecoveryError } from '../agent/recovery.js';
 import type { Containerizer } from '../agent/containerizer/containerizer.js';
 import { DockerContainerizer } from '../agent/containerizer/docker.js';
 import { ProcessContainerizer } from '../agent/containerizer/process.js';
@@ -24,6 +29,9 @@ interface AgentFlags {
   hostname?: string;
   logLevel: LogLevel;
   killTasksOnExit: boolean;
+  strict?: boolean;
+  statusUpdateRetryBase?: number;
+  statusUpdateRetryMax?: number;
 }
 
 const KNOWN_CONTAINERIZERS = ['docker', 'process'];
@@ -71,6 +79,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--containerizers <list>', 'comma-separated: docker, process (default: docker,process; docker is left out with a warning when no engine answers)')
     .option('--hostname <name>', 'hostname to report (default: this machine\'s)')
     .option('--kill-tasks-on-exit', 'kill running tasks when the agent stops (default: leave them running)', false)
+    .option('--strict', 'refuse to start when a checkpoint file is corrupt, naming it (the default)')
+    .option('--no-strict', 'skip corrupt checkpoint files with a warning and recover without them')
+    .option('--status-update-retry-base <seconds>', 'first resend of an unacknowledged status update (default 10)', numberFlag('--status-update-retry-base'))
+    .option('--status-update-retry-max <seconds>', 'longest wait between resends, doubling up to it (default 600)', numberFlag('--status-update-retry-max'))
     .addOption(logLevelOption())
     .action(async (flags: AgentFlags) => {
       const master = resolveMaster(flags.master);
@@ -94,6 +106,10 @@ export function registerAgentCommand(program: Command): void {
       const containerizers = await usableContainerizers(makeContainerizers(flags.containerizers ?? 'docker,process', (msg, fields) => log.info(fields ?? {}, msg)), flags.containerizers !== undefined, log);
       mkdirSync(flags.workDir, { recursive: true });
       const resources = detectResources(given, flags.workDir);
+      const retryBaseMs = flags.statusUpdateRetryBase === undefined ? undefined : flags.statusUpdateRetryBase * 1000;
+      const retryMaxMs = flags.statusUpdateRetryMax === undefined ? undefined : flags.statusUpdateRetryMax * 1000;
+      if (retryBaseMs !== undefined && retryBaseMs <= 0) throw new UsageError('--status-update-retry-base must be more than 0');
+      if (retryBaseMs !== undefined && retryMaxMs !== undefined && retryMaxMs < retryBaseMs) throw new UsageError('--status-update-retry-max must be at least --status-update-retry-base');
       const agent = await startAgent({
         master,
         workDir: flags.workDir,
@@ -103,7 +119,15 @@ export function registerAgentCommand(program: Command): void {
         attributes,
         containerizers,
         logger: log,
+        strict: flags.strict ?? true,
         ...(flags.hostname ? { hostname: flags.hostname } : {}),
+        ...(retryBaseMs !== undefined ? { statusRetryBaseMs: retryBaseMs } : {}),
+        ...(retryMaxMs !== undefined ? { statusRetryMaxMs: retryMaxMs } : {}),
+      }).catch(async (err: unknown) => {
+        await Promise.all(containerizers.map((c) => c.close()));
+        // A corrupt checkpoint or an engine that cannot be asked: one line saying which, no stack.
+        if (err instanceof CheckpointCorruptError || err instanceof RecoveryError) throw new UsageError(err.message);
+        throw err;
       });
       process.stdout.write(`orbit agent offering ${formatResources(resources)}; master ${master}; http://${flags.ip}:${agent.httpPort}/state\n`);
       await waitForSignal();

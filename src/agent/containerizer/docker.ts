@@ -1,13 +1,14 @@
 /**
  * Runs tasks as Docker containers through dockerode (the only file that imports it).
  *
- * Every container uses host networking, carries `orbit.*` labels naming the agent, framework, task
- * and container id (so a restarted agent can find what it started), and is removed once it has
- * exited and its exit has been read; the task's output stays in the sandbox's stdout/stderr files.
+ * Every container uses host networking and carries `orbit.*` labels naming the agent, framework,
+ * task and container id, so a restarted agent finds what it started (`recover`). A container is
+ * removed once it has exited and its exit has been read: at once by default, or — for an agent,
+ * which must checkpoint the exit first — when `remove` is called (`LaunchRequest.keepExited`). The
+ * engine's AutoRemove stays off either way, so an exit is never lost to a crash. The task's output
+ * stays in the sandbox's stdout/stderr files.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { scalar } from '../../common/resources.js';
 import type { CommandSpec } from '../../common/tasks.js';
@@ -15,10 +16,16 @@ import {
   ContainerLaunchError,
   type ContainerExit,
   type Containerizer,
+  type ExecResult,
+  type KnownContainer,
   type LaunchedContainer,
   type LaunchProgress,
   type LaunchRequest,
+  type RecoveredContainer,
 } from './containerizer.js';
+import { execInContainer } from './docker-exec.js';
+import { exitMessage } from './docker-exit.js';
+import { openOutputFiles, streamEnded, type OutputFiles } from './docker-output.js';
 
 /** Docker refuses memory limits below this (the engine's linuxMinMemory). */
 const DOCKER_MIN_MEMORY_BYTES = 6 * 1024 * 1024;
@@ -139,11 +146,44 @@ export class DockerContainerizer implements Containerizer {
       throw launchFailed('cannot start the container', err);
     }
 
-    const flags: Flags = { killed: false, done: false };
-    const exited = this.watch(containerId, container, flags, drained, files);
-    this.running.set(containerId, { container, flags, exited });
     this.log('docker: container started', { containerId, taskId: task.taskId, image });
-    return { containerId, exited };
+    return this.track(containerId, container, drained, files, request.keepExited === true);
+  }
+
+  /**
+   * Finds each known container by its labels (or its name) and says what became of it: one still
+   * running is attached again, its log replayed into the sandbox files from where they end; one
+   * that exited is reported with its code (OOMKilled included) and kept until `remove`. Running or
+   * exited containers labelled with `agentId` that the agent does not know are orphans: they are
+   * killed and removed.
+   */
+  async recover(agentId: string, known: readonly KnownContainer[]): Promise<Map<string, RecoveredContainer>> {
+    const labelled = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_AGENT_ID}=${agentId}`] } });
+    const byContainerId = new Map(labelled.map((c) => [c.Labels[LABEL_CONTAINER_ID] ?? '', c.Id]));
+    const recovered = new Map<string, RecoveredContainer>();
+    for (const k of known) {
+      recovered.set(k.containerId, await this.recoverOne(k, byContainerId.get(k.containerId)));
+      byContainerId.delete(k.containerId);
+    }
+    for (const [containerId, id] of byContainerId) {
+      this.log('docker: removing an orphan container (not in the checkpoint)', { containerId, id });
+      await this.docker.getContainer(id).remove({ force: true }).catch((err: unknown) => this.log('docker: orphan removal failed', { containerId, error: messageOf(err) }));
+    }
+    return recovered;
+  }
+
+  /** Removes an exited container; idempotent (an absent container is fine). */
+  async remove(containerId: string): Promise<void> {
+    if (this.running.has(containerId)) return;
+    await this.docker.getContainer(dockerName(containerId)).remove({ force: true }).catch((err: unknown) => {
+      if (statusCodeOf(err) !== 404) this.log('docker: remove failed', { containerId, error: messageOf(err) });
+    });
+  }
+
+  /** Runs `command` in the running container (docker exec), bounded by `timeoutMs`. */
+  exec(containerId: string, command: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const container = this.docker.getContainer(dockerName(containerId));
+    return execInContainer(container, (stream: Duplex, out: Writable, err: Writable) => this.docker.modem.demuxStream(stream, out, err), command, timeoutMs);
   }
 
   /**
@@ -167,6 +207,43 @@ export class DockerContainerizer implements Containerizer {
   async close(): Promise<void> {
     this.abort.abort();
     this.running.clear();
+  }
+
+  /** One known container: running (attached again), exited, or gone. */
+  private async recoverOne(known: KnownContainer, id: string | undefined): Promise<RecoveredContainer> {
+    const container = this.docker.getContainer(id ?? dockerName(known.containerId));
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return { status: 'gone', message: `container ${dockerName(known.containerId)} no longer exists` };
+      throw err;
+    }
+    if (info.State.Running) {
+      const files = await openOutputFiles(known.sandboxDir, { resume: true });
+      let drained: Promise<void> = Promise.resolve();
+      try {
+        const log = (await container.logs({ follow: true, stdout: true, stderr: true, abortSignal: this.abort.signal })) as unknown as NodeJS.ReadableStream;
+        drained = streamEnded(log);
+        this.docker.modem.demuxStream(log, files.stdout, files.stderr);
+      } catch (err) {
+        this.log('docker: cannot follow the log of a recovered container; its output is lost', { containerId: known.containerId, error: messageOf(err) });
+      }
+      this.log('docker: recovered a running container', { containerId: known.containerId });
+      return { status: 'running', container: this.track(known.containerId, container, drained, files, true) };
+    }
+    if (info.State.Status === 'created') return { status: 'gone', message: `container ${dockerName(known.containerId)} was created but never started` };
+    const exitCode = typeof info.State.ExitCode === 'number' ? info.State.ExitCode : null;
+    const oomKilled = info.State.OOMKilled === true;
+    return { status: 'exited', exit: { exitCode, oomKilled, killed: false, message: exitMessage(exitCode, oomKilled, false, info.HostConfig.Memory ?? 0) } };
+  }
+
+  /** Starts watching a running container; kill() and close() find it by its id. */
+  private track(containerId: string, container: Dockerode.Container, drained: Promise<void>, files: OutputFiles, keepExited: boolean): LaunchedContainer {
+    const flags: Flags = { killed: false, done: false };
+    const exited = this.watch(containerId, container, flags, drained, files, keepExited);
+    this.running.set(containerId, { container, flags, exited });
+    return { containerId, exited };
   }
 
   private async signal(entry: Running, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
@@ -253,7 +330,8 @@ export class DockerContainerizer implements Containerizer {
 
   /**
    * Waits for the container to exit, reads why, flushes and closes the output files, removes the
-   * container, and only then settles. Never rejects: an engine error becomes an exit with a null code.
+   * container (unless `keepExited`: then `remove` does), and only then settles. Never rejects: an
+   * engine error becomes an exit with a null code.
    */
   private async watch(
     containerId: string,
@@ -261,6 +339,7 @@ export class DockerContainerizer implements Containerizer {
     flags: Flags,
     drained: Promise<void>,
     files: OutputFiles,
+    keepExited: boolean,
   ): Promise<ContainerExit> {
     let exitCode: number | null = null;
     let oomKilled = false;
@@ -287,8 +366,8 @@ export class DockerContainerizer implements Containerizer {
       this.log('docker: output stream did not end after exit; closing the files', { containerId });
     }
     await files.close().catch((err: unknown) => this.log('docker: closing output files failed', { containerId, error: messageOf(err) }));
-    await container.remove({ force: true }).catch((err: unknown) => this.log('docker: remove failed', { containerId, error: messageOf(err) }));
     this.running.delete(containerId);
+    if (!keepExited) await this.remove(containerId);
     const exit: ContainerExit = {
       exitCode,
       oomKilled,
@@ -306,57 +385,6 @@ function commandOf(command: CommandSpec): Pick<Dockerode.ContainerCreateOptions,
   if (command.value !== '') return { Entrypoint: [command.value], Cmd: [...command.arguments] };
   // No program: the image's own Entrypoint/Cmd; arguments, if any, replace its Cmd.
   return command.arguments.length > 0 ? { Cmd: [...command.arguments] } : {};
-}
-
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 15: 'SIGTERM' };
-
-function exitMessage(exitCode: number | null, oomKilled: boolean, killed: boolean, memoryLimit: number): string {
-  if (oomKilled) {
-    const limit = memoryLimit > 0 ? ` (limit ${Math.round((memoryLimit / BYTES_PER_MIB) * 10) / 10} MiB)` : '';
-    return `killed: out of memory${limit}`;
-  }
-  if (exitCode === null) return killed ? 'killed' : 'exited';
-  // Docker reports a death by signal N as code 128 + N.
-  const signal = exitCode > 128 ? SIGNALS[exitCode - 128] : undefined;
-  if (killed) return signal ? `killed by ${signal}` : `killed; exited with code ${exitCode}`;
-  return signal ? `exited with code ${exitCode} (${signal})` : `exited with code ${exitCode}`;
-}
-
-interface OutputFiles {
-  stdout: Writable;
-  stderr: Writable;
-  /** Ends both streams and waits until the data is written and the files are closed. */
-  close(): Promise<void>;
-}
-
-async function openOutputFiles(sandboxDir: string): Promise<OutputFiles> {
-  const out = await open(join(sandboxDir, 'stdout'), 'a');
-  let err: FileHandle;
-  try {
-    err = await open(join(sandboxDir, 'stderr'), 'a');
-  } catch (e) {
-    await out.close();
-    throw e;
-  }
-  const stdout: Writable = out.createWriteStream();
-  const stderr: Writable = err.createWriteStream();
-  const finish = (s: Writable) =>
-    new Promise<void>((resolve) => {
-      if (s.closed) return resolve();
-      s.once('close', resolve);
-      s.end();
-    });
-  for (const s of [stdout, stderr]) s.on('error', () => {});
-  return { stdout, stderr, close: async () => void (await Promise.all([finish(stdout), finish(stderr)])) };
-}
-
-/** Settles when the stream ends, closes or fails; never rejects. */
-function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', () => resolve());
-  });
 }
 
 /** True when `p` settles within `ms`; leaves no timer behind. */

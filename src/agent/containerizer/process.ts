@@ -1,9 +1,12 @@
 /**
- * Runs tasks as plain child processes of the agent, each in its own process group.
+ * Runs tasks as plain processes on the agent's host, each in its own session and process group,
+ * under a small wrapper shell (process-wrapper.ts) that records the exit status in the sandbox.
+ * Tasks outlive the agent: a restarted agent finds them again by pid and start time (`recover`),
+ * and reads the status file of those that ended while it was away.
  *
- * The task writes straight into the sandbox's stdout/stderr files (the files are the child's own
- * descriptors, so output survives without the agent copying it). Nothing isolates the task:
- * cpus and mem are not enforced, and the task sees the agent's filesystem and network.
+ * The task writes straight into the sandbox's stdout/stderr files (the files are the process's
+ * own descriptors, so output goes on without the agent). Nothing isolates the task: cpus and mem
+ * are not enforced, and the task sees the agent's filesystem and network.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
@@ -12,44 +15,63 @@ import type { CommandSpec } from '../../common/tasks.js';
 import {
   ContainerLaunchError,
   type ContainerExit,
+  type ContainerHandle,
   type Containerizer,
+  type KnownContainer,
   type LaunchedContainer,
   type LaunchProgress,
   type LaunchRequest,
+  type RecoveredContainer,
 } from './containerizer.js';
+import { isRunning, leadersWithArgument, readProcStat } from './proc-stat.js';
+import { decodeExitStatus, EXIT_STATUS_FILE, exitMessage, resolveProgram, wrapperArgv } from './process-wrapper.js';
+
+/** How often a recovered task (no longer the agent's child) is checked for having exited. */
+const DEFAULT_POLL_INTERVAL_MS = 250;
 
 /** Options for ProcessContainerizer. */
 export interface ProcessContainerizerOptions {
   log?: (msg: string, fields?: object) => void;
+  /** How often recovered tasks are checked for an exit (default 250 ms). */
+  pollIntervalMs?: number;
 }
 
 interface Running {
-  child: ChildProcess;
-  /** The process group id: the leader's pid. */
+  /** The process group id: the wrapper's pid. */
   pgid: number;
+  /** The wrapper's start time, to tell it from a later process with its pid. */
+  startTime: number;
+  /** Set when this containerizer spawned it (not when it was recovered). */
+  child: ChildProcess | undefined;
   flags: {
     /** kill() was called. */
     killed: boolean;
+    /** kill() escalated to SIGKILL, which the wrapper cannot outlive to record a status. */
+    escalated: boolean;
     /** The leader has exited. */
     done: boolean;
   };
   exited: Promise<ContainerExit>;
+  /** Stops watching a recovered task (close()). */
+  stopWatching?: () => void;
 }
 
 /** A Containerizer that spawns the task's command as a process group on the agent's host. */
 export class ProcessContainerizer implements Containerizer {
   readonly kind = 'process' as const;
   private readonly log: (msg: string, fields?: object) => void;
+  private readonly pollIntervalMs: number;
   private readonly running = new Map<string, Running>();
 
   constructor(options: ProcessContainerizerOptions = {}) {
     this.log = options.log ?? (() => {});
+    this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
   }
 
   /**
    * Spawns the command with `cwd` the sandbox and exactly `request.env` (plus the agent's PATH when
    * the task sets none). Resolves once the process runs; rejects with ContainerLaunchError
-   * (CONTAINER_LAUNCH_FAILED) naming the program when it can't be spawned.
+   * (CONTAINER_LAUNCH_FAILED) naming the program when it can't be run.
    */
   async launch(request: LaunchRequest, _progress?: LaunchProgress): Promise<LaunchedContainer> {
     const { containerId, task, sandboxDir } = request;
@@ -71,17 +93,22 @@ export class ProcessContainerizer implements Containerizer {
 
     const env = { ...request.env };
     if (env['PATH'] === undefined && process.env['PATH'] !== undefined) env['PATH'] = process.env['PATH'];
+    // The wrapper always starts; what exec would refuse must be refused here, with exec's errno.
+    const found = await resolveProgram(program, env, sandboxDir);
+    if ('error' in found) throw failed(`spawn ${program} ${found.error}`);
 
     const files = await openOutputFiles(sandboxDir).catch((err: unknown) => {
       throw failed('cannot open the output files in the sandbox', err);
     });
     const closeFiles = () => Promise.all(files.map((f) => f.close()));
+    const [shell, wrapperArgs] = wrapperArgv(join(sandboxDir, EXIT_STATUS_FILE), [found.path, ...args]);
     let child: ChildProcess;
     try {
-      child = spawn(program, args, {
+      child = spawn(shell, wrapperArgs, {
         cwd: sandboxDir,
         env,
-        stdio: ['ignore', files[0].fd, files[1].fd],
+        stdio: ['pipe', files[0].fd, files[1].fd],
+        // Its own session and group: it outlives the agent, and a kill reaches all it started.
         detached: true,
         ...ids,
       });
@@ -90,7 +117,7 @@ export class ProcessContainerizer implements Containerizer {
       throw failed(messageOf(err), err);
     }
     // Listen for the exit before any await: a quick command can exit while the files close.
-    const flags = { killed: false, done: false };
+    const flags = { killed: false, escalated: false, done: false };
     const exited = new Promise<ContainerExit>((resolve) => {
       child.once('exit', (code, signal) => {
         flags.done = true;
@@ -112,7 +139,17 @@ export class ProcessContainerizer implements Containerizer {
     }
     const pgid = child.pid;
     if (pgid === undefined) throw failed('spawn returned no pid');
-    if (!flags.done) this.running.set(containerId, { child, pgid, flags, exited });
+    const handle: ContainerHandle = { pid: pgid, startTime: readProcStat(pgid)?.startTime ?? 0 };
+    try {
+      request.persist?.(handle);
+    } catch (err) {
+      // Unrecorded, the task must not run: closing its stdin without `go` makes the wrapper quit.
+      child.stdin?.destroy();
+      throw failed(`cannot checkpoint its pid: ${messageOf(err)}`, err);
+    }
+    child.stdin?.on('error', () => {});
+    child.stdin?.end('go\n');
+    if (!flags.done) this.running.set(containerId, { pgid, startTime: handle.startTime, child, flags, exited });
     this.log('process: task started', { containerId, taskId: task.taskId, pid: pgid, program });
     return { containerId, exited };
   }
@@ -125,13 +162,16 @@ export class ProcessContainerizer implements Containerizer {
     const entry = this.running.get(containerId);
     if (entry === undefined || entry.flags.done) return;
     entry.flags.killed = true;
-    this.signalGroup(entry.pgid, 'SIGTERM');
+    this.signalLeaderGroup(entry, 'SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace-over'>((resolve) => {
       timer = setTimeout(() => resolve('grace-over'), Math.max(0, graceMs));
     });
     try {
-      if ((await Promise.race([entry.exited, graceOver])) === 'grace-over') this.signalGroup(entry.pgid, 'SIGKILL');
+      if ((await Promise.race([entry.exited, graceOver])) === 'grace-over') {
+        entry.flags.escalated = true;
+        this.signalLeaderGroup(entry, 'SIGKILL');
+      }
     } finally {
       clearTimeout(timer);
     }
@@ -139,11 +179,99 @@ export class ProcessContainerizer implements Containerizer {
   }
 
   /**
-   * Stops holding the event loop open for running tasks (they keep running; their `exited`
-   * promises still settle while this process lives). Idempotent.
+   * Finds each known task by its checkpointed pid and start time (or, when none was saved, by the
+   * status file its wrapper names on its command line). One still running is watched again
+   * (polled: it is no longer this process's child); one that ended is reported with the status its
+   * wrapper recorded, or as gone when it recorded none. Process tasks carry no agent label, so
+   * there are no orphans to look for.
+   */
+  async recover(_agentId: string, known: readonly KnownContainer[]): Promise<Map<string, RecoveredContainer>> {
+    const recovered = new Map<string, RecoveredContainer>();
+    for (const k of known) {
+      const live = this.running.get(k.containerId);
+      if (live !== undefined) {
+        recovered.set(k.containerId, { status: 'running', container: { containerId: k.containerId, exited: live.exited } });
+        continue;
+      }
+      const handle = k.handle ?? findWrapper(k.sandboxDir);
+      if (handle === undefined) {
+        const status = await readExitStatus(k.sandboxDir);
+        // Without a recorded pid and a status, the agent stopped between spawning the wrapper and
+        // recording it: the wrapper never got its `go`, so the command never ran.
+        recovered.set(k.containerId, status === undefined
+          ? { status: 'gone', message: 'the agent restarted before the task started' }
+          : { status: 'exited', exit: { ...decodeExitStatus(status), oomKilled: false, killed: false } });
+        continue;
+      }
+      const { pid, startTime } = handle;
+      if (isRunning(pid, startTime)) {
+        recovered.set(k.containerId, { status: 'running', container: this.watch(k, handle) });
+        this.log('process: recovered a running task', { containerId: k.containerId, pid });
+        continue;
+      }
+      this.killStragglers(handle);
+      const status = await readExitStatus(k.sandboxDir);
+      if (status === undefined) {
+        recovered.set(k.containerId, { status: 'gone', message: `process ${pid} ended while the agent was away and left no exit status` });
+      } else {
+        recovered.set(k.containerId, { status: 'exited', exit: { ...decodeExitStatus(status), oomKilled: false, killed: false } });
+      }
+    }
+    return recovered;
+  }
+
+  /**
+   * Stops holding the event loop open for running tasks and stops watching recovered ones (they
+   * all keep running; the `exited` promises of spawned ones still settle while this process
+   * lives, those of recovered ones never do). Idempotent.
    */
   async close(): Promise<void> {
-    for (const entry of this.running.values()) entry.child.unref();
+    for (const entry of this.running.values()) {
+      entry.child?.unref();
+      entry.stopWatching?.();
+    }
+  }
+
+  /** Watches a recovered task until its leader exits, then reads its recorded status. */
+  private watch(known: KnownContainer, handle: ContainerHandle): LaunchedContainer {
+    const flags = { killed: false, escalated: false, done: false };
+    let timer: NodeJS.Timeout | undefined;
+    const exited = new Promise<ContainerExit>((resolve) => {
+      timer = setInterval(() => {
+        if (isRunning(handle.pid, handle.startTime)) return;
+        clearInterval(timer);
+        flags.done = true;
+        this.running.delete(known.containerId);
+        this.killStragglers(handle);
+        void readExitStatus(known.sandboxDir).then((status) => {
+          const how = status !== undefined
+            ? decodeExitStatus(status)
+            : { exitCode: null, message: flags.escalated ? 'killed by SIGKILL' : 'ended and left no exit status' };
+          const exit: ContainerExit = { ...how, oomKilled: false, killed: flags.killed };
+          this.log('process: recovered task exited', { containerId: known.containerId, pid: handle.pid, ...exit });
+          resolve(exit);
+        });
+      }, this.pollIntervalMs);
+    });
+    this.running.set(known.containerId, { pgid: handle.pid, startTime: handle.startTime, child: undefined, flags, exited, stopWatching: () => clearInterval(timer) });
+    return { containerId: known.containerId, exited };
+  }
+
+  /**
+   * SIGKILLs what a dead leader left in its group. The group id is the leader's pid, which the
+   * kernel does not hand out again while any member of the group lives; so when a process now
+   * holds that pid with another start time, the group is gone and the pid is someone else's.
+   */
+  private killStragglers(handle: ContainerHandle): void {
+    const now = readProcStat(handle.pid);
+    if (now !== undefined && now.startTime !== handle.startTime) return;
+    this.signalGroup(handle.pid, 'SIGKILL');
+  }
+
+  /** Signals the group of a leader that still runs (a recovered leader is checked for pid reuse). */
+  private signalLeaderGroup(entry: Running, signal: NodeJS.Signals): void {
+    if (entry.child === undefined && !isRunning(entry.pgid, entry.startTime)) return;
+    this.signalGroup(entry.pgid, signal);
   }
 
   /** Signals every process in the group; a group that is already gone is fine. */
@@ -154,6 +282,20 @@ export class ProcessContainerizer implements Containerizer {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') this.log('process: signal failed', { pgid, signal, error: messageOf(err) });
     }
   }
+}
+
+/** The running wrapper of the task with this sandbox (found by its command line), if any. */
+function findWrapper(sandboxDir: string): ContainerHandle | undefined {
+  const [pid] = leadersWithArgument(join(sandboxDir, EXIT_STATUS_FILE));
+  const stat = pid === undefined ? undefined : readProcStat(pid);
+  return stat && { pid: stat.pid, startTime: stat.startTime };
+}
+
+/** The status the wrapper recorded in the sandbox, or undefined when there is none. */
+async function readExitStatus(sandboxDir: string): Promise<number | undefined> {
+  const text = await readFile(join(sandboxDir, EXIT_STATUS_FILE), 'utf8').catch(() => undefined);
+  const status = text === undefined ? NaN : Number(text.trim());
+  return Number.isInteger(status) && status >= 0 ? status : undefined;
 }
 
 /** The program and its arguments: `/bin/sh -c value` for a shell command. */
@@ -177,11 +319,6 @@ function spawned(child: ChildProcess): Promise<void> {
     child.once('error', onError);
     child.once('spawn', onSpawn);
   });
-}
-
-function exitMessage(code: number | null, signal: NodeJS.Signals | null): string {
-  if (code !== null) return `exited with code ${code}`;
-  return signal !== null ? `killed by ${signal}` : 'exited';
 }
 
 async function openOutputFiles(sandboxDir: string): Promise<[FileHandle, FileHandle]> {

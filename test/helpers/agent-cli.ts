@@ -1,0 +1,123 @@
+/**
+ * Real `orbit master` and `orbit agent` processes for recovery tests: started on free ports with
+ * short timers, an agent that can be SIGKILLed and started again on the same work dir, and small
+ * readers of their HTTP state and of Docker. Every process is stopped by its PID at teardown.
+ */
+import { spawnSync } from 'node:child_process';
+import type { ClusterStateView } from '../../src/common/state-view.js';
+import { freePorts, spawnOrbit, type OrbitProcess } from './cli.js';
+import { eventually, tempDir, type TestLike } from './cluster.js';
+
+/** A task as the agent's GET /state shows it. */
+export interface AgentTaskView {
+  id: string;
+  frameworkId: string;
+  state: string;
+  containerId: string;
+  sandbox: string;
+  healthy?: boolean;
+}
+
+/** The agent's GET /state. */
+export interface AgentStateView {
+  id: string;
+  connected: boolean;
+  tasks: AgentTaskView[];
+  completedTasks: AgentTaskView[];
+  pendingUpdates: number;
+}
+
+/** Throws, with what it printed, when a server process has exited. */
+export function assertRunning(p: OrbitProcess, what: string): void {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${what} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.stderr()}`);
+}
+
+async function getJson<T>(url: string): Promise<T | undefined> {
+  try {
+    const res = await fetch(url);
+    return res.ok ? ((await res.json()) as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface MasterProcess {
+  process: OrbitProcess;
+  address: string;
+  state(): Promise<ClusterStateView>;
+}
+
+/** Starts `orbit master` and waits until it serves /state. */
+export async function spawnMaster(t: TestLike): Promise<MasterProcess> {
+  const [port, httpPort] = await freePorts(2);
+  const process = spawnOrbit(t, [
+    'master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', tempDir(t, 'orbit-master-'),
+    '--allocation-interval', '0.1', '--heartbeat-interval', '1', '--log-level', 'warn',
+  ]);
+  const url = `http://127.0.0.1:${httpPort}/state`;
+  await eventually('the master to serve /state', async () => {
+    assertRunning(process, 'orbit master');
+    return getJson(url);
+  }, 15_000);
+  return { process, address: `127.0.0.1:${port}`, state: async () => (await getJson<ClusterStateView>(url))! };
+}
+
+export interface AgentProcesses {
+  workDir: string;
+  httpPort: number;
+  /** The agent process running now. */
+  current(): OrbitProcess;
+  /** Starts `orbit agent` on the work dir with the base flags plus `extra`. */
+  start(extra?: string[]): OrbitProcess;
+  /** SIGKILLs the current agent and waits until it is gone. */
+  crash(): Promise<void>;
+  /** The current agent's GET /state, once it answers. */
+  state(): Promise<AgentStateView>;
+}
+
+/**
+ * An agent of `master` on a fixed work dir and HTTP port, so a restart is the same agent to
+ * everyone. Status updates are resent only on (re-)registration (a 60 s retry), so a resend seen
+ * in a test comes from the recovery.
+ */
+export async function agentProcesses(t: TestLike, master: string, options: { hostname: string; resources: string; containerizers?: string }): Promise<AgentProcesses> {
+  const workDir = tempDir(t, 'orbit-agent-');
+  const [httpPort] = await freePorts(1);
+  const base = [
+    'agent', '--master', master, '--work-dir', workDir, '--http-port', String(httpPort!), '--hostname', options.hostname,
+    '--containerizers', options.containerizers ?? 'docker,process', '--resources', options.resources,
+    '--status-update-retry-base', '60', '--status-update-retry-max', '60', '--kill-tasks-on-exit', '--log-level', 'warn',
+  ];
+  let current: OrbitProcess | undefined;
+  const url = `http://127.0.0.1:${httpPort}/state`;
+  const agents: AgentProcesses = {
+    workDir,
+    httpPort: httpPort!,
+    current() {
+      if (!current) throw new Error('no agent started');
+      return current;
+    },
+    start(extra = []) {
+      current = spawnOrbit(t, [...base, ...extra], {}, 15_000);
+      return current;
+    },
+    async crash() {
+      const p = agents.current();
+      process.kill(p.pid, 'SIGKILL');
+      await p.exited;
+    },
+    async state() {
+      return eventually('the agent to serve /state', async () => {
+        assertRunning(agents.current(), 'orbit agent');
+        return getJson<AgentStateView>(url);
+      }, 15_000);
+    },
+  };
+  return agents;
+}
+
+/** Docker's word for the state of the container Orbit named for `containerId` (undefined: none). */
+export function containerStatus(containerId: string): string | undefined {
+  const out = spawnSync('docker', ['inspect', '-f', '{{.State.Status}}', `orbit-${containerId}`], { encoding: 'utf8' });
+  return out.status === 0 ? out.stdout.trim() : undefined;
+}
