@@ -20,6 +20,7 @@ import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 import type { Containerizer } from './containerizer/containerizer.js';
 import { createAgentHttpServer } from './http-server.js';
 import { MasterLink } from './master-link.js';
+import { lockWorkDir } from '../common/work-dir-lock.js';
 import { Checkpoint } from './checkpoint.js';
 import { recoverAgent } from './recovery.js';
 import { StatusUpdateManager } from './status-updates.js';
@@ -68,8 +69,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
   mkdirSync(options.workDir, { recursive: true });
+  // Two agents recovering from one work dir would fight over the same containers.
+  const unlock = lockWorkDir(options.workDir, 'agent');
   const checkpoint = new Checkpoint(options.workDir);
-  const recovered = checkpoint.load(options.strict ?? true);
+  let recovered: ReturnType<Checkpoint['load']>;
+  try {
+    recovered = checkpoint.load(options.strict ?? true);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   let agentId = recovered.agentId ?? '';
   const waiters: ((id: string) => void)[] = [];
 
@@ -135,6 +144,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   }).catch((err: Error) => {
     runner.stop();
     updates.stop();
+    unlock();
     throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5052}: ${err.message}`);
   });
 
@@ -233,6 +243,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         http.close(() => resolve());
         http.closeAllConnections();
       });
+      unlock();
     })();
     return stopped;
   };

@@ -16,7 +16,7 @@ import { createRouter } from './http/router.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
 import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
-import { lockWorkDir } from './work-dir-lock.js';
+import { lockWorkDir } from '../common/work-dir-lock.js';
 import type { RemovalRate } from './agent-health.js';
 import type { MasterMetrics } from './metrics-port.js';
 import { LogRegistryStore } from './registry/log-store.js';

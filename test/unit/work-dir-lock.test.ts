@@ -2,7 +2,7 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lockWorkDir, WorkDirLockedError } from '../../src/master/work-dir-lock.js';
+import { lockWorkDir, WorkDirLockedError } from '../../src/common/work-dir-lock.js';
 
 t.test('a second master on the same work dir is refused, naming the holder', async (t) => {
   const dir = t.testdir();
@@ -27,4 +27,13 @@ t.test('a lock left by a process that is gone is taken over', async (t) => {
   const release = lockWorkDir(dir);
   release();
   t.pass('taken over');
+});
+
+t.test('an agent takes its own lock, beside a master\'s', async (t) => {
+  const dir = t.testdir();
+  const master = lockWorkDir(dir);
+  const agent = lockWorkDir(dir, 'agent');
+  t.throws(() => lockWorkDir(dir, 'agent'), /already runs an agent/);
+  agent();
+  master();
 });
