@@ -19,6 +19,7 @@ import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 import type { Containerizer } from './containerizer/containerizer.js';
 import { createAgentHttpServer } from './http-server.js';
+import { AgentMetrics } from './metrics.js';
 import { MasterLink } from './master-link.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import { Checkpoint } from './checkpoint.js';
@@ -121,7 +122,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   isActive = (frameworkId, taskId) => runner.isActive(frameworkId, taskId);
   await recoverAgent({ checkpoint, recovered, containerizers: options.containerizers, runner, updates, logger: log });
 
+  const metrics = new AgentMetrics({
+    total: () => info.resources,
+    tasks: () => runner.activeTasks().map((t) => ({ state: t.state, resources: t.spec.resources })),
+    pendingUpdates: () => updates.pending().length,
+    connected: () => link?.isConnected ?? false,
+  });
   const http: Server = createAgentHttpServer({
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     state: () => ({
       id: agentId,
       hostname: info.hostname,

@@ -14,6 +14,8 @@ export const MAX_OUTPUT_CHUNK_BYTES = 1024 * 1024;
 
 export interface AgentHttpSource {
   state(): unknown;
+  /** Prometheus text for GET /metrics. */
+  metrics(): Promise<{ contentType: string; body: string }>;
   /** The sandbox of a task (active or recently ended), or undefined when unknown. */
   sandboxOf(taskId: string, frameworkId?: string): string | undefined;
 }
@@ -37,8 +39,18 @@ export function createAgentHttpServer(source: AgentHttpSource): Server {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
     if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/state') return sendJson(res, 200, source.state());
+    if (url.pathname === '/metrics') {
+      source.metrics().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+          res.end(body);
+        },
+        (err: Error) => sendJson(res, 500, { error: err.message }),
+      );
+      return;
+    }
     const m = /^\/tasks\/([^/]+)\/(stdout|stderr)$/.exec(url.pathname);
-    if (!m) return sendJson(res, 404, { error: `no such endpoint '${url.pathname}'`, endpoints: ['/health', '/state', '/tasks/TASK_ID/stdout', '/tasks/TASK_ID/stderr'] });
+    if (!m) return sendJson(res, 404, { error: `no such endpoint '${url.pathname}'`, endpoints: ['/health', '/state', '/metrics', '/tasks/TASK_ID/stdout', '/tasks/TASK_ID/stderr'] });
     const taskId = decodeURIComponent(m[1]!);
     const offsetText = url.searchParams.get('offset') ?? '0';
     const offset = Number(offsetText);

@@ -7,7 +7,7 @@
 import { isTerminal, type TaskState } from '../common/tasks.js';
 import type { AgentStatusView } from '../common/state-view.js';
 import type { Resources } from '../common/resources.js';
-import { SHARE_KINDS, type Scalars } from './allocator/scalars.js';
+import { SHARE_KINDS, type Scalars } from '../common/scalars.js';
 import type { AgentRecord, FrameworkRecord } from './records.js';
 
 /** The parts of the master's books the operator surface reads. MasterCore satisfies it. */

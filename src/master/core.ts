@@ -14,7 +14,7 @@ import { newAgentId, newFrameworkId, newStreamId } from '../common/ids.js';
 import { add, formatResources, isEmpty, subtract, type Resources } from '../common/resources.js';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../common/tasks.js';
 import { planAccept } from './accept-plan.js';
-import { scalarsToResources } from './allocator/scalars.js';
+import { scalarsToResources } from '../common/scalars.js';
 import { COMPLETED_FRAMEWORKS_KEPT, EMPTY, MasterBooks, roleOf, type MasterCoreOptions } from './books.js';
 import type { AgentChannel, FrameworkChannel } from './ports.js';
 import { checkQuota, checkWeight } from './quota.js';

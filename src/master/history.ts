@@ -4,7 +4,7 @@
  * holds the same few hundred kilobytes. No timers here: the caller samples (operator-surface.ts).
  */
 import type { ClusterEvent } from './metrics-port.js';
-import type { Scalars } from './allocator/scalars.js';
+import type { Scalars } from '../common/scalars.js';
 import type { ClusterSummary } from './cluster-summary.js';
 
 /** How often the master samples utilisation by default. */

@@ -6,7 +6,7 @@
 import { FailedPreconditionError, InvalidArgumentError } from '../common/errors.js';
 import { formatResources, isEmpty, type Resources } from '../common/resources.js';
 import type { Quota } from './allocator/allocator.js';
-import { toScalars, type Scalars } from './allocator/scalars.js';
+import { toScalars, type Scalars } from '../common/scalars.js';
 
 export const ROLE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 

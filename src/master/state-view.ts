@@ -1,7 +1,7 @@
 /** Builds the operator's view of the cluster (GET /state, Operator.GetState) from the core. */
 import { formatAttributes } from '../common/attributes.js';
 import { formatResources } from '../common/resources.js';
-import { scalarsToResources } from './allocator/scalars.js';
+import { scalarsToResources } from '../common/scalars.js';
 import { agentStatus } from './cluster-summary.js';
 import type { AgentView, ClusterStateView, FrameworkView, TaskView } from '../common/state-view.js';
 import type { MasterCore } from './core.js';

@@ -27,7 +27,7 @@ import {
   type Resources,
 } from '../../common/resources.js';
 import { explainRole, newRoleStats, type RoleExplanation, type RoleStats } from './explain.js';
-import { accumulate, addScalars, dominantShare, scalarsEmpty, shortfall, subtractScalars, toScalars, type Scalars } from './scalars.js';
+import { accumulate, addScalars, dominantShare, scalarsEmpty, shortfall, subtractScalars, toScalars, type Scalars } from '../../common/scalars.js';
 import { DrfSorter } from './sorter.js';
 
 /** Mesos' minimum offer chunk: an offer must carry at least this much cpus or mem. */

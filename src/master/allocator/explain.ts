@@ -2,7 +2,7 @@
  * Why a role got no offer in the last cycle, in words an operator can act on. Mesos and Marathon
  * users could only guess ("offer starvation"); the allocator counts what stopped it and says so.
  */
-import { describeAgainst, type Scalars } from './scalars.js';
+import { describeAgainst, type Scalars } from '../../common/scalars.js';
 
 /** What the last cycle saw for one role. */
 export interface RoleStats {

@@ -4,7 +4,7 @@
  * offer. Kept sorted incrementally: a change to one client moves that client alone (binary search
  * and splice), so a cycle with k allocations costs O(k·n) moves at worst, not k full sorts.
  */
-import { accumulate, dominantShare, type Scalars } from './scalars.js';
+import { accumulate, dominantShare, type Scalars } from '../../common/scalars.js';
 
 interface Client {
   name: string;

@@ -8,7 +8,7 @@ import { formatAttributes } from '../../common/attributes.js';
 import { formatResources } from '../../common/resources.js';
 import type { AgentStatusView } from '../../common/state-view.js';
 import { isTerminal, type TaskState } from '../../common/tasks.js';
-import { toScalars, type Scalars } from '../allocator/scalars.js';
+import { toScalars, type Scalars } from '../../common/scalars.js';
 import { agentStatus, summarizeCluster, type BooksView, type ClusterSummary } from '../cluster-summary.js';
 import type { ClusterHistory, RecordedEvent, UtilisationSample } from '../history.js';
 import type { FrameworkRecord, TaskRecord } from '../records.js';

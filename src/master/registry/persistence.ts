@@ -3,7 +3,7 @@
  * registry holds back into a fresh core (weights, quota, dynamic reservations).
  */
 import { parseResources } from '../../common/resources.js';
-import { toScalars } from '../allocator/scalars.js';
+import { toScalars } from '../../common/scalars.js';
 import type { MasterCore, MasterPersistence } from '../core.js';
 import type { Registry } from './registry.js';
 

@@ -3,7 +3,7 @@
  * paths: shares, quota and headroom are arithmetic on these, not on Resources lists. Roles are
  * ignored (a quantity is a quantity); ranges are not scalars and are left out.
  */
-import { scalarResource, type Resources } from '../../common/resources.js';
+import { scalarResource, type Resources } from './resources.js';
 
 export type Scalars = Record<string, number>;
 
