@@ -211,6 +211,25 @@ export class TaskRunner {
     for (const task of this.active.values()) task.health?.stop();
   }
 
+  /** When each task last reported pull progress to its framework. */
+  private readonly progressAt = new Map<AgentTask, number>();
+
+  /**
+   * Slow launch steps (an image pull) reach the framework as STARTING updates, so `orbit run`
+   * can show them: the start and end of a pull always, layer progress at most every 5 s
+   * (each update is checkpointed and acknowledged, so they are kept few).
+   */
+  private reportProgress(task: AgentTask, message: string): void {
+    this.options.logger.info({ taskId: task.spec.taskId }, message);
+    if (task.state !== 'STARTING' || task.killRequested) return;
+    const milestone = /^(pulling|pulled) image /.test(message);
+    const layer = message.startsWith(`${task.spec.container.image ?? ''}: `);
+    const now = this.options.clock.now();
+    if (!milestone && !(layer && now - (this.progressAt.get(task) ?? 0) >= 5_000)) return;
+    this.progressAt.set(task, now);
+    this.update(task, 'STARTING', 'NONE', message);
+  }
+
   private async launch(task: AgentTask): Promise<void> {
     const { spec } = task;
     const containerizer = this.options.containerizers.get(spec.container.kind);
@@ -235,7 +254,7 @@ export class TaskRunner {
             this.saveState(task);
           },
         },
-        (message) => this.options.logger.info({ taskId: spec.taskId }, message),
+        (message) => this.reportProgress(task, message),
       );
       exited = launched.exited;
     } catch (err) {
@@ -280,6 +299,7 @@ export class TaskRunner {
 
   private finish(task: AgentTask, state: TaskState, reason: StatusReason, message: string, exitCode?: number | null): void {
     task.health?.stop();
+    this.progressAt.delete(task);
     this.update(task, state, reason, message, exitCode ?? undefined);
     this.active.delete(key(task.framework.id, task.spec.taskId));
     this.remember(task);

@@ -163,7 +163,8 @@ if (dockerProblem !== undefined) {
     await t.test('an image that is absent and cannot be pulled is FAILED with IMAGE_PULL_FAILED naming it', async (t) => {
       const run = await launch('cpus:0.1;mem:64', 'FAILED', { image: UNPULLABLE_IMAGE, command: 'true' });
       const updates = await run.updates;
-      t.same(states(updates), ['STARTING', 'FAILED'], 'it never ran');
+      t.same(states(updates), ['STARTING', 'STARTING', 'FAILED'], 'it never ran');
+      t.equal(updates[1]!.message, `pulling image ${UNPULLABLE_IMAGE}`, 'the framework hears that a pull started');
       const last = updates.at(-1)!;
       t.equal(last.reason, 'IMAGE_PULL_FAILED', 'reason IMAGE_PULL_FAILED');
       t.match(last.message, UNPULLABLE_IMAGE, 'the message names the image');
