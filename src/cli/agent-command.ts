@@ -17,6 +17,7 @@ import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } f
 import { waitForSignal } from './master-command.js';
 import { formatResources } from '../common/resources.js';
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 interface AgentFlags {
   master?: string;
@@ -87,6 +88,8 @@ export function registerAgentCommand(program: Command): void {
     .action(async (flags: AgentFlags) => {
       const master = resolveMaster(flags.master);
       if (!flags.workDir) throw new UsageError('--work-dir is required (sandboxes and checkpoints live there)');
+      // Tasks run with their sandbox as cwd; every path the agent hands out must be absolute.
+      flags.workDir = resolve(flags.workDir);
       if (flags.httpPort > 65535) throw new UsageError('--http-port must be at most 65535');
       const given = (() => {
         try {

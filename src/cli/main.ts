@@ -10,7 +10,9 @@ import { registerFrameworkCommands } from './frameworks-command.js';
 import { registerLogsCommand } from './logs-command.js';
 import { registerTaskCommands } from './tasks-command.js';
 import { registerMasterCommand } from './master-command.js';
+import { registerJobsCommand } from './jobs-command.js';
 import { registerRolesCommands } from './roles-command.js';
+import { registerServicesCommand } from './services-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerStatusCommand } from './status-command.js';
 
@@ -30,6 +32,8 @@ export async function main(argv: string[]): Promise<void> {
   registerFrameworkCommands(program);
   registerTaskCommands(program);
   registerLogsCommand(program);
+  registerServicesCommand(program);
+  registerJobsCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

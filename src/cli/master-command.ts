@@ -1,5 +1,6 @@
 /** `orbit master`: runs a master until SIGINT or SIGTERM. */
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { createLogger, type LogLevel } from '../common/logging.js';
 import { parseRemovalRate } from '../master/agent-health.js';
 import { startMaster } from '../master/master.js';
@@ -38,6 +39,7 @@ export function registerMasterCommand(program: Command): void {
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
       if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
+      flags.workDir = resolve(flags.workDir);
       if (flags.port > 65535) throw new UsageError(`--port must be at most 65535, got ${flags.port}`);
       if (flags.httpPort > 65535) throw new UsageError(`--http-port must be at most 65535, got ${flags.httpPort}`);
       if (!(flags.allocationInterval > 0)) throw new UsageError('--allocation-interval must be greater than 0');

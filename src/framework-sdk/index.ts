@@ -16,8 +16,16 @@ export {
 export { OrbitCallError, type CallFilters } from './wire.js';
 
 // Helpers for offers and tasks.
-export { takeResources, checkFit, offerFits } from './offers.js';
+export { takeResources, checkFit, offerFits, portsOf } from './offers.js';
 export { buildTask, type TaskOptions, type HealthCheckOptions } from './tasks.js';
+export { newTaskId } from '../common/ids.js';
+
+// What a long-running framework needs around its scheduler: offers only when wanted, durable
+// state, time, logs.
+export { OfferDemand } from './offer-demand.js';
+export { JsonStateFile, StateFileError } from './state-file.js';
+export { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from '../common/logging.js';
 
 // The domain types a framework sees.
 export type { Offer, Operation } from '../common/cluster.js';

@@ -7,6 +7,7 @@ import { formatRanges, intersectRanges, normalizeRanges, rangeCount, subtractRan
 import {
   normalize,
   parseResources,
+  rangesOf,
   reservedFor,
   subtract,
   UNRESERVED_ROLE,
@@ -150,4 +151,16 @@ export function checkFit(from: Offer | Resources, request: string, role?: string
 /** True when `request` can be taken from the offer (see takeResources). */
 export function offerFits(offer: Offer, request: string, role?: string): boolean {
   return checkFit(offer, request, role).ok;
+}
+
+/**
+ * The port numbers in `resources`, ascending: the order in which the agent hands them to the task
+ * as PORT0, PORT1, ... (so `portsOf(task.resources)[i]` is the task's `$PORTi`).
+ */
+export function portsOf(resources: Resources): number[] {
+  const ports: number[] = [];
+  for (const r of rangesOf(resources, 'ports')) {
+    for (let p = r.begin; p <= r.end; p++) ports.push(p);
+  }
+  return ports;
 }

@@ -1,0 +1,265 @@
+/**
+ * `orbit services ...`: the services framework (long-running apps, Marathon-style). `serve` runs
+ * the framework process, which keeps its state in --state-dir and answers a local HTTP API; the
+ * other subcommands talk to that API (--api, default $ORBIT_SERVICES_API or 127.0.0.1:5060).
+ */
+import { Option, type Command } from 'commander';
+import { createLogger, type LogLevel } from '../framework-sdk/index.js';
+import { ApiClient } from '../frameworks/common/api-client.js';
+import { apiBase, readSpecFile, userErrors, waitFor } from '../frameworks/common/cli-support.js';
+import { processIo, shortDuration, table, type CommandIo } from '../frameworks/common/command-io.js';
+import { lockStateDir } from '../frameworks/common/state-dir-lock.js';
+import type { AppDetails, AppSummary } from '../frameworks/services/app-view.js';
+import { SERVICES_API_PORT, startServicesApi } from '../frameworks/services/services-api.js';
+import type { DeployOutcome } from '../frameworks/services/app-requests.js';
+import { ServicesFramework } from '../frameworks/services/services-framework.js';
+import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
+
+const DEFAULT_API = `127.0.0.1:${SERVICES_API_PORT}`;
+const usage = (message: string) => new UsageError(message);
+
+interface ApiFlags {
+  api?: string;
+}
+
+function apiOption(): Option {
+  return new Option('--api <host:port>', `the services framework's API (default: $ORBIT_SERVICES_API or ${DEFAULT_API})`);
+}
+
+function client(flags: ApiFlags): ApiClient {
+  const value = flags.api ?? process.env['ORBIT_SERVICES_API'] ?? DEFAULT_API;
+  return new ApiClient(apiBase(value, flags.api ? '--api' : process.env['ORBIT_SERVICES_API'] ? '$ORBIT_SERVICES_API' : '--api', usage), 'the services framework (orbit services serve)');
+}
+
+const ago = (at: number | undefined, now = Date.now()): string => (at === undefined ? '-' : shortDuration(now - at));
+
+/** One line per outcome, e.g. `redis: upgrading to version 2`. */
+export function outcomeLine(o: DeployOutcome, instances?: number): string {
+  switch (o.change) {
+    case 'created':
+      return `${o.id}: created, version ${o.version}${instances !== undefined ? ` (${instances} instance${instances === 1 ? '' : 's'})` : ''}`;
+    case 'upgrading':
+      return `${o.id}: rolling out version ${o.version}`;
+    case 'scaled':
+      return `${o.id}: scaled${instances !== undefined ? ` to ${instances} instance${instances === 1 ? '' : 's'}` : ''} (version ${o.version})`;
+    case 'unchanged':
+      return `${o.id}: unchanged (version ${o.version})`;
+  }
+}
+
+/** The `list` table. */
+export function formatAppList(apps: AppSummary[]): string {
+  if (apps.length === 0) return 'no apps\n';
+  const rows = apps.map((a) => [a.id, a.status, String(a.version), `${a.healthy}/${a.instances}`, String(a.running), a.runs]);
+  return `${table(['ID', 'STATUS', 'VERSION', 'HEALTHY', 'RUNNING', 'RUNS'], rows)}\n`;
+}
+
+/** The `show` text: the app, its instances (where, health), and why any is still pending. */
+export function formatAppDetails(d: AppDetails, now = Date.now()): string {
+  const lines: string[] = [];
+  lines.push(`app ${d.id}: ${d.status}, version ${d.version}, ${d.healthy}/${d.instances} healthy, ${d.running} running`);
+  lines.push(`runs: ${d.runs}${d.spec.ports > 0 ? `  ports: ${d.spec.ports}` : ''}  resources: cpus ${d.spec.resources.cpus}, mem ${d.spec.resources.mem}`);
+  if (d.spec.healthCheck) {
+    const h = d.spec.healthCheck;
+    const what = h.type === 'command' ? `command '${h.command}'` : h.type === 'http' ? `http PORT${h.portIndex}${h.path}` : `tcp PORT${h.portIndex}`;
+    lines.push(`health check: ${what} every ${h.intervalSeconds}s (timeout ${h.timeoutSeconds}s, ${h.maxConsecutiveFailures} failures)`);
+  }
+  if (d.spec.constraints.length > 0) lines.push(`constraints: ${d.spec.constraints.join(', ')}`);
+  if (d.upgrade) lines.push(`rolling to version ${d.version}: ${d.upgrade.oldInstances} old instance(s) left; keeps >= ${d.upgrade.minHealthy} healthy, <= ${d.upgrade.maxTotal} in all`);
+  lines.push('');
+  if (d.instanceList.length === 0) lines.push('no instances');
+  else {
+    const rows = d.instanceList.map((i) => [
+      i.taskId,
+      i.state + (i.killReason ? ` (killing: ${i.killReason})` : ''),
+      i.health,
+      `${i.hostname} (${i.agentId})`,
+      i.ports.join(',') || '-',
+      String(i.version),
+      ago(i.runningSince ?? i.launchedAt, now),
+    ]);
+    lines.push(table(['INSTANCE', 'STATE', 'HEALTH', 'HOST (AGENT)', 'PORTS', 'VERSION', 'SINCE'], rows));
+  }
+  const p = d.pending;
+  if (p.count > 0) {
+    lines.push('');
+    const backoff = p.backoffUntil !== undefined ? `; backing off after ${p.failures} failure(s), next launch in ${shortDuration(Math.max(0, p.backoffUntil - now))}` : '';
+    lines.push(`pending: ${p.count} instance(s) to launch${backoff}`);
+    if (p.backoffUntil === undefined) {
+      if (p.reasons.length === 0) lines.push(p.lastOfferAt === undefined ? '  no offers received yet (are agents registered with free resources?)' : '  waiting for offers');
+      else {
+        lines.push('  why the last offers did not fit:');
+        for (const r of p.reasons) lines.push(`  ${r.hostname} (${r.agentId}): ${r.reason}`);
+      }
+    }
+  }
+  if (d.ended.length > 0) {
+    lines.push('');
+    lines.push('recently ended:');
+    for (const e of [...d.ended].reverse().slice(0, 5)) {
+      lines.push(`  ${e.taskId} ${e.state}${e.reason && e.reason !== 'NONE' ? ` (${e.reason})` : ''} on ${e.hostname} ${ago(e.endedAt, now)} ago${e.message ? `: ${e.message}` : ''}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface ServeFlags {
+  master?: string;
+  stateDir?: string;
+  apiHost: string;
+  apiPort: number;
+  name: string;
+  role: string;
+  failoverTimeout?: number;
+  logLevel: LogLevel;
+}
+
+async function serve(flags: ServeFlags, io: CommandIo): Promise<void> {
+  if (!flags.stateDir) throw usage('--state-dir is required (apps and task ids are kept there)');
+  if (flags.apiPort > 65535) throw usage(`--api-port must be at most 65535, got ${flags.apiPort}`);
+  const master = (() => {
+    try {
+      return resolveMaster(flags.master);
+    } catch (err) {
+      throw usage((err as Error).message);
+    }
+  })();
+  const release = await userErrors(async () => lockStateDir(flags.stateDir!), usage);
+  const fw = new ServicesFramework({
+    master,
+    stateDir: flags.stateDir,
+    name: flags.name,
+    role: flags.role,
+    logger: createLogger('services', flags.logLevel),
+    ...(flags.failoverTimeout !== undefined ? { failoverTimeoutMs: flags.failoverTimeout * 1000 } : {}),
+  });
+  try {
+    try {
+      fw.load();
+    } catch (err) {
+      throw usage((err as Error).message);
+    }
+    const api = await startServicesApi(fw, flags.apiHost, flags.apiPort).catch((err: NodeJS.ErrnoException) => {
+      throw usage(`cannot serve the API on ${flags.apiHost}:${flags.apiPort}: ${err.code ?? err.message}`);
+    });
+    io.out(`orbit services: API on ${api.url}, state in ${flags.stateDir}; subscribing to ${master}\n`);
+    let fatal: string | undefined;
+    const failed = new Promise<string>((resolve) => fw.on('error', (message) => resolve((fatal = message))));
+    fw.start().then(
+      (info) => io.out(`orbit services: subscribed as framework ${info.frameworkId}${info.resubscribed ? ' (resumed)' : ''}\n`),
+      () => undefined,
+    );
+    await Promise.race([io.waitForStop(), failed]);
+    fw.stop();
+    await api.close();
+    if (fatal !== undefined) throw usage(`the master ended the subscription: ${fatal}`);
+  } finally {
+    fw.stop();
+    release();
+  }
+}
+
+async function waitUntilRunning(api: ApiClient, id: string, timeoutS: number, io: CommandIo): Promise<void> {
+  const done = await waitFor(async () => {
+    const d = await api.get<AppDetails>(`/v1/apps/${encodeURIComponent(id)}`);
+    return d.status === 'running' ? d : undefined;
+  }, timeoutS * 1000);
+  if (!done) throw usage(`${id} is not running with every instance healthy after ${timeoutS} s (see: orbit services show ${id})`);
+  io.out(`${id}: running, ${done.healthy}/${done.instances} healthy\n`);
+}
+
+/** Adds `orbit services serve|deploy|list|show|scale|restart|remove`. */
+export function registerServicesCommand(program: Command, io: CommandIo = processIo): void {
+  const services = program.command('services').description('long-running services (Marathon-style): keep N healthy instances of each app');
+
+  services
+    .command('serve')
+    .description('run the services framework: subscribes to the master and serves the local API the other subcommands use')
+    .addOption(masterOption())
+    .option('--state-dir <dir>', 'where apps, task ids and the framework id are kept (required)')
+    .option('--api-host <host>', 'address the API listens on', '127.0.0.1')
+    .option('--api-port <port>', 'port the API listens on (0: any free one)', numberFlag('--api-port', { integer: true }), SERVICES_API_PORT)
+    .option('--name <name>', 'the framework name', 'orbit-services')
+    .option('--role <role>', 'the role to subscribe with', '*')
+    .option('--failover-timeout <seconds>', 'how long the master keeps the instances running while this process is away (default: a week)', numberFlag('--failover-timeout'))
+    .addOption(logLevelOption())
+    .action((flags: ServeFlags) => serve(flags, io));
+
+  const waitOptions = (c: Command): Command =>
+    c
+      .option('--wait', 'wait until every instance is running and healthy')
+      .option('--timeout <seconds>', 'with --wait: give up after this long', numberFlag('--timeout'), 120);
+
+  waitOptions(
+    services
+      .command('deploy')
+      .description('create or update an app from a JSON spec (a changed spec rolls out as a new version)')
+      .argument('<file>', 'the app spec (JSON)')
+      .addOption(apiOption()),
+  ).action(async (file: string, flags: ApiFlags & { wait?: boolean; timeout: number }) => {
+    const spec = readSpecFile(file, usage);
+    const api = client(flags);
+    const o = await userErrors(() => api.post<DeployOutcome>('/v1/apps', spec), usage, `${file}: `);
+    const instances = (spec as { instances?: unknown }).instances;
+    io.out(`${outcomeLine(o, typeof instances === 'number' ? instances : 1)}\n`);
+    if (flags.wait) await userErrors(() => waitUntilRunning(api, o.id, flags.timeout, io), usage);
+  });
+
+  services
+    .command('list')
+    .description('every app: status, version, healthy/wanted instances')
+    .addOption(apiOption())
+    .option('--json', 'print the JSON the API returns')
+    .action(async (flags: ApiFlags & { json?: boolean }) => {
+      const { apps } = await userErrors(() => client(flags).get<{ apps: AppSummary[] }>('/v1/apps'), usage);
+      io.out(flags.json ? `${JSON.stringify(apps, null, 2)}\n` : formatAppList(apps));
+    });
+
+  services
+    .command('show')
+    .description('one app: where each instance runs, its health, and why any instance is still pending')
+    .argument('<id>', 'the app id')
+    .addOption(apiOption())
+    .option('--json', 'print the JSON the API returns')
+    .action(async (id: string, flags: ApiFlags & { json?: boolean }) => {
+      const d = await userErrors(() => client(flags).get<AppDetails>(`/v1/apps/${encodeURIComponent(id)}`), usage);
+      io.out(flags.json ? `${JSON.stringify(d, null, 2)}\n` : formatAppDetails(d));
+    });
+
+  waitOptions(
+    services
+      .command('scale')
+      .description('set the number of instances')
+      .argument('<id>', 'the app id')
+      .argument('<instances>', 'how many instances', numberFlag('instances', { integer: true }))
+      .addOption(apiOption()),
+  ).action(async (id: string, instances: number, flags: ApiFlags & { wait?: boolean; timeout: number }) => {
+    const api = client(flags);
+    const o = await userErrors(() => api.post<DeployOutcome>(`/v1/apps/${encodeURIComponent(id)}/scale`, { instances }), usage);
+    io.out(`${outcomeLine(o, instances)}\n`);
+    if (flags.wait) await userErrors(() => waitUntilRunning(api, id, flags.timeout, io), usage);
+  });
+
+  waitOptions(
+    services
+      .command('restart')
+      .description("replace every instance, rolling, within the app's upgrade strategy")
+      .argument('<id>', 'the app id')
+      .addOption(apiOption()),
+  ).action(async (id: string, flags: ApiFlags & { wait?: boolean; timeout: number }) => {
+    const api = client(flags);
+    const o = await userErrors(() => api.post<DeployOutcome>(`/v1/apps/${encodeURIComponent(id)}/restart`), usage);
+    io.out(`${o.id}: rolling restart to version ${o.version}\n`);
+    if (flags.wait) await userErrors(() => waitUntilRunning(api, id, flags.timeout, io), usage);
+  });
+
+  services
+    .command('remove')
+    .description('kill every instance of an app and forget it')
+    .argument('<id>', 'the app id')
+    .addOption(apiOption())
+    .action(async (id: string, flags: ApiFlags) => {
+      await userErrors(() => client(flags).delete(`/v1/apps/${encodeURIComponent(id)}`), usage);
+      io.out(`${id}: removing (its instances are being killed)\n`);
+    });
+}

@@ -1,0 +1,150 @@
+/**
+ * A framework's small local HTTP API: JSON in, JSON out, routes as `METHOD /path/:param`. Bound
+ * to 127.0.0.1 by default: it is the control channel for the `orbit services|jobs` commands on the
+ * same machine, not a public endpoint. Errors are `{ "error": "..." }` with a status code:
+ * 400 bad request, 404 unknown path or object, 409 conflict, 422 a spec refused (with `problems`).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SpecError } from './spec-reader.js';
+
+/** The largest request body accepted. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** An error with the HTTP status it should be answered with. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A request as a handler sees it. */
+export interface ApiRequest {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** The parsed JSON body, undefined when there was none. */
+  body: unknown;
+}
+
+export type ApiHandler = (req: ApiRequest) => unknown;
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** `/v1/apps/:id/scale` */
+  path: string;
+  handler: ApiHandler;
+}
+
+/** The status for a thrown error: ApiError's own, SpecError 422, `*NotFoundError` 404, `*RemovingError`/`*ConflictError` 409. */
+function defaultStatus(err: Error): number {
+  if (err instanceof ApiError) return err.status;
+  if (err instanceof SpecError) return 422;
+  if (err.name.endsWith('NotFoundError')) return 404;
+  if (err.name.endsWith('RemovingError') || err.name.endsWith('ConflictError')) return 409;
+  return 500;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store' });
+  res.end(payload);
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new ApiError(413, `the request body is over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve(undefined);
+      try {
+        resolve(JSON.parse(text));
+      } catch (err) {
+        reject(new ApiError(400, `the request body is not JSON: ${(err as Error).message}`));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function match(pattern: string, path: string): Record<string, string> | undefined {
+  const want = pattern.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    const g = got[i]!;
+    if (w.startsWith(':')) {
+      if (g === '') return undefined;
+      params[w.slice(1)] = decodeURIComponent(g);
+    } else if (w !== g) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+/** A running API server. */
+export interface RunningApi {
+  server: Server;
+  /** The port it listens on (the chosen one when 0 was asked for). */
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the API on `host:port` (port 0: any free one). */
+export async function startApiServer(routes: readonly Route[], host: string, port: number): Promise<RunningApi> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const candidates = routes.filter((r) => match(r.path, url.pathname) !== undefined);
+    const route = candidates.find((r) => r.method === req.method);
+    if (!route) {
+      if (candidates.length > 0) return send(res, 405, { error: `${req.method} is not allowed on ${url.pathname}; use ${candidates.map((r) => r.method).join(' or ')}` });
+      return send(res, 404, { error: `no such endpoint '${url.pathname}'`, endpoints: routes.map((r) => `${r.method} ${r.path}`) });
+    }
+    readBody(req)
+      .then((body) => route.handler({ params: match(route.path, url.pathname) ?? {}, query: url.searchParams, body }))
+      .then(
+        (result) => send(res, 200, result ?? { ok: true }),
+        (err: unknown) => {
+          const e = err instanceof Error ? err : new Error(String(err));
+          const status = defaultStatus(e);
+          send(res, status, { error: e.message, ...(e instanceof SpecError ? { problems: e.problems } : {}) });
+        },
+      );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    server,
+    port: actual,
+    url: `http://${shownHost}:${actual}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
