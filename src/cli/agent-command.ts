@@ -12,6 +12,7 @@ import { RecoveryError } from '../agent/recovery.js';
 import type { Containerizer } from '../agent/containerizer/containerizer.js';
 import { DockerContainerizer } from '../agent/containerizer/docker.js';
 import { ProcessContainerizer } from '../agent/containerizer/process.js';
+import { SimulatedContainerizer } from '../agent/containerizer/simulated.js';
 import { detectResources } from '../agent/detect.js';
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
 import { waitForSignal } from './master-command.js';
@@ -35,7 +36,7 @@ interface AgentFlags {
   statusUpdateRetryMax?: number;
 }
 
-const KNOWN_CONTAINERIZERS = ['docker', 'process'];
+const KNOWN_CONTAINERIZERS = ['docker', 'process', 'simulated'];
 
 /** Builds the containerizers named by --containerizers (validated). */
 export function makeContainerizers(list: string, log: (msg: string, fields?: object) => void): Containerizer[] {
@@ -43,7 +44,7 @@ export function makeContainerizers(list: string, log: (msg: string, fields?: obj
   if (names.length === 0) throw new UsageError('--containerizers: name at least one of docker, process');
   const unknown = names.find((n) => !KNOWN_CONTAINERIZERS.includes(n));
   if (unknown) throw new UsageError(`--containerizers: unknown containerizer '${unknown}' (known: ${KNOWN_CONTAINERIZERS.join(', ')})`);
-  return [...new Set(names)].map((n) => (n === 'docker' ? new DockerContainerizer({ log }) : new ProcessContainerizer({ log })));
+  return [...new Set(names)].map((n) => (n === 'docker' ? new DockerContainerizer({ log }) : n === 'simulated' ? new SimulatedContainerizer() : new ProcessContainerizer({ log })));
 }
 
 /**
@@ -77,7 +78,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--http-port <port>', 'HTTP port for /health, /state and task output', numberFlag('--http-port', { integer: true }), 5052)
     .option('--resources <text>', "what to offer, e.g. 'cpus:4;mem:8192;ports:[31000-32000]' (detected when not given)")
     .option('--attributes <text>', "labels for placement, e.g. 'rack:r1;zone:a'")
-    .option('--containerizers <list>', 'comma-separated: docker, process (default: docker,process; docker is left out with a warning when no engine answers)')
+    .option('--containerizers <list>', 'comma-separated: docker, process, simulated (runs nothing: for rehearsals and benchmarks) (default: docker,process; docker is left out with a warning when no engine answers)')
     .option('--hostname <name>', 'hostname to report (default: this machine\'s)')
     .option('--kill-tasks-on-exit', 'kill running tasks when the agent stops (default: leave them running)', false)
     .option('--strict', 'refuse to start when a checkpoint file is corrupt, naming it (the default)')

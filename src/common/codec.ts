@@ -216,7 +216,7 @@ export function taskFromProto(m: TaskInfo__Output, field: string): TaskSpec {
   const command = commandFromProto(m.command, `${field}.command`);
   const image = m.container?.image ?? '';
   if (kind === 'docker' && !image) throw new InvalidArgumentError(`${field}.container.image`, 'a docker task needs an image');
-  if (kind !== 'docker' && !command.value) throw new InvalidArgumentError(`${field}.command.value`, `a ${kind} task needs a command`);
+  if (kind === 'process' && !command.value) throw new InvalidArgumentError(`${field}.command.value`, 'a process task needs a command');
   if (!(m.killGraceSeconds >= 0)) throw new InvalidArgumentError(`${field}.kill_grace_seconds`, 'must not be negative');
   const spec: TaskSpec = {
     taskId: m.taskId,

@@ -40,6 +40,11 @@ export interface TaskOptions {
   image?: string;
   /** Run as a plain process (the default when there is no image). */
   process?: boolean;
+  /**
+   * Run nothing, on an agent with the simulated containerizer: RUNNING at once, ending after
+   * `durationMs` (default: when killed) with `exitCode` (default 0). For rehearsals and benchmarks.
+   */
+  simulated?: { durationMs?: number; exitCode?: number };
   env?: Record<string, string>;
   /** Between SIGTERM and SIGKILL; default 3000. */
   killGraceMs?: number;
@@ -60,8 +65,10 @@ export function buildTask(options: TaskOptions): TaskSpec {
   if (!TASK_ID_PATTERN.test(taskId)) throw new RangeError(`'${taskId}' is not a valid task id (letters, digits, '.', '_', '-')`);
   const agentId = options.offer?.agentId ?? options.agentId;
   if (!agentId) throw new RangeError('a task needs an offer or an agentId');
-  if (options.image && options.process) throw new RangeError('a task is either a container (image) or a process, not both');
-  if (!options.image && !options.command) throw new RangeError('a process task needs a command');
+  if ([options.image, options.process, options.simulated].filter(Boolean).length > 1) {
+    throw new RangeError('a task is one of a container (image), a process or a simulated task');
+  }
+  if (!options.image && !options.simulated && !options.command) throw new RangeError('a process task needs a command');
   const env = { ...(options.env ?? {}) };
   const resources = typeof options.resources === 'string' ? parseResources(options.resources) : options.resources;
   const spec: TaskSpec = {
@@ -70,10 +77,12 @@ export function buildTask(options: TaskOptions): TaskSpec {
     agentId,
     resources,
     command: command(options.command ?? '', options.args, options.shell, env),
-    container: options.image ? { kind: 'docker', image: options.image } : { kind: 'process' },
+    container: options.image ? { kind: 'docker', image: options.image } : { kind: options.simulated ? 'simulated' : 'process' },
     killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     labels: { ...(options.labels ?? {}) },
   };
+  if (options.simulated?.durationMs !== undefined) spec.labels['orbit.simulated/duration-ms'] = String(options.simulated.durationMs);
+  if (options.simulated?.exitCode !== undefined) spec.labels['orbit.simulated/exit-code'] = String(options.simulated.exitCode);
   if (options.image && !options.command) spec.command.shell = false;
   if (options.healthCheck) spec.healthCheck = healthCheck(options.healthCheck);
   return spec;
