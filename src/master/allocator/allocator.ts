@@ -184,8 +184,9 @@ export class Allocator {
   removeFramework(id: string): void {
     const framework = this.frameworks.get(id);
     if (!framework) return;
-    for (const r of [...framework.roles]) this.leaveRole(framework, r);
-    for (const agent of this.agents.values()) for (const r of framework.roles) agent.filters.delete(pair(id, r));
+    const roles = [...framework.roles];
+    for (const agent of this.agents.values()) for (const r of roles) agent.filters.delete(pair(id, r));
+    for (const r of roles) this.leaveRole(framework, r);
     this.frameworks.delete(id);
     this.pairsVersion++;
   }
@@ -234,7 +235,8 @@ export class Allocator {
    */
   recover(agentId: string, frameworkId: string, role: string, resources: Resources, refuseUntil?: number): boolean {
     const agent = this.agents.get(agentId);
-    if (!agent || isEmpty(resources)) return true;
+    if (!agent) return false;
+    if (isEmpty(resources)) return true;
     const key = pair(frameworkId, role);
     const held = agent.allocations.get(key) ?? [];
     // Taking back more than is held could hand out resources twice; refuse and let the caller say so.
@@ -346,7 +348,12 @@ export class Allocator {
       for (const agent of order) {
         if (scalarsEmpty(need)) break;
         if (!agent.active || !isOfferable(agent.availableScalars)) continue;
-        const candidate = this.limitFor(role, chop(forRole(agent.available, role), need));
+        // Every kind of the guarantee is capped at what is still missing (a met kind at 0); other
+        // kinds pass, but never out of the headroom other roles' unmet guarantees need.
+        const cap: Scalars = {};
+        for (const kind of Object.keys(quota.guarantee)) cap[kind] = need[kind] ?? 0;
+        const sized = chop(forRole(agent.available, role), cap, Object.keys(quota.guarantee));
+        const candidate = this.withinHeadroom(role, this.limitFor(role, sized));
         if (!isOfferable(toScalars(candidate))) continue;
         const offer = this.offerToFramework(agent, entry, candidate, now);
         if (!offer) continue;
@@ -371,7 +378,8 @@ export class Allocator {
       for (const role of this.roleSorter.sort()) {
         const entry = this.roles.get(role)!;
         if (entry.frameworks.size === 0) continue;
-        let candidate = forRole(agent.available, role);
+        const whole = forRole(agent.available, role);
+        let candidate = whole;
         if (isEmpty(candidate)) continue;
         const limited = this.limitFor(role, candidate);
         if (limited !== candidate && !isOfferable(toScalars(limited))) {
@@ -380,6 +388,9 @@ export class Allocator {
           continue;
         }
         candidate = this.withinHeadroom(role, limited);
+        // A cut candidate can grow without this agent changing (the role's holdings elsewhere
+        // shrink): such an agent must be looked at again, not skipped.
+        if (candidate !== whole) onlyFilters = false;
         if (!isOfferable(toScalars(candidate))) {
           if (isOfferable(toScalars(limited))) {
             entry.stats.headroom++;
@@ -460,9 +471,15 @@ export class Allocator {
     agent.allocations.set(key, add(agent.allocations.get(key) ?? [], resources));
     this.setAvailable(agent, subtract(agent.available, resources));
     const amount = toScalars(resources);
-    this.ensureRole(role);
+    const entry = this.ensureRole(role);
     this.roleSorter.allocated(role, amount);
-    this.roles.get(role)!.frameworks.allocated(frameworkId, amount);
+    // Tasks found after a failover may belong to a framework that has not re-subscribed yet:
+    // its holdings still count in its share once it does.
+    if (!entry.frameworks.has(frameworkId)) {
+      entry.frameworks.add(frameworkId);
+      entry.frameworks.deactivate(frameworkId);
+    }
+    entry.frameworks.allocated(frameworkId, amount);
   }
 
   private release(frameworkId: string, role: string, amount: Scalars): void {
@@ -484,10 +501,10 @@ export class Allocator {
     let entry = this.roles.get(role);
     if (!entry) {
       entry = { name: role, members: new Set(), frameworks: new DrfSorter(), stats: newRoleStats() };
-      entry.frameworks.updateTotal(this.clusterTotal);
       this.roles.set(role, entry);
       this.roleSorter.add(role, this.weight(role));
-      this.roleSorter.updateTotal(this.clusterTotal);
+      // Re-ranking every role per new role made setup O(roles²); the next cycle re-ranks once.
+      this.totalsDirty = true;
     }
     return entry;
   }
@@ -498,6 +515,7 @@ export class Allocator {
     entry.members.add(framework.id);
     entry.frameworks.add(framework.id);
     if (!framework.active || framework.suppressed.has(role)) entry.frameworks.deactivate(framework.id);
+    else entry.frameworks.activate(framework.id);
   }
 
   private leaveRole(framework: FrameworkEntry, role: string): void {
