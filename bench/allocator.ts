@@ -241,13 +241,18 @@ function main(): void {
   console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine inflates wall times)`);
   console.log(`mode: ${args.quick ? 'quick' : 'full'}; budget per DeclineOffers configuration ${args.budgetMs / 1000} s${Number.isFinite(args.maxRounds) ? `, at most ${args.maxRounds} rounds` : ''}\n`);
   baseline();
+  // --only takes AGENTSxFRAMEWORKS entries and/or `quota`.
+  for (const c of args.only) {
+    if (c !== 'quota' && !/^\d+x\d+$/.test(c)) throw new Error(`--only: expected AGENTSxFRAMEWORKS (e.g. 10000x1000) or quota, got '${c}'`);
+  }
+  const picked = args.only.filter((c) => c !== 'quota');
   const matrix: [number, number][] = args.only.length > 0
-    ? args.only.map((c) => c.split('x').map(Number) as [number, number])
+    ? picked.map((c) => c.split('x').map(Number) as [number, number])
     : args.quick
     ? [[1_000, 100], [10_000, 1_000]]
     : [[1_000, 100], [1_000, 1_000], [1_000, 3_000], [10_000, 100], [10_000, 1_000], [10_000, 3_000], [50_000, 100], [50_000, 1_000], [50_000, 3_000]];
   for (const [agents, frameworks] of matrix) declineOffers(agents, frameworks, args);
-  quotaShape();
+  if (args.only.length === 0 || args.only.includes('quota')) quotaShape();
   console.log(`\nload average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 

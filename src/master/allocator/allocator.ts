@@ -109,6 +109,14 @@ export class Allocator {
   private pairsVersion = 0;
   private cycle = 0;
   private skippedAgents = 0;
+  /**
+   * Headroom bookkeeping: what each quota role with demand still misses of its guarantee, and the
+   * sum. Kept incrementally as roles' holdings change, recomputed only when demand or quota
+   * changes, so a headroom check costs O(kinds), not O(roles).
+   */
+  private headroomDirty = true;
+  private readonly missingBy = new Map<string, Scalars>();
+  private missingTotal: Scalars = {};
 
   // ---- agents -----------------------------------------------------------------------------
 
@@ -178,6 +186,7 @@ export class Allocator {
     for (const r of framework.roles) if (!roles.includes(r)) this.leaveRole(framework, r);
     for (const r of roles) if (!framework.roles.has(r)) this.joinRole(framework, r);
     this.pairsVersion++;
+    this.headroomDirty = true;
   }
 
   /** Removes a framework from every role; its allocations must have been recovered first. */
@@ -189,6 +198,7 @@ export class Allocator {
     for (const r of roles) this.leaveRole(framework, r);
     this.frameworks.delete(id);
     this.pairsVersion++;
+    this.headroomDirty = true;
   }
 
   /** The framework wants offers again (it re-subscribed). */
@@ -211,6 +221,7 @@ export class Allocator {
       this.roles.get(r)?.frameworks.deactivate(id);
     }
     this.pairsVersion++;
+    this.headroomDirty = true;
   }
 
   /** Clears suppression and decline filters for the roles (all of the framework's when empty). */
@@ -224,6 +235,7 @@ export class Allocator {
       for (const agent of this.agents.values()) agent.filters.delete(pair(id, r));
     }
     this.pairsVersion++;
+    this.headroomDirty = true;
   }
 
   // ---- resources --------------------------------------------------------------------------
@@ -281,6 +293,7 @@ export class Allocator {
     else this.quotas.delete(role);
     this.ensureRole(role);
     this.pairsVersion++;
+    this.headroomDirty = true;
   }
 
   quota(role: string): Quota | undefined {
@@ -452,11 +465,8 @@ export class Allocator {
    * of other roles that want offers (their headroom). Reserved resources are the role's own.
    */
   private withinHeadroom(role: string, candidate: Resources): Resources {
-    const required: Scalars = {};
-    for (const [other, quota] of this.quotas) {
-      if (other === role || (this.roles.get(other)?.frameworks.size ?? 0) === 0) continue;
-      accumulate(required, shortfall(quota.guarantee, this.roleSorter.allocation(other)), 1);
-    }
+    this.refreshHeadroom();
+    const required = subtractScalars(this.missingTotal, this.missingBy.get(role) ?? {});
     if (scalarsEmpty(required)) return candidate;
     const slack = subtractScalars(this.unreservedFree, required);
     const free = unreserved(candidate);
@@ -465,6 +475,35 @@ export class Allocator {
   }
 
   // ---- books ------------------------------------------------------------------------------
+
+  /** What a quota role with demand still misses of its guarantee (nothing without demand). */
+  private missing(role: string): Scalars {
+    const quota = this.quotas.get(role);
+    if (!quota || (this.roles.get(role)?.frameworks.size ?? 0) === 0) return {};
+    return shortfall(quota.guarantee, this.roleSorter.allocation(role));
+  }
+
+  private refreshHeadroom(): void {
+    if (!this.headroomDirty) return;
+    this.headroomDirty = false;
+    this.missingBy.clear();
+    this.missingTotal = {};
+    for (const role of this.quotas.keys()) {
+      const m = this.missing(role);
+      this.missingBy.set(role, m);
+      accumulate(this.missingTotal, m, 1);
+    }
+  }
+
+  /** A quota role's holdings changed: move its part of the headroom total. */
+  private updateHeadroom(role: string): void {
+    if (this.headroomDirty || !this.quotas.has(role)) return;
+    const before = this.missingBy.get(role) ?? {};
+    const after = this.missing(role);
+    accumulate(this.missingTotal, before, -1);
+    accumulate(this.missingTotal, after, 1);
+    this.missingBy.set(role, after);
+  }
 
   private commit(agent: AgentEntry, frameworkId: string, role: string, resources: Resources): void {
     const key = pair(frameworkId, role);
@@ -480,11 +519,13 @@ export class Allocator {
       entry.frameworks.deactivate(frameworkId);
     }
     entry.frameworks.allocated(frameworkId, amount);
+    this.updateHeadroom(role);
   }
 
   private release(frameworkId: string, role: string, amount: Scalars): void {
     this.roleSorter.unallocated(role, amount);
     this.roles.get(role)?.frameworks.unallocated(frameworkId, amount);
+    this.updateHeadroom(role);
   }
 
   private setAvailable(agent: AgentEntry, available: Resources): void {
@@ -536,6 +577,7 @@ export class Allocator {
       else sorter?.deactivate(id);
     }
     this.pairsVersion++;
+    this.headroomDirty = true;
   }
 
   private refreshTotals(): void {
