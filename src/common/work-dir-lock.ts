@@ -1,13 +1,17 @@
 /**
- * One master (or agent) per work dir: two masters appending to one registry would corrupt it, two
- * agents would both recover the same containers. The lock is a file holding the owner's PID,
- * created exclusively; a lock left by a process that is gone (a crash, kill -9) is taken over.
+ * One process per work or state dir: two masters appending to one registry would corrupt it, two
+ * agents would both recover the same containers, two framework servers would fight over one
+ * state file. The lock is a file holding the owner's PID, created exclusively; a lock left by a
+ * process that is gone (a crash, kill -9) is taken over.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 export class WorkDirLockedError extends Error {
   override readonly name = 'WorkDirLockedError';
+  constructor(message: string, readonly pid: number) {
+    super(message);
+  }
 }
 
 function alive(pid: number): boolean {
@@ -19,24 +23,36 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the lock; returns its release. Throws WorkDirLockedError when a live process holds it. */
-export function lockWorkDir(workDir: string, owner: 'master' | 'agent' = 'master'): () => void {
-  const path = join(workDir, `${owner}.lock`);
+/** Locks this process holds: a file naming our own PID that is not in here is a stale one. */
+const held = new Set<string>();
+
+/**
+ * Takes `DIR/OWNER.lock`; returns its release. Throws WorkDirLockedError when a live process
+ * (this one included) holds it.
+ */
+export function lockWorkDir(workDir: string, owner = 'master'): () => void {
+  mkdirSync(workDir, { recursive: true });
+  const path = resolve(join(workDir, `${owner}.lock`));
+  const article = /^[aeiou]/.test(owner) ? 'an' : 'a';
+  if (held.has(path)) throw new WorkDirLockedError(`this process already runs ${article} ${owner} on ${workDir}`, process.pid);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(path, 'wx');
+      const fd = openSync(path, 'wx', 0o644);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
-      return () => rmSync(path, { force: true });
+      held.add(path);
+      return () => {
+        held.delete(path);
+        rmSync(path, { force: true });
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && alive(holder) && holder !== process.pid) {
-        throw new WorkDirLockedError(`another ${owner} (pid ${holder}) is using the work dir ${workDir}`);
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+        throw new WorkDirLockedError(`another ${owner} (pid ${holder}) is using ${workDir}`, holder);
       }
-      if (holder === process.pid) throw new WorkDirLockedError(`this process already runs ${owner === 'agent' ? 'an' : 'a'} ${owner} on the work dir ${workDir}`);
       rmSync(path, { force: true });
     }
   }
-  throw new WorkDirLockedError(`cannot take the lock ${path}`);
+  throw new WorkDirLockedError(`cannot take the lock ${path}`, 0);
 }
