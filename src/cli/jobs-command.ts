@@ -5,15 +5,14 @@
  * the master where the attempt ran and reads its output from that agent, as `orbit run` does.
  */
 import { Option, type Command } from 'commander';
-import { createLogger, type LogLevel } from '../framework-sdk/index.js';
 import { ApiClient } from '../frameworks/common/api-client.js';
 import { apiBase, readSpecFile, userErrors, waitFor } from '../frameworks/common/cli-support.js';
 import { processIo, shortDuration, table, type CommandIo } from '../frameworks/common/command-io.js';
-import { lockStateDir } from '../frameworks/common/state-dir-lock.js';
 import { JOBS_API_PORT, startJobsApi, type RunSummary } from '../frameworks/jobs/jobs-api.js';
 import { JobsFramework, type SubmitOutcome } from '../frameworks/jobs/jobs-framework.js';
 import type { JobRecord } from '../frameworks/jobs/jobs-state.js';
 import type { Run, RunTask } from '../frameworks/jobs/run-state.js';
+import { serveFramework, type ServeFlags, type ServeSpec } from './serve-framework.js';
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
 import { fetchAgents } from './operator-call.js';
 import { TaskOutput } from './task-output.js';
@@ -86,17 +85,7 @@ export function formatRun(run: Run, now = Date.now()): string {
   return `${head}\n${table(['TASK', 'STATE', 'ATTEMPTS', 'DURATION', 'HOST', 'MESSAGE'], rows)}\n`;
 }
 
-interface ServeFlags {
-  master?: string;
-  stateDir?: string;
-  apiHost: string;
-  apiPort: number;
-  name: string;
-  role: string;
-  failoverTimeout?: number;
-  logLevel: LogLevel;
-}
-
+/** The master address from --master, $ORBIT_MASTER or the default; a bad one is a UsageError. */
 function masterFrom(flag: string | undefined): string {
   try {
     return resolveMaster(flag);
@@ -105,44 +94,13 @@ function masterFrom(flag: string | undefined): string {
   }
 }
 
-async function serve(flags: ServeFlags, io: CommandIo): Promise<void> {
-  if (!flags.stateDir) throw usage('--state-dir is required (jobs and runs are kept there)');
-  if (flags.apiPort > 65535) throw usage(`--api-port must be at most 65535, got ${flags.apiPort}`);
-  const master = masterFrom(flags.master);
-  const release = await userErrors(async () => lockStateDir(flags.stateDir!), usage);
-  const fw = new JobsFramework({
-    master,
-    stateDir: flags.stateDir,
-    name: flags.name,
-    role: flags.role,
-    logger: createLogger('jobs', flags.logLevel),
-    ...(flags.failoverTimeout !== undefined ? { failoverTimeoutMs: flags.failoverTimeout * 1000 } : {}),
-  });
-  try {
-    try {
-      fw.load();
-    } catch (err) {
-      throw usage((err as Error).message);
-    }
-    const api = await startJobsApi(fw, flags.apiHost, flags.apiPort).catch((err: NodeJS.ErrnoException) => {
-      throw usage(`cannot serve the API on ${flags.apiHost}:${flags.apiPort}: ${err.code ?? err.message}`);
-    });
-    io.out(`orbit jobs: API on ${api.url}, state in ${flags.stateDir}; subscribing to ${master}\n`);
-    let fatal: string | undefined;
-    const failed = new Promise<string>((resolve) => fw.on('error', (message) => resolve((fatal = message))));
-    fw.start().then(
-      (info) => io.out(`orbit jobs: subscribed as framework ${info.frameworkId}${info.resubscribed ? ' (resumed)' : ''}\n`),
-      () => undefined,
-    );
-    await Promise.race([io.waitForStop(), failed]);
-    fw.stop();
-    await api.close();
-    if (fatal !== undefined) throw usage(`the master ended the subscription: ${fatal}`);
-  } finally {
-    fw.stop();
-    release();
-  }
-}
+/** The jobs server, served the way every framework server is (serve-framework.ts). */
+const SERVE: ServeSpec<JobsFramework> = {
+  kind: 'jobs',
+  keeps: 'jobs and runs',
+  create: (options) => new JobsFramework(options),
+  startApi: startJobsApi,
+};
 
 /** Prints an attempt's stdout (to out) and stderr (to err) from its agent. */
 async function printLogs(master: string, run: Run, taskId: string, attemptNo: number | undefined, io: CommandIo): Promise<void> {
@@ -180,7 +138,7 @@ export function registerJobsCommand(program: Command, io: CommandIo = processIo)
     .option('--role <role>', 'the role to subscribe with', '*')
     .option('--failover-timeout <seconds>', 'how long the master keeps attempts running while this process is away (default: a week)', numberFlag('--failover-timeout'))
     .addOption(logLevelOption())
-    .action((flags: ServeFlags) => serve(flags, io));
+    .action((flags: ServeFlags) => serveFramework(SERVE, flags, io));
 
   jobs
     .command('submit')

@@ -4,16 +4,15 @@
  * other subcommands talk to that API (--api, default $ORBIT_SERVICES_API or 127.0.0.1:5060).
  */
 import { Option, type Command } from 'commander';
-import { createLogger, type LogLevel } from '../framework-sdk/index.js';
 import { ApiClient } from '../frameworks/common/api-client.js';
 import { apiBase, readSpecFile, userErrors, waitFor } from '../frameworks/common/cli-support.js';
 import { processIo, shortDuration, table, type CommandIo } from '../frameworks/common/command-io.js';
-import { lockStateDir } from '../frameworks/common/state-dir-lock.js';
 import type { AppDetails, AppSummary } from '../frameworks/services/app-view.js';
 import { SERVICES_API_PORT, startServicesApi } from '../frameworks/services/services-api.js';
 import type { DeployOutcome } from '../frameworks/services/app-requests.js';
 import { ServicesFramework } from '../frameworks/services/services-framework.js';
-import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
+import { serveFramework, type ServeFlags, type ServeSpec } from './serve-framework.js';
+import { logLevelOption, masterOption, numberFlag, UsageError } from './common.js';
 
 const DEFAULT_API = `127.0.0.1:${SERVICES_API_PORT}`;
 const usage = (message: string) => new UsageError(message);
@@ -103,61 +102,13 @@ export function formatAppDetails(d: AppDetails, now = Date.now()): string {
   return `${lines.join('\n')}\n`;
 }
 
-interface ServeFlags {
-  master?: string;
-  stateDir?: string;
-  apiHost: string;
-  apiPort: number;
-  name: string;
-  role: string;
-  failoverTimeout?: number;
-  logLevel: LogLevel;
-}
-
-async function serve(flags: ServeFlags, io: CommandIo): Promise<void> {
-  if (!flags.stateDir) throw usage('--state-dir is required (apps and task ids are kept there)');
-  if (flags.apiPort > 65535) throw usage(`--api-port must be at most 65535, got ${flags.apiPort}`);
-  const master = (() => {
-    try {
-      return resolveMaster(flags.master);
-    } catch (err) {
-      throw usage((err as Error).message);
-    }
-  })();
-  const release = await userErrors(async () => lockStateDir(flags.stateDir!), usage);
-  const fw = new ServicesFramework({
-    master,
-    stateDir: flags.stateDir,
-    name: flags.name,
-    role: flags.role,
-    logger: createLogger('services', flags.logLevel),
-    ...(flags.failoverTimeout !== undefined ? { failoverTimeoutMs: flags.failoverTimeout * 1000 } : {}),
-  });
-  try {
-    try {
-      fw.load();
-    } catch (err) {
-      throw usage((err as Error).message);
-    }
-    const api = await startServicesApi(fw, flags.apiHost, flags.apiPort).catch((err: NodeJS.ErrnoException) => {
-      throw usage(`cannot serve the API on ${flags.apiHost}:${flags.apiPort}: ${err.code ?? err.message}`);
-    });
-    io.out(`orbit services: API on ${api.url}, state in ${flags.stateDir}; subscribing to ${master}\n`);
-    let fatal: string | undefined;
-    const failed = new Promise<string>((resolve) => fw.on('error', (message) => resolve((fatal = message))));
-    fw.start().then(
-      (info) => io.out(`orbit services: subscribed as framework ${info.frameworkId}${info.resubscribed ? ' (resumed)' : ''}\n`),
-      () => undefined,
-    );
-    await Promise.race([io.waitForStop(), failed]);
-    fw.stop();
-    await api.close();
-    if (fatal !== undefined) throw usage(`the master ended the subscription: ${fatal}`);
-  } finally {
-    fw.stop();
-    release();
-  }
-}
+/** The services server, served the way every framework server is (serve-framework.ts). */
+const SERVE: ServeSpec<ServicesFramework> = {
+  kind: 'services',
+  keeps: 'apps and task ids',
+  create: (options) => new ServicesFramework(options),
+  startApi: startServicesApi,
+};
 
 async function waitUntilRunning(api: ApiClient, id: string, timeoutS: number, io: CommandIo): Promise<void> {
   const done = await waitFor(async () => {
@@ -183,7 +134,7 @@ export function registerServicesCommand(program: Command, io: CommandIo = proces
     .option('--role <role>', 'the role to subscribe with', '*')
     .option('--failover-timeout <seconds>', 'how long the master keeps the instances running while this process is away (default: a week)', numberFlag('--failover-timeout'))
     .addOption(logLevelOption())
-    .action((flags: ServeFlags) => serve(flags, io));
+    .action((flags: ServeFlags) => serveFramework(SERVE, flags, io));
 
   const waitOptions = (c: Command): Command =>
     c
