@@ -15,6 +15,7 @@ import { agentInfoToProto, frameworkInfoFromProto, frameworkInfoToProto, statusT
 import { errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { formatResources, type Resources } from '../common/resources.js';
+import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 import type { Containerizer } from './containerizer/containerizer.js';
@@ -22,7 +23,7 @@ import { createAgentHttpServer } from './http-server.js';
 import { AgentMetrics } from './metrics.js';
 import { MasterLink } from './master-link.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
-import { Checkpoint } from './checkpoint.js';
+import { Checkpoint, MemoryCheckpoint, type AgentCheckpoint } from './checkpoint.js';
 import { recoverAgent } from './recovery.js';
 import { StatusUpdateManager } from './status-updates.js';
 import { TaskRunner, type AgentTask } from './task-runner.js';
@@ -50,11 +51,21 @@ export interface AgentOptions {
    * true); when false it is skipped with a warning and the agent recovers without it.
    */
   strict?: boolean;
+  /**
+   * Where the checkpoint goes: the work dir (default), or memory, where nothing survives the
+   * process. Memory is for simulated agents only: a real agent's tasks would be orphaned.
+   */
+  checkpoint?: 'work-dir' | 'memory';
+  /** Serve /health, /state, /metrics and task output over HTTP (default true). */
+  http?: boolean;
+  /** An AgentLink client shared with other agents in this process (see MasterLink). */
+  linkClient?: AgentLinkClient;
 }
 
 export interface RunningAgent {
   /** The id the master gave, or '' before the first registration. */
   agentId(): string;
+  /** The HTTP port, or 0 when the agent serves no HTTP. */
   httpPort: number;
   runner: TaskRunner;
   link: MasterLink;
@@ -69,10 +80,11 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
+  const inMemory = options.checkpoint === 'memory';
   mkdirSync(options.workDir, { recursive: true });
   // Two agents recovering from one work dir would fight over the same containers.
-  const unlock = lockWorkDir(options.workDir, 'agent');
-  const checkpoint = new Checkpoint(options.workDir);
+  const unlock = inMemory ? () => undefined : lockWorkDir(options.workDir, 'agent');
+  const checkpoint: AgentCheckpoint = inMemory ? new MemoryCheckpoint() : new Checkpoint(options.workDir);
   let recovered: ReturnType<Checkpoint['load']>;
   try {
     recovered = checkpoint.load(options.strict ?? true);
@@ -122,39 +134,46 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   isActive = (frameworkId, taskId) => runner.isActive(frameworkId, taskId);
   await recoverAgent({ checkpoint, recovered, containerizers: options.containerizers, runner, updates, logger: log });
 
-  const metrics = new AgentMetrics({
-    total: () => info.resources,
-    tasks: () => runner.activeTasks().map((t) => ({ state: t.state, resources: t.spec.resources })),
-    pendingUpdates: () => updates.pending().length,
-    connected: () => link?.isConnected ?? false,
-  });
-  const http: Server = createAgentHttpServer({
-    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    state: () => ({
-      id: agentId,
-      hostname: info.hostname,
-      connected: link?.isConnected ?? false,
-      resources: formatResources(info.resources),
-      containerizers: info.containerizers,
-      tasks: runner.activeTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir, resources: formatResources(t.spec.resources), ...(t.healthy !== undefined ? { healthy: t.healthy } : {}) })),
-      completedTasks: runner.completedTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir })),
-      pendingUpdates: updates.pending().length,
-    }),
-    sandboxOf: (taskId, frameworkId) => runner.find(taskId, frameworkId)?.sandboxDir,
-  });
-  const ip = options.ip ?? '127.0.0.1';
-  info.httpPort = await new Promise<number>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.httpPort ?? 5052, ip, () => {
-      const address = http.address();
-      resolve(typeof address === 'object' && address ? address.port : 0);
+  const http = options.http === false ? undefined : await serveHttp();
+  info.httpPort = http?.port ?? 0;
+
+  /** The agent's HTTP endpoint, listening; a port that is taken stops the agent. */
+  async function serveHttp(): Promise<{ server: Server; port: number }> {
+    const metrics = new AgentMetrics({
+      total: () => info.resources,
+      tasks: () => runner.activeTasks().map((t) => ({ state: t.state, resources: t.spec.resources })),
+      pendingUpdates: () => updates.pending().length,
+      connected: () => link?.isConnected ?? false,
     });
-  }).catch((err: Error) => {
-    runner.stop();
-    updates.stop();
-    unlock();
-    throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5052}: ${err.message}`);
-  });
+    const http: Server = createAgentHttpServer({
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      state: () => ({
+        id: agentId,
+        hostname: info.hostname,
+        connected: link?.isConnected ?? false,
+        resources: formatResources(info.resources),
+        containerizers: info.containerizers,
+        tasks: runner.activeTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir, resources: formatResources(t.spec.resources), ...(t.healthy !== undefined ? { healthy: t.healthy } : {}) })),
+        completedTasks: runner.completedTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir })),
+        pendingUpdates: updates.pending().length,
+      }),
+      sandboxOf: (taskId, frameworkId) => runner.find(taskId, frameworkId)?.sandboxDir,
+    });
+    const ip = options.ip ?? '127.0.0.1';
+    const port = await new Promise<number>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(options.httpPort ?? 5052, ip, () => {
+        const address = http.address();
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      });
+    }).catch((err: Error) => {
+      runner.stop();
+      updates.stop();
+      unlock();
+      throw new Error(`cannot listen for HTTP on ${ip}:${options.httpPort ?? 5052}: ${err.message}`);
+    });
+    return { server: http, port };
+  }
 
   /**
    * Register the first time; afterwards re-register with every task this agent runs, and every
@@ -212,6 +231,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       master: options.master,
       clock,
       logger: log,
+      ...(options.linkClient ? { client: options.linkClient } : {}),
       ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
       ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
     },
@@ -247,10 +267,12 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       link?.stop();
       updates.stop();
       await Promise.all(options.containerizers.map((c) => c.close()));
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
+      if (http) {
+        await new Promise<void>((resolve) => {
+          http.server.close(() => resolve());
+          http.server.closeAllConnections();
+        });
+      }
       unlock();
     })();
     return stopped;

@@ -76,6 +76,18 @@ export interface TaskCheckpointPort {
   saveTaskState(frameworkId: string, taskId: string, state: Pick<TaskStateFile, 'handle' | 'ending'>): void;
 }
 
+/**
+ * Everything the agent keeps across a restart: Checkpoint on disk, or MemoryCheckpoint for agents
+ * that keep nothing (a simulated fleet, whose tasks end with the process anyway).
+ */
+export interface AgentCheckpoint extends TaskCheckpointPort {
+  saveAgentId(agentId: string): void;
+  saveUpdates(frameworkId: string, taskId: string, updates: readonly TaskStatus[]): void;
+  removeTask(frameworkId: string, taskId: string): void;
+  removeAllTasks(): void;
+  load(strict: boolean): RecoveredCheckpoint;
+}
+
 /** Ids become directory names; refuse the few that could escape their directory. */
 function pathPart(id: string): string {
   if (id === '' || id === '.' || id === '..' || id.includes('/') || id.includes('\0')) throw new Error(`'${id}' cannot name a checkpoint directory`);
@@ -86,7 +98,7 @@ const isLeftover = (name: string) => name.endsWith(TEMP_SUFFIX) || name.endsWith
 const key = (frameworkId: string, taskId: string) => `${frameworkId}/${taskId}`;
 
 /** The checkpoint of one agent work dir. Writes are synchronous and durable when they return. */
-export class Checkpoint implements TaskCheckpointPort {
+export class Checkpoint implements AgentCheckpoint {
   /** The `meta` directory under the work dir. */
   readonly dir: string;
   /** The framework.json text last written, per framework: an unchanged info is not rewritten. */
@@ -235,4 +247,25 @@ function listDir(dir: string): string[] {
     else if (!isLeftover(name)) names.push(name);
   }
   return names;
+}
+
+/**
+ * A checkpoint that writes nothing: the agent keeps its id for as long as the process lives (so it
+ * re-registers with it after losing the master) and starts afresh after a restart. For simulated
+ * agents, whose tasks never outlive their process anyway; a real agent must not use it.
+ */
+export class MemoryCheckpoint implements AgentCheckpoint {
+  private agentId: string | undefined;
+  saveAgentId(agentId: string): void {
+    this.agentId = agentId;
+  }
+  saveFramework(): void {}
+  saveTask(): void {}
+  saveTaskState(): void {}
+  saveUpdates(): void {}
+  removeTask(): void {}
+  removeAllTasks(): void {}
+  load(): RecoveredCheckpoint {
+    return { agentId: this.agentId, tasks: [], streams: [], skipped: [] };
+  }
 }

@@ -31,6 +31,17 @@ export interface MasterLinkOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   random?: () => number;
+  /**
+   * A client shared with other agents in this process: their streams share its connection, and
+   * stop() leaves it open. By default the link makes (and closes) a client of its own.
+   */
+  client?: AgentLinkClient;
+}
+
+/** A client for the master's AgentLink service, on a connection of its own. */
+export function newAgentLinkClient(master: string): AgentLinkClient {
+  // A distinct option keeps grpc-js from pooling this client's connection with another client's.
+  return new (orbitV1().AgentLink)(master, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
 }
 
 export class MasterLink {
@@ -47,7 +58,7 @@ export class MasterLink {
 
   /** Opens the stream (and keeps reopening it until stop()). */
   start(): void {
-    this.client = new (orbitV1().AgentLink)(this.options.master, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.client = this.options.client ?? newAgentLinkClient(this.options.master);
     this.connect();
   }
 
@@ -75,7 +86,7 @@ export class MasterLink {
     this.retry?.cancel();
     this.call?.cancel();
     this.call = undefined;
-    this.client?.close();
+    if (!this.options.client) this.client?.close();
   }
 
   private connect(): void {
@@ -90,7 +101,8 @@ export class MasterLink {
       this.heartbeat?.cancel();
       const wasConnected = this.connected;
       this.connected = false;
-      if (wasConnected) this.handlers.onDisconnected(reason);
+      // After stop() the stream's end is the agent's own doing: nothing to report.
+      if (wasConnected && !this.stopped) this.handlers.onDisconnected(reason);
       call.cancel();
       this.scheduleReconnect(reason);
     };

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../common/errors.js';
 import { isTerminal } from '../common/tasks.js';
-import type { Checkpoint, RecoveredCheckpoint, RecoveredTask } from './checkpoint.js';
+import type { AgentCheckpoint, RecoveredCheckpoint, RecoveredTask } from './checkpoint.js';
 import type { Containerizer, KnownContainer, RecoveredContainer } from './containerizer/containerizer.js';
 import type { StatusUpdateManager } from './status-updates.js';
 import type { TaskRunner } from './task-runner.js';
@@ -21,7 +21,7 @@ export class RecoveryError extends Error {
 }
 
 export interface RecoveryParts {
-  checkpoint: Checkpoint;
+  checkpoint: AgentCheckpoint;
   recovered: RecoveredCheckpoint;
   containerizers: readonly Containerizer[];
   runner: TaskRunner;

@@ -239,7 +239,7 @@ export class TaskRunner {
     }
     let exited: Promise<ContainerExit>;
     try {
-      mkdirSync(task.sandboxDir, { recursive: true });
+      if (containerizer.needsSandbox !== false) mkdirSync(task.sandboxDir, { recursive: true });
       const launched = await containerizer.launch(
         {
           containerId: task.containerId,

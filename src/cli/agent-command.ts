@@ -68,8 +68,33 @@ async function usableContainerizers(list: Containerizer[], explicit: boolean, lo
   return usable;
 }
 
+/** Parses one flag's value, turning a parse error into a usage error that names the flag. */
+export function flagValue<T>(flag: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** The status update retry flags (seconds) as agent options (ms), validated. */
+export function statusRetryOptions(flags: { statusUpdateRetryBase?: number; statusUpdateRetryMax?: number }): { statusRetryBaseMs?: number; statusRetryMaxMs?: number } {
+  const base = flags.statusUpdateRetryBase === undefined ? undefined : flags.statusUpdateRetryBase * 1000;
+  const max = flags.statusUpdateRetryMax === undefined ? undefined : flags.statusUpdateRetryMax * 1000;
+  if (base !== undefined && base <= 0) throw new UsageError('--status-update-retry-base must be more than 0');
+  if (base !== undefined && max !== undefined && max < base) throw new UsageError('--status-update-retry-max must be at least --status-update-retry-base');
+  return { ...(base !== undefined ? { statusRetryBaseMs: base } : {}), ...(max !== undefined ? { statusRetryMaxMs: max } : {}) };
+}
+
+/** The status update retry flags, shared by `orbit agent` and `orbit fleet`. */
+export function addStatusRetryFlags(command: Command): Command {
+  return command
+    .option('--status-update-retry-base <seconds>', 'first resend of an unacknowledged status update (default 10)', numberFlag('--status-update-retry-base'))
+    .option('--status-update-retry-max <seconds>', 'longest wait between resends, doubling up to it (default 600)', numberFlag('--status-update-retry-max'));
+}
+
 export function registerAgentCommand(program: Command): void {
-  program
+  const agent = program
     .command('agent')
     .description('run an agent: offers this machine\'s resources and runs tasks')
     .addOption(masterOption())
@@ -83,37 +108,19 @@ export function registerAgentCommand(program: Command): void {
     .option('--kill-tasks-on-exit', 'kill running tasks when the agent stops (default: leave them running)', false)
     .option('--strict', 'refuse to start when a checkpoint file is corrupt, naming it (the default)')
     .option('--no-strict', 'skip corrupt checkpoint files with a warning and recover without them')
-    .option('--status-update-retry-base <seconds>', 'first resend of an unacknowledged status update (default 10)', numberFlag('--status-update-retry-base'))
-    .option('--status-update-retry-max <seconds>', 'longest wait between resends, doubling up to it (default 600)', numberFlag('--status-update-retry-max'))
-    .addOption(logLevelOption())
-    .action(async (flags: AgentFlags) => {
+    .addOption(logLevelOption());
+  addStatusRetryFlags(agent).action(async (flags: AgentFlags) => {
       const master = resolveMaster(flags.master);
       if (!flags.workDir) throw new UsageError('--work-dir is required (sandboxes and checkpoints live there)');
       // Tasks run with their sandbox as cwd; every path the agent hands out must be absolute.
       flags.workDir = resolve(flags.workDir);
       if (flags.httpPort > 65535) throw new UsageError('--http-port must be at most 65535');
-      const given = (() => {
-        try {
-          return parseResources(flags.resources ?? '');
-        } catch (err) {
-          throw new UsageError(`--resources: ${(err as Error).message}`);
-        }
-      })();
-      const attributes = (() => {
-        try {
-          return parseAttributes(flags.attributes ?? '');
-        } catch (err) {
-          throw new UsageError(`--attributes: ${(err as Error).message}`);
-        }
-      })();
+      const given = flagValue('--resources', () => parseResources(flags.resources ?? ''));
+      const attributes = flagValue('--attributes', () => parseAttributes(flags.attributes ?? ''));
       const log = createLogger('agent', flags.logLevel);
       const containerizers = await usableContainerizers(makeContainerizers(flags.containerizers ?? 'docker,process', (msg, fields) => log.info(fields ?? {}, msg)), flags.containerizers !== undefined, log);
       mkdirSync(flags.workDir, { recursive: true });
       const resources = detectResources(given, flags.workDir);
-      const retryBaseMs = flags.statusUpdateRetryBase === undefined ? undefined : flags.statusUpdateRetryBase * 1000;
-      const retryMaxMs = flags.statusUpdateRetryMax === undefined ? undefined : flags.statusUpdateRetryMax * 1000;
-      if (retryBaseMs !== undefined && retryBaseMs <= 0) throw new UsageError('--status-update-retry-base must be more than 0');
-      if (retryBaseMs !== undefined && retryMaxMs !== undefined && retryMaxMs < retryBaseMs) throw new UsageError('--status-update-retry-max must be at least --status-update-retry-base');
       const agent = await startAgent({
         master,
         workDir: flags.workDir,
@@ -125,8 +132,7 @@ export function registerAgentCommand(program: Command): void {
         logger: log,
         strict: flags.strict ?? true,
         ...(flags.hostname ? { hostname: flags.hostname } : {}),
-        ...(retryBaseMs !== undefined ? { statusRetryBaseMs: retryBaseMs } : {}),
-        ...(retryMaxMs !== undefined ? { statusRetryMaxMs: retryMaxMs } : {}),
+        ...statusRetryOptions(flags),
       }).catch(async (err: unknown) => {
         await Promise.all(containerizers.map((c) => c.close()));
         // A corrupt checkpoint or an engine that cannot be asked: one line saying which, no stack.

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { addAgentOperations } from './agent-ops-command.js';
 import { registerAgentCommand } from './agent-command.js';
 import { registerAgentsCommand } from './agents-command.js';
+import { registerFleetCommand } from './fleet-command.js';
 import { registerFrameworkCommands } from './frameworks-command.js';
 import { registerLogsCommand } from './logs-command.js';
 import { registerTaskCommands } from './tasks-command.js';
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
   registerMasterCommand(program);
   registerAgentCommand(program);
   addAgentOperations(program.commands.find((c) => c.name() === 'agent')!);
+  registerFleetCommand(program);
   registerRunCommand(program);
   registerStatusCommand(program);
   registerRolesCommands(program);

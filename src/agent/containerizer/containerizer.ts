@@ -101,6 +101,8 @@ export class ContainerLaunchError extends Error {
 
 export interface Containerizer {
   readonly kind: 'docker' | 'process' | 'simulated';
+  /** False for kinds whose tasks write nothing (simulated): the runner then creates no sandbox. */
+  readonly needsSandbox?: boolean;
   /**
    * Starts the task; resolves once it is running, rejects with ContainerLaunchError when it cannot
    * start (the image can't be pulled, the program can't be spawned). `progress` hears about slow

@@ -19,6 +19,7 @@ interface Running {
 
 export class SimulatedContainerizer implements Containerizer {
   readonly kind = 'simulated' as const;
+  readonly needsSandbox = false;
   private readonly running = new Map<string, Running>();
 
   constructor(private readonly clock: Clock = systemClock) {}
