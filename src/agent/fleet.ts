@@ -9,23 +9,19 @@
  * and keeps re-registering, with the agent's usual jittered backoff, whenever the master goes away.
  */
 import { mkdirSync } from 'node:fs';
-import type { Attributes } from '../common/attributes.js';
-import { systemClock, type Clock } from '../common/clock.js';
-import { silentLogger, type Logger } from '../common/logging.js';
-import type { Resources } from '../common/resources.js';
+import { systemClock } from '../common/clock.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
-import { startAgent, type RunningAgent } from './agent.js';
+import { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
 import { SimulatedContainerizer } from './containerizer/simulated.js';
 import { newAgentLinkClient } from './master-link.js';
 
-export interface FleetOptions {
-  master: string;
+/** What every agent of the fleet gets as it is (the rest of AgentOptions the fleet decides). */
+type SharedAgentOptions = Pick<AgentOptions, 'master' | 'resources' | 'attributes' | 'clock' | 'logger' | 'backoffBaseMs' | 'backoffMaxMs' | 'statusRetryBaseMs' | 'statusRetryMaxMs'>;
+
+export interface FleetOptions extends SharedAgentOptions {
   /** How many agents, 1 to 100,000. */
   count: number;
-  /** What each agent offers. */
-  resources: Resources;
-  attributes?: Attributes;
   /** gRPC connections the agents' streams share, round robin (default: one per 2,500 agents, at least 1). */
   connections?: number;
   /** Agents are named PREFIX-00001, PREFIX-00002, ... (default `sim`). */
@@ -34,12 +30,6 @@ export interface FleetOptions {
   workDir: string;
   /** Agents started per second (default: all at once). */
   startRate?: number;
-  clock?: Clock;
-  logger?: Logger;
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  statusRetryBaseMs?: number;
-  statusRetryMaxMs?: number;
 }
 
 export interface RunningFleet {
@@ -60,6 +50,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
   const connections = options.connections ?? Math.max(1, Math.ceil(options.count / 2500));
   if (!Number.isInteger(connections) || connections < 1 || connections > options.count) throw new RangeError(`connections must be 1 to the number of agents (${options.count}), not ${connections}`);
   if (options.startRate !== undefined && !(options.startRate > 0)) throw new RangeError(`startRate must be more than 0, not ${options.startRate}`);
+  const { count: _count, connections: _connections, hostnamePrefix: _prefix, workDir: _workDir, startRate: _rate, ...shared } = options;
   const clock = options.clock ?? systemClock;
   const prefix = options.hostnamePrefix ?? 'sim';
   mkdirSync(options.workDir, { recursive: true });
@@ -77,21 +68,14 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
       }
       agents.push(
         await startAgent({
-          master: options.master,
+          ...shared,
           workDir: options.workDir,
           hostname: `${prefix}-${String(i + 1).padStart(width, '0')}`,
-          resources: options.resources,
-          attributes: options.attributes ?? [],
           containerizers: [new SimulatedContainerizer(clock)],
           checkpoint: 'memory',
           http: false,
           linkClient: clients[i % connections]!,
           clock,
-          logger: options.logger ?? silentLogger,
-          ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
-          ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
-          ...(options.statusRetryBaseMs !== undefined ? { statusRetryBaseMs: options.statusRetryBaseMs } : {}),
-          ...(options.statusRetryMaxMs !== undefined ? { statusRetryMaxMs: options.statusRetryMaxMs } : {}),
         }),
       );
     }
