@@ -197,6 +197,32 @@ t.test('sort returns a snapshot: a later change makes a new array', async (t) =>
   t.strictSame(sorter.sort(), ['b', 'a']);
 });
 
+t.test('an allocation that leaves the order as it was keeps the snapshot', async (t) => {
+  // total cpus:10;mem:100 — a cpus:1 → 0.1, b cpus:5 → 0.5; a cpus:+1 → 0.2 still below b
+  const sorter = run([TOTAL, { add: 'a' }, { add: 'b' }, { allocated: 'a', amount: { cpus: 1 } }, { allocated: 'b', amount: { cpus: 5 } }]);
+  const before = sorter.sort();
+  sorter.allocated('a', { cpus: 1 });
+  t.equal(sorter.sort(), before, 'same array');
+  t.strictSame(before, ['a', 'b']);
+  sorter.allocated('a', { cpus: 4 }); // a 0.6 → after b
+  t.strictSame(sorter.sort(), ['b', 'a']);
+  t.strictSame(before, ['a', 'b'], 'the earlier snapshot is untouched');
+});
+
+t.test('find gives the first active client in order that is accepted', async (t) => {
+  // total cpus:10;mem:100 — a 0.3, b 0.1, c 0 (inactive), d 0.2 → order b, d, a
+  const sorter = run([TOTAL, { add: 'a' }, { add: 'b' }, { add: 'c' }, { add: 'd' }, { deactivate: 'c' },
+    { allocated: 'a', amount: { cpus: 3 } }, { allocated: 'b', amount: { cpus: 1 } }, { allocated: 'd', amount: { mem: 20 } }]);
+  const asked: string[] = [];
+  t.equal(sorter.find((name) => {
+    asked.push(name);
+    return name !== 'b';
+  }), 'd');
+  t.strictSame(asked, ['b', 'd'], 'asked in DRF order, stopping at the first accepted');
+  t.equal(sorter.find(() => false), undefined, 'undefined when none is accepted');
+  t.equal(new DrfSorter().find(() => true), undefined, 'undefined when empty');
+});
+
 t.test('many clients stay ordered through random allocations (checked against a full sort)', async (t) => {
   // A deterministic pseudo-random walk; the incremental order must equal sorting from scratch.
   const sorter = new DrfSorter();

@@ -1,10 +1,12 @@
 /**
  * The DRF sorter (Mesos' Sorter): ranks clients — roles, or the frameworks inside a role — by
  * weighted dominant share, lowest first, ties by name. It only orders; it never decides what to
- * offer. Kept sorted incrementally: a change to one client moves that client alone (binary search
- * and splice), so a cycle with k allocations costs O(k·n) moves at worst, not k full sorts.
+ * offer. Kept sorted incrementally: a change to one client moves that client alone (binary search,
+ * then a splice inside one short block of the order), so a cycle with k allocations costs k small
+ * moves, not k full sorts.
  */
 import { accumulate, dominantShare, type Scalars } from '../../common/scalars.js';
+import { BlockList } from './block-list.js';
 
 interface Client {
   name: string;
@@ -18,8 +20,8 @@ interface Client {
 export class DrfSorter {
   private readonly clients = new Map<string, Client>();
   /** Active clients in order. */
-  private readonly order: Client[] = [];
-  /** Names in order, rebuilt only after a change (most agents in a cycle change nothing). */
+  private readonly order = new BlockList<Client>(compare);
+  /** Names in order, rebuilt only after the order changes (most changes leave it as it was). */
   private names: string[] | undefined;
   private total: Scalars = {};
 
@@ -82,7 +84,7 @@ export class DrfSorter {
   updateTotal(total: Scalars): void {
     this.total = { ...total };
     for (const c of this.clients.values()) c.key = this.keyOf(c);
-    this.order.sort(compare);
+    this.order.resort();
     this.names = undefined;
   }
 
@@ -101,21 +103,37 @@ export class DrfSorter {
     return this.clients.get(name)?.weight ?? 1;
   }
 
-  /** Active clients, lowest weighted share first. A snapshot: later changes make a new array. */
+  /**
+   * Active clients, lowest weighted share first. A snapshot, never changed later: a change that
+   * reorders clients makes a new array (one that leaves the order as it was returns the same one).
+   */
   sort(): readonly string[] {
-    this.names ??= this.order.map((c) => c.name);
+    this.names ??= this.order.toArray().map((c) => c.name);
     return this.names;
+  }
+
+  /**
+   * The first active client, lowest weighted share first, that `accept` approves; undefined when
+   * none does. Walks the live order without copying it, so `accept` must not change this sorter.
+   */
+  find(accept: (name: string) => boolean): string | undefined {
+    return this.order.find((client) => accept(client.name))?.name;
   }
 
   /** Number of active clients. */
   get size(): number {
-    return this.order.length;
+    return this.order.size;
   }
 
   private change(name: string, amount: Scalars, sign: 1 | -1): void {
     const client = this.clients.get(name);
     if (!client) return;
-    this.reposition(client, () => accumulate(client.allocation, amount, sign));
+    const mutate = (): void => {
+      accumulate(client.allocation, amount, sign);
+      client.key = this.keyOf(client);
+    };
+    if (!client.active) mutate();
+    else if (this.order.update(client, mutate)) this.names = undefined;
   }
 
   private reposition(client: Client, mutate: () => void): void {
@@ -131,31 +149,13 @@ export class DrfSorter {
 
   private insert(client: Client): void {
     client.key = this.keyOf(client);
-    this.order.splice(this.search(client), 0, client);
+    this.order.insert(client);
     this.names = undefined;
   }
 
   private detach(client: Client): void {
     this.names = undefined;
-    const i = this.search(client);
-    if (this.order[i] === client) this.order.splice(i, 1);
-    else {
-      // Keys are recomputed on every change, so this only happens if a key was mutated elsewhere.
-      const j = this.order.indexOf(client);
-      if (j >= 0) this.order.splice(j, 1);
-    }
-  }
-
-  /** The first index whose client does not sort before `client`. */
-  private search(client: Client): number {
-    let lo = 0;
-    let hi = this.order.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compare(this.order[mid]!, client) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    this.order.remove(client);
   }
 }
 
