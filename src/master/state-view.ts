@@ -1,25 +1,77 @@
-/** Builds the operator's view of the cluster (GET /state, Operator.GetState) from the core. */
-import { formatAttributes } from '../common/attributes.js';
-import { formatResources } from '../common/resources.js';
+/**
+ * Builds the operator's view of the cluster (GET /state, Operator.GetState) from the core.
+ *
+ * Two forms of one view: `clusterStateView` (objects, synchronous; for gRPC and tests) and
+ * `clusterStateJson` (the JSON text, built over several event-loop turns; for GET /state on a
+ * large cluster). Both give the same text for the same books (a test checks it).
+ */
+import { performance } from 'node:perf_hooks';
+import { formatAttributes, type Attributes } from '../common/attributes.js';
+import { formatResources, type Resources } from '../common/resources.js';
 import { scalarsToResources } from '../common/scalars.js';
+import type { TaskState, TaskStatus } from '../common/tasks.js';
 import { agentStatus } from './cluster-summary.js';
-import type { AgentView, ClusterStateView, FrameworkView, TaskView } from '../common/state-view.js';
+import type { AgentView, ClusterStateView, FrameworkView, RoleView, TaskView } from '../common/state-view.js';
 import type { MasterCore } from './core.js';
 import type { AgentRecord, FrameworkRecord, TaskRecord } from './records.js';
 
 export const ORBIT_VERSION = '0.1.0';
 
-export function taskView(task: TaskRecord): TaskView {
+/*
+ * Text forms, remembered per value. The books never change a Resources or Attributes array in
+ * place (add/subtract and re-registration make new ones), so a value's text is fixed; the maps are
+ * weak, so a replaced value's text goes with it. formatResources normalises as it goes and was
+ * most of the cost of a large /state.
+ */
+const resourceTexts = new WeakMap<Resources, string>();
+const attributeTexts = new WeakMap<Attributes, string>();
+
+/** formatResources, remembered for this (never mutated) value. */
+export function resourcesText(resources: Resources): string {
+  let text = resourceTexts.get(resources);
+  if (text === undefined) {
+    text = formatResources(resources);
+    resourceTexts.set(resources, text);
+  }
+  return text;
+}
+
+function attributesText(attributes: Attributes): string {
+  let text = attributeTexts.get(attributes);
+  if (text === undefined) {
+    text = formatAttributes(attributes);
+    attributeTexts.set(attributes, text);
+  }
+  return text;
+}
+
+/**
+ * What of a task can change after it is recorded, copied: its state, health and statuses (the
+ * books push and shift that array; the statuses themselves are never changed). The spec, ids and
+ * creation time are fixed.
+ */
+interface TaskSnapshot {
+  task: TaskRecord;
+  state: TaskState;
+  healthy: boolean | undefined;
+  statuses: TaskStatus[];
+}
+
+function snapshotTask(task: TaskRecord): TaskSnapshot {
+  return { task, state: task.state, healthy: task.healthy, statuses: task.statuses.slice() };
+}
+
+function taskViewOf({ task, state, healthy, statuses }: TaskSnapshot): TaskView {
   const view: TaskView = {
     id: task.spec.taskId,
     name: task.spec.name,
     frameworkId: task.frameworkId,
     agentId: task.agentId,
-    state: task.state,
-    resources: formatResources(task.spec.resources),
+    state,
+    resources: resourcesText(task.spec.resources),
     createdAt: task.createdAt,
     containerType: task.spec.container.kind,
-    statuses: task.statuses.map((s) => ({
+    statuses: statuses.map((s) => ({
       state: s.state,
       source: s.source,
       reason: s.reason,
@@ -29,9 +81,13 @@ export function taskView(task: TaskRecord): TaskView {
       ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
     })),
   };
-  if (task.healthy !== undefined) view.healthy = task.healthy;
+  if (healthy !== undefined) view.healthy = healthy;
   if (task.spec.container.image) view.image = task.spec.container.image;
   return view;
+}
+
+export function taskView(task: TaskRecord): TaskView {
+  return taskViewOf({ task, state: task.state, healthy: task.healthy, statuses: task.statuses });
 }
 
 export function agentView(agent: AgentRecord): AgentView {
@@ -40,10 +96,10 @@ export function agentView(agent: AgentRecord): AgentView {
     hostname: agent.info.hostname,
     address: agent.channel?.address ?? '',
     httpPort: agent.info.httpPort,
-    resources: formatResources(agent.info.resources),
-    used: formatResources(agent.used),
-    offered: formatResources(agent.offered),
-    attributes: formatAttributes(agent.info.attributes),
+    resources: resourcesText(agent.info.resources),
+    used: resourcesText(agent.used),
+    offered: resourcesText(agent.offered),
+    attributes: attributesText(agent.info.attributes),
     active: agent.active,
     status: agentStatus(agent),
     registeredAt: agent.registeredAt,
@@ -51,7 +107,67 @@ export function agentView(agent: AgentRecord): AgentView {
   };
 }
 
-export function frameworkView(framework: FrameworkRecord, offered: string): FrameworkView {
+/** An agent's JSON text and everything it was made from (what agentView reads). */
+interface AgentText {
+  json: string;
+  info: AgentRecord['info'];
+  resources: Resources;
+  attributes: Attributes;
+  channel: AgentRecord['channel'];
+  used: Resources;
+  offered: Resources;
+  active: boolean;
+  status: AgentView['status'];
+  registeredAt: number;
+  lastHeartbeatAt: number;
+}
+
+const agentTexts = new WeakMap<AgentRecord, AgentText>();
+
+/**
+ * `JSON.stringify(agentView(agent))`, remembered until something it shows changes (a heartbeat
+ * does, so an agent's text is remade every heartbeat interval at most). The books replace an
+ * agent's info, resources and channel rather than change them, so comparing them by identity is
+ * enough. About 300 bytes an agent, for a /state that mostly joins ready-made text.
+ */
+export function agentJson(agent: AgentRecord): string {
+  const status = agentStatus(agent);
+  const c = agentTexts.get(agent);
+  if (
+    c !== undefined &&
+    c.info === agent.info &&
+    c.resources === agent.info.resources &&
+    c.attributes === agent.info.attributes &&
+    c.channel === agent.channel &&
+    c.used === agent.used &&
+    c.offered === agent.offered &&
+    c.active === agent.active &&
+    c.status === status &&
+    c.registeredAt === agent.registeredAt &&
+    c.lastHeartbeatAt === agent.lastHeartbeatAt
+  ) {
+    return c.json;
+  }
+  const json = JSON.stringify(agentView(agent));
+  agentTexts.set(agent, {
+    json,
+    info: agent.info,
+    resources: agent.info.resources,
+    attributes: agent.info.attributes,
+    channel: agent.channel,
+    used: agent.used,
+    offered: agent.offered,
+    active: agent.active,
+    status,
+    registeredAt: agent.registeredAt,
+    lastHeartbeatAt: agent.lastHeartbeatAt,
+  });
+  return json;
+}
+
+type FrameworkHead = Omit<FrameworkView, 'tasks' | 'completedTasks'>;
+
+function frameworkHead(framework: FrameworkRecord, offered: string): FrameworkHead {
   return {
     id: framework.info.id,
     name: framework.info.name,
@@ -59,12 +175,30 @@ export function frameworkView(framework: FrameworkRecord, offered: string): Fram
     active: framework.connected,
     registeredAt: framework.registeredAt,
     failoverTimeoutSeconds: framework.info.failoverTimeoutMs / 1000,
-    used: formatResources(framework.used),
+    used: resourcesText(framework.used),
     offered,
+  };
+}
+
+export function frameworkView(framework: FrameworkRecord, offered: string): FrameworkView {
+  return {
+    ...frameworkHead(framework, offered),
     tasks: [...framework.tasks.values()].map(taskView),
     // Newest first, as operators read them.
     completedTasks: framework.completed.map(taskView).reverse(),
   };
+}
+
+function roleViews(core: MasterCore): RoleView[] {
+  return core.allocator.roleSummaries().map((r) => ({
+    role: r.role,
+    weight: r.weight,
+    ...(r.quota ? { quota: { guarantee: formatResources(scalarsToResources(r.quota.guarantee)), limit: formatResources(scalarsToResources(r.quota.limit)) } } : {}),
+    allocated: formatResources(scalarsToResources(r.allocated)),
+    dominantShare: Math.round(r.share * 10_000) / 10_000,
+    offersLastCycle: r.explanation.offers,
+    explanation: r.explanation.reasons,
+  }));
 }
 
 export function clusterStateView(core: MasterCore): ClusterStateView {
@@ -74,16 +208,109 @@ export function clusterStateView(core: MasterCore): ClusterStateView {
     startedAt: core.startedAt,
     epoch: core.epoch,
     agents: [...core.agents.values()].map(agentView),
-    frameworks: [...core.frameworks.values()].map((f) => frameworkView(f, formatResources(core.offeredTo(f)))),
-    roles: core.allocator.roleSummaries().map((r) => ({
-      role: r.role,
-      weight: r.weight,
-      ...(r.quota ? { quota: { guarantee: formatResources(scalarsToResources(r.quota.guarantee)), limit: formatResources(scalarsToResources(r.quota.limit)) } } : {}),
-      allocated: formatResources(scalarsToResources(r.allocated)),
-      dominantShare: Math.round(r.share * 10_000) / 10_000,
-      offersLastCycle: r.explanation.offers,
-      explanation: r.explanation.reasons,
-    })),
+    frameworks: [...core.frameworks.values()].map((f) => frameworkView(f, resourcesText(core.offeredTo(f)))),
+    roles: roleViews(core),
     completedFrameworks: [...core.completedFrameworks].reverse().map((f) => frameworkView(f, '')),
   };
+}
+
+/** How a long build gives the event loop back: after `sliceMs` of work, it waits for `next()`. */
+export interface Slices {
+  sliceMs: number;
+  now(): number;
+  /** Resolves on a later turn of the event loop. */
+  next(): Promise<void>;
+}
+
+/** Default slices for GET /state: 10 ms of work, then a turn for everything else. */
+export const EVENT_LOOP_SLICES: Slices = {
+  sliceMs: 10,
+  now: () => performance.now(),
+  next: () => new Promise<void>((resolve) => setImmediate(resolve)),
+};
+
+interface FrameworkSnapshot {
+  head: FrameworkHead;
+  tasks: TaskSnapshot[];
+  /** Newest first. */
+  completed: TaskSnapshot[];
+}
+
+function snapshotFramework(framework: FrameworkRecord, offered: string): FrameworkSnapshot {
+  return {
+    head: frameworkHead(framework, offered),
+    tasks: Array.from(framework.tasks.values(), snapshotTask),
+    completed: framework.completed.map(snapshotTask).reverse(),
+  };
+}
+
+/** Tasks turned to text per JSON.stringify call: one call per task costs about twice as much. */
+const CHUNK = 64;
+/** Agents' ready-made texts joined between checks of the time. */
+const AGENT_CHUNK = 1024;
+
+/**
+ * The bytes of `JSON.stringify(clusterStateView(core))` (UTF-8), built so that a large cluster does
+ * not hold the event loop: first, in one turn, a snapshot of everything the text will say (agent
+ * texts, and for tasks only what can change; the rest is never changed in place),
+ * then the text in slices of about `slices.sliceMs`, with the event loop free in between. The
+ * books may change between slices; the text shows them as they were at the snapshot. Agents'
+ * texts are remembered between builds (agentJson); tasks' are not (there are many more of them).
+ */
+export async function clusterStateJson(core: MasterCore, slices: Slices = EVENT_LOOP_SLICES): Promise<Buffer> {
+  const head = { masterId: core.masterId, version: ORBIT_VERSION, startedAt: core.startedAt, epoch: core.epoch };
+  const agents = Array.from(core.agents.values(), agentJson);
+  const frameworks = Array.from(core.frameworks.values(), (f) => snapshotFramework(f, resourcesText(core.offeredTo(f))));
+  const roles = roleViews(core);
+  const completedFrameworks = [...core.completedFrameworks].reverse().map((f) => snapshotFramework(f, ''));
+
+  /** Encoded slices, and the text of the current one. */
+  const done: Buffer[] = [];
+  let out: string[] = [];
+  let sliceStart = slices.now();
+  const breakIfDue = async () => {
+    if (slices.now() - sliceStart < slices.sliceMs) return;
+    done.push(Buffer.from(out.join('')));
+    out = [];
+    await slices.next();
+    sliceStart = slices.now();
+  };
+  /** Appends `items` as a JSON array of their views, CHUNK at a time. */
+  const array = async <T>(items: readonly T[], view: (item: T) => unknown) => {
+    out.push('[');
+    for (let i = 0; i < items.length; i += CHUNK) {
+      if (i > 0) out.push(',');
+      out.push(JSON.stringify(items.slice(i, i + CHUNK).map(view)).slice(1, -1));
+      await breakIfDue();
+    }
+    out.push(']');
+  };
+  /** `JSON.stringify(obj)` without its closing brace, so more keys can follow. */
+  const open = (obj: object) => JSON.stringify(obj).slice(0, -1);
+  const frameworkArray = async (list: readonly FrameworkSnapshot[]) => {
+    out.push('[');
+    for (let i = 0; i < list.length; i++) {
+      const f = list[i]!;
+      out.push(i > 0 ? ',' : '', open(f.head), ',"tasks":');
+      await array(f.tasks, taskViewOf);
+      out.push(',"completedTasks":');
+      await array(f.completed, taskViewOf);
+      out.push('}');
+    }
+    out.push(']');
+  };
+
+  out.push(open(head), ',"agents":[');
+  for (let i = 0; i < agents.length; i += AGENT_CHUNK) {
+    out.push(i > 0 ? ',' : '', agents.slice(i, i + AGENT_CHUNK).join(','));
+    await breakIfDue();
+  }
+  out.push(']');
+  out.push(',"frameworks":');
+  await frameworkArray(frameworks);
+  out.push(',"roles":', JSON.stringify(roles), ',"completedFrameworks":');
+  await frameworkArray(completedFrameworks);
+  out.push('}');
+  done.push(Buffer.from(out.join('')));
+  return done.length === 1 ? done[0]! : Buffer.concat(done);
 }

@@ -10,7 +10,7 @@ import type { MasterCore } from '../core.js';
 import { ClusterHistory, sampleOf } from '../history.js';
 import type { MasterMetrics } from '../metrics-port.js';
 import { PrometheusMetrics } from '../metrics.js';
-import { clusterStateView, ORBIT_VERSION } from '../state-view.js';
+import { clusterStateJson, ORBIT_VERSION } from '../state-view.js';
 import { dashboardRoutes } from './dashboard-assets.js';
 import { dashboardSnapshot } from './dashboard-feed.js';
 import { DashboardStream } from './dashboard-stream.js';
@@ -54,7 +54,7 @@ export class OperatorSurface {
     this.stream = new DashboardStream(() => dashboardSnapshot(core, this.history, { version: ORBIT_VERSION, now: this.clock.now() }), this.clock, this.streamIntervalMs);
     this.stream.start();
     return statusRoutes({
-      state: () => clusterStateView(core),
+      stateJson: () => clusterStateJson(core),
       metrics: this.metrics,
       history: this.history,
       dashboard: dashboardRoutes(),

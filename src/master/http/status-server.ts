@@ -7,14 +7,15 @@
  * - GET / (the dashboard) and its files, GET /stream (its server-sent events).
  * Anything else is a JSON 404 (or 405 for another method), so scripts always get JSON back.
  */
-import type { ClusterStateView } from '../../common/state-view.js';
 import type { ClusterHistory } from '../history.js';
 import { jsonRoute, textRoute, type Handler, type Routes } from './router.js';
+import { batchedJsonRoute } from './state-endpoint.js';
 
 export { createRouter, type Routes } from './router.js';
 
 export interface StatusSources {
-  state: () => ClusterStateView;
+  /** The /state body, JSON in UTF-8 (clusterStateJson); concurrent requests share one build. */
+  stateJson: () => Promise<Buffer>;
   metrics: { text(): Promise<string>; readonly contentType: string };
   history: ClusterHistory;
   /** The dashboard's page and files. */
@@ -32,7 +33,7 @@ export function statusRoutes(s: StatusSources): Routes {
   return {
     ...s.dashboard,
     '/health': jsonRoute(() => ({ status: 'ok' })),
-    '/state': jsonRoute(() => s.state()),
+    '/state': batchedJsonRoute(s.stateJson),
     '/metrics': textRoute(s.metrics.contentType, () => s.metrics.text()),
     '/history': jsonRoute((url) => ({ intervalMs: s.history.sampleIntervalMs, samples: s.history.samplesSince(intParam(url, 'since', 0)) })),
     '/events': jsonRoute((url) => ({ total: s.history.eventCount, events: s.history.events(intParam(url, 'limit', 100)) })),
