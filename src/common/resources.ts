@@ -101,26 +101,39 @@ export function rangesResource(name: string, ranges: Range[], role = UNRESERVED_
 }
 
 function checked(r: Resource): Resource {
-  const bad = (why: string): never => {
-    throw new RangeError(`invalid resource ${label(r)}: ${why}`);
-  };
-  if (!NAME.test(r.name)) bad(`name '${r.name}' is not [a-z][a-z0-9_-]*`);
-  if (r.role !== UNRESERVED_ROLE && !ROLE.test(r.role)) bad(`role '${r.role}' is not '*' or [A-Za-z0-9_.-]+`);
-  if (r.kind === 'scalar') {
-    const x = r.scalar;
-    if (x === undefined || !Number.isFinite(x) || x < 0 || x > MAX_SCALAR) bad(`scalar ${x} is not in 0..${MAX_SCALAR}`);
-  } else {
-    const max = maxBound(r.name);
-    for (const { begin, end } of r.ranges ?? bad('ranges missing')) {
-      const ok = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= max;
-      if (!ok(begin) || !ok(end) || begin > end) bad(`range ${begin}-${end} is not within 0..${max} with begin <= end`);
-    }
-  }
+  const why = resourceProblem(r);
+  if (why !== undefined) throw new RangeError(`invalid resource ${label(r)}: ${why}`);
   return r;
 }
 
-function compare(x: Resource, y: Resource): number {
-  const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/**
+ * Why `scalarResource`/`rangesResource` (and so `normalize`) would refuse an entry, or undefined
+ * when it is valid: a bad name or role, a negative or non-finite scalar, a range out of bounds.
+ */
+export function resourceProblem(r: Resource): string | undefined {
+  if (!NAME.test(r.name)) return `name '${r.name}' is not [a-z][a-z0-9_-]*`;
+  if (r.role !== UNRESERVED_ROLE && !ROLE.test(r.role)) return `role '${r.role}' is not '*' or [A-Za-z0-9_.-]+`;
+  if (r.kind === 'scalar') {
+    const x = r.scalar;
+    if (x === undefined || !Number.isFinite(x) || x < 0 || x > MAX_SCALAR) return `scalar ${x} is not in 0..${MAX_SCALAR}`;
+  } else {
+    const max = maxBound(r.name);
+    if (r.ranges === undefined) return 'ranges missing';
+    const ok = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= max;
+    for (const { begin, end } of r.ranges) {
+      if (!ok(begin) || !ok(end) || begin > end) return `range ${begin}-${end} is not within 0..${max} with begin <= end`;
+    }
+  }
+  return undefined;
+}
+
+const text = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The order of entries in a normalised value: by name, role (`*` first), dynamic (false first),
+ * kind; 0 exactly when both have the same (name, role, dynamic, kind).
+ */
+export function compareResources(x: Resource, y: Resource): number {
   return (
     text(x.name, y.name) ||
     (x.role === y.role ? 0 : x.role === UNRESERVED_ROLE ? -1 : y.role === UNRESERVED_ROLE ? 1 : text(x.role, y.role)) ||
@@ -151,7 +164,7 @@ export function normalize(list: readonly Resource[]): Resources {
     if (kind === 'scalar' && milli > 0) out.push({ name, role, dynamic, kind, scalar: milli / MILLI });
     if (kind === 'ranges' && ranges.length > 0) out.push({ name, role, dynamic, kind, ranges: normalizeRanges(ranges) });
   }
-  return out.sort(compare);
+  return out.sort(compareResources);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Regressions for allocator bugs found by the property tests and the benchmark's review.
 import t from 'tap';
-import { formatResources, parseResources as res, scalar } from '../../src/common/resources.js';
+import { equals, formatResources, parseResources as res, scalar, withRole } from '../../src/common/resources.js';
 import { Allocator, type OfferDecision } from '../../src/master/allocator/allocator.js';
 
 const NOW = 1_700_000_000_000;
@@ -85,4 +85,44 @@ t.test('recover on an unknown agent returns false', async (t) => {
   const allocator = new Allocator();
   allocator.addFramework('f1', ['r']);
   t.equal(allocator.recover('nope', 'f1', 'r', res('cpus:1')), false);
+});
+
+t.test('resources handed in unsorted or unmerged are normalised at the allocator boundary', async (t) => {
+  // The books use linear merges that need normalised values: addAgent, recover and recordUsed normalise first.
+  const unsorted = [...res('ports:[31000-31009]'), ...res('mem:1024'), ...res('cpus:1'), ...res('cpus:1')];
+  const allocator = new Allocator();
+  allocator.addFramework('f1', ['r']);
+  allocator.addAgent('a1', unsorted);
+  t.equal(formatResources(allocator.available('a1') ?? []), 'cpus:2;mem:1024;ports:[31000-31009]');
+  const [offer] = allocator.allocate(NOW);
+  t.equal(formatResources(offer?.resources ?? []), 'cpus:2;mem:1024;ports:[31000-31009]');
+  const back = [...res('ports:[31005-31009]'), ...res('cpus:1'), ...res('ports:[31000-31004]'), ...res('mem:1024;cpus:1')];
+  t.ok(allocator.recover('a1', 'f1', 'r', back, NOW + DAY), 'taken back although given in another shape');
+  t.strictSame(allocator.allocatedOn('a1'), []);
+  t.equal(allocator.allocate(NOW + 1).length, 0, 'and the filter matches the whole offer');
+  t.ok(allocator.recordUsed('a1', 'f2', 'r', [...res('mem:512'), ...res('cpus:0.5')]));
+  t.equal(formatResources(allocator.available('a1') ?? []), 'cpus:1.5;mem:512;ports:[31000-31009]');
+  t.throws(() => allocator.recover('a1', 'f2', 'r', [{ name: 'CPU', role: '*', dynamic: false, kind: 'scalar', scalar: 1 }]), RangeError,
+    'an invalid entry is refused as normalize refuses it');
+});
+
+t.test('a decline filter matches an offer whose text form is the same, as it always did', async (t) => {
+  // Filters compare by the text form before `contains`; the text form does not show whether a
+  // reservation is dynamic, so a static reservation declined also refuses the same one made dynamic.
+  const allocator = new Allocator();
+  allocator.addFramework('f1', ['r']);
+  allocator.addFramework('f2', ['r']);
+  const staticX = res('cpus(r):2;mem(r):512');
+  const dynamicX = withRole(staticX, 'r', true);
+  allocator.addAgent('a1', staticX);
+  const [first] = allocator.allocate(NOW);
+  t.equal(first?.frameworkId, 'f1', 'f1 first (both hold nothing; by name)');
+  allocator.recover('a1', 'f1', 'r', staticX, NOW + DAY);
+  const [second] = allocator.allocate(NOW + 1);
+  t.equal(second?.frameworkId, 'f2', 'f1 declined it');
+  allocator.convertAllocated('a1', 'f2', 'r', staticX, dynamicX);
+  allocator.recover('a1', 'f2', 'r', dynamicX);
+  const [third] = allocator.allocate(NOW + 2);
+  t.equal(third?.frameworkId, 'f2', 'f1\'s filter still refuses the dynamic reservation of the same amounts');
+  t.ok(third && equals(third.resources, dynamicX));
 });

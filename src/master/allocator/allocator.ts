@@ -17,15 +17,20 @@
  */
 import {
   add,
-  contains,
-  forRole,
-  formatResources,
-  isEmpty,
   subtract,
-  unreserved,
   type Resource,
   type Resources,
 } from '../../common/resources.js';
+import {
+  addNormalized,
+  asNormalized,
+  containsNormalized,
+  forRoleNormalized,
+  sameTextForm,
+  subtractNormalized,
+  unreservedNormalized,
+  unreservedScalars,
+} from '../../common/resource-merge.js';
 import { explainRole, newRoleStats, type RoleExplanation, type RoleStats } from './explain.js';
 import { accumulate, addScalars, dominantShare, scalarsEmpty, shortfall, subtractScalars, toScalars, type Scalars } from '../../common/scalars.js';
 import { DrfSorter } from './sorter.js';
@@ -37,6 +42,18 @@ export const MIN_OFFER_MEM_MB = 32;
 /** True when resources are worth offering: enough cpus or enough mem. */
 export function isOfferable(s: Scalars): boolean {
   return (s['cpus'] ?? 0) >= MIN_OFFER_CPUS || (s['mem'] ?? 0) >= MIN_OFFER_MEM_MB;
+}
+
+/** `isOfferable(toScalars(r))`, without building the scalars (summed and rounded the same way). */
+function offerable(r: Resources): boolean {
+  let cpus = 0;
+  let mem = 0;
+  for (const e of r) {
+    if (e.kind !== 'scalar') continue;
+    if (e.name === 'cpus') cpus = Math.round((cpus + (e.scalar ?? 0)) * 1000) / 1000;
+    else if (e.name === 'mem') mem = Math.round((mem + (e.scalar ?? 0)) * 1000) / 1000;
+  }
+  return cpus >= MIN_OFFER_CPUS || mem >= MIN_OFFER_MEM_MB;
 }
 
 export interface OfferDecision {
@@ -54,10 +71,10 @@ export interface Quota {
 
 interface Filter {
   resources: Resources;
-  fingerprint: string;
   expiresAt: number;
 }
 
+/** Every Resources value kept here is normalised, so the books use the linear merges of resource-merge.ts. */
 interface AgentEntry {
   id: string;
   total: Resources;
@@ -69,8 +86,8 @@ interface AgentEntry {
   version: number;
   /** Set when every candidate here was filtered: skip until a version changes or `until`. */
   skip: { version: number; pairsVersion: number; until: number } | undefined;
-  /** Decline filters on this agent, by `framework\0role`. */
-  filters: Map<string, Filter>;
+  /** Decline filters on this agent, by role and then framework (a framework id string is looked up as is, never built). */
+  filters: Map<string, Map<string, Filter>>;
   /** What each `framework\0role` holds here (offered or used). */
   allocations: Map<string, Resources>;
 }
@@ -123,13 +140,14 @@ export class Allocator {
   /** Adds an agent; `used` are resources its tasks already hold (after a master failover). */
   addAgent(id: string, total: Resources, used: readonly { frameworkId: string; role: string; resources: Resources }[] = []): void {
     if (this.agents.has(id)) this.removeAgent(id);
-    const agent: AgentEntry = { id, total, available: total, availableScalars: toScalars(total), active: true, version: 0, skip: undefined, filters: new Map(), allocations: new Map() };
+    const whole = asNormalized(total);
+    const agent: AgentEntry = { id, total: whole, available: whole, availableScalars: toScalars(whole), active: true, version: 0, skip: undefined, filters: new Map(), allocations: new Map() };
     this.agents.set(id, agent);
     this.agentList.push(agent);
-    accumulate(this.clusterTotal, toScalars(total), 1);
-    accumulate(this.unreservedFree, toScalars(unreserved(total)), 1);
+    accumulate(this.clusterTotal, toScalars(whole), 1);
+    accumulate(this.unreservedFree, unreservedScalars(whole), 1);
     this.totalsDirty = true;
-    for (const u of used) this.commit(agent, u.frameworkId, u.role, u.resources);
+    for (const u of used) this.commit(agent, u.frameworkId, u.role, asNormalized(u.resources));
   }
 
   /** Removes an agent and every allocation on it; a no-op for unknown agents. */
@@ -140,7 +158,7 @@ export class Allocator {
       const [frameworkId, role] = key.split('\u0000') as [string, string];
       this.release(frameworkId, role, toScalars(resources));
     }
-    if (agent.active) accumulate(this.unreservedFree, toScalars(unreserved(agent.available)), -1);
+    if (agent.active) accumulate(this.unreservedFree, unreservedScalars(agent.available), -1);
     accumulate(this.clusterTotal, toScalars(agent.total), -1);
     this.agents.delete(id);
     this.agentList = this.agentList.filter((a) => a !== agent);
@@ -152,7 +170,7 @@ export class Allocator {
     const agent = this.agents.get(id);
     if (!agent || agent.active) return;
     agent.active = true;
-    accumulate(this.unreservedFree, toScalars(unreserved(agent.available)), 1);
+    accumulate(this.unreservedFree, unreservedScalars(agent.available), 1);
   }
 
   /** No offers from an agent until activated; its allocations stay. */
@@ -160,7 +178,7 @@ export class Allocator {
     const agent = this.agents.get(id);
     if (!agent || !agent.active) return;
     agent.active = false;
-    accumulate(this.unreservedFree, toScalars(unreserved(agent.available)), -1);
+    accumulate(this.unreservedFree, unreservedScalars(agent.available), -1);
   }
 
   /**
@@ -194,7 +212,7 @@ export class Allocator {
     const framework = this.frameworks.get(id);
     if (!framework) return;
     const roles = [...framework.roles];
-    for (const agent of this.agents.values()) for (const r of roles) agent.filters.delete(pair(id, r));
+    for (const agent of this.agents.values()) for (const r of roles) agent.filters.get(r)?.delete(id);
     for (const r of roles) this.leaveRole(framework, r);
     this.frameworks.delete(id);
     this.pairsVersion++;
@@ -232,7 +250,7 @@ export class Allocator {
     for (const r of which) {
       framework.suppressed.delete(r);
       if (framework.active) this.roles.get(r)?.frameworks.activate(id);
-      for (const agent of this.agents.values()) agent.filters.delete(pair(id, r));
+      for (const agent of this.agents.values()) agent.filters.get(r)?.delete(id);
     }
     this.pairsVersion++;
     this.headroomDirty = true;
@@ -248,19 +266,21 @@ export class Allocator {
   recover(agentId: string, frameworkId: string, role: string, resources: Resources, refuseUntil?: number): boolean {
     const agent = this.agents.get(agentId);
     if (!agent) return false;
-    if (isEmpty(resources)) return true;
+    const back = asNormalized(resources);
+    if (back.length === 0) return true;
     const key = pair(frameworkId, role);
     const held = agent.allocations.get(key) ?? [];
     // Taking back more than is held could hand out resources twice; refuse and let the caller say so.
-    if (!contains(held, resources)) return false;
-    const back = resources;
-    const left = subtract(held, back);
-    if (isEmpty(left)) agent.allocations.delete(key);
+    const left = subtractNormalized(held, back);
+    if (left === undefined) return false;
+    if (left.length === 0) agent.allocations.delete(key);
     else agent.allocations.set(key, left);
-    this.setAvailable(agent, add(agent.available, back));
+    this.setAvailable(agent, addNormalized(agent.available, back));
     this.release(frameworkId, role, toScalars(back));
     if (refuseUntil !== undefined) {
-      agent.filters.set(key, { resources: back, fingerprint: formatResources(back), expiresAt: refuseUntil });
+      let filters = agent.filters.get(role);
+      if (filters === undefined) agent.filters.set(role, (filters = new Map()));
+      filters.set(frameworkId, { resources: back, expiresAt: refuseUntil });
     }
     return true;
   }
@@ -268,8 +288,10 @@ export class Allocator {
   /** Records resources a framework already holds on an agent (tasks found after a failover). */
   recordUsed(agentId: string, frameworkId: string, role: string, resources: Resources): boolean {
     const agent = this.agents.get(agentId);
-    if (!agent || !contains(agent.available, resources)) return false;
-    this.commit(agent, frameworkId, role, resources);
+    if (!agent) return false;
+    const used = asNormalized(resources);
+    if (!containsNormalized(agent.available, used)) return false;
+    this.commit(agent, frameworkId, role, used);
     return true;
   }
 
@@ -353,21 +375,26 @@ export class Allocator {
   }
 
   private quotaStage(order: readonly AgentEntry[], now: number, offers: OfferDecision[]): void {
+    // Agents before `first` are inactive or have nothing offerable left. A cycle only takes
+    // resources away, so they stay that way: later roles start their walk at `first`.
+    let first = 0;
     for (const role of this.roleSorter.sort()) {
       const quota = this.quotas.get(role);
       const entry = this.roles.get(role);
       if (!quota || !entry || entry.frameworks.size === 0) continue;
       let need = shortfall(quota.guarantee, this.roleSorter.allocation(role));
-      for (const agent of order) {
+      while (first < order.length && (!order[first]!.active || !isOfferable(order[first]!.availableScalars))) first++;
+      for (let i = first; i < order.length; i++) {
+        const agent = order[i]!;
         if (scalarsEmpty(need)) break;
         if (!agent.active || !isOfferable(agent.availableScalars)) continue;
         // Every kind of the guarantee is capped at what is still missing (a met kind at 0); other
         // kinds pass, but never out of the headroom other roles' unmet guarantees need.
         const cap: Scalars = {};
         for (const kind of Object.keys(quota.guarantee)) cap[kind] = need[kind] ?? 0;
-        const sized = chop(forRole(agent.available, role), cap, Object.keys(quota.guarantee));
+        const sized = chop(forRoleNormalized(agent.available, role), cap, Object.keys(quota.guarantee));
         const candidate = this.withinHeadroom(role, this.limitFor(role, sized));
-        if (!isOfferable(toScalars(candidate))) continue;
+        if (!offerable(candidate)) continue;
         const offer = this.offerToFramework(agent, entry, candidate, now);
         if (!offer) continue;
         offers.push(offer);
@@ -391,11 +418,11 @@ export class Allocator {
       for (const role of this.roleSorter.sort()) {
         const entry = this.roles.get(role)!;
         if (entry.frameworks.size === 0) continue;
-        const whole = forRole(agent.available, role);
+        const whole = forRoleNormalized(agent.available, role);
         let candidate = whole;
-        if (isEmpty(candidate)) continue;
+        if (candidate.length === 0) continue;
         const limited = this.limitFor(role, candidate);
-        if (limited !== candidate && !isOfferable(toScalars(limited))) {
+        if (limited !== candidate && !offerable(limited)) {
           entry.stats.limited++;
           onlyFilters = false;
           continue;
@@ -404,8 +431,8 @@ export class Allocator {
         // A cut candidate can grow without this agent changing (the role's holdings elsewhere
         // shrink): such an agent must be looked at again, not skipped.
         if (candidate !== whole) onlyFilters = false;
-        if (!isOfferable(toScalars(candidate))) {
-          if (isOfferable(toScalars(limited))) {
+        if (!offerable(candidate)) {
+          if (offerable(limited)) {
             entry.stats.headroom++;
             onlyFilters = false;
           }
@@ -431,26 +458,24 @@ export class Allocator {
    * it; commits and returns the decision, or undefined when every framework is filtered.
    */
   private offerToFramework(agent: AgentEntry, entry: RoleEntry, candidate: Resources, now: number): OfferDecision | undefined {
-    let fingerprint: string | undefined;
-    for (const frameworkId of entry.frameworks.sort()) {
-      const filter = agent.filters.get(pair(frameworkId, entry.name));
-      if (filter) {
-        if (filter.expiresAt <= now) {
-          agent.filters.delete(pair(frameworkId, entry.name));
-        } else {
-          fingerprint ??= formatResources(candidate);
-          if (filter.fingerprint === fingerprint || contains(filter.resources, candidate)) {
-            entry.stats.filtered++;
-            entry.stats.filteredUntil = Math.min(entry.stats.filteredUntil, filter.expiresAt);
-            continue;
-          }
-        }
+    const filters = agent.filters.get(entry.name);
+    const frameworkId = entry.frameworks.find((id) => {
+      const filter = filters?.get(id);
+      if (filter === undefined) return true;
+      if (filter.expiresAt <= now) {
+        filters!.delete(id);
+        return true;
       }
-      this.commit(agent, frameworkId, entry.name, candidate);
-      entry.stats.offers++;
-      return { frameworkId, agentId: agent.id, role: entry.name, resources: candidate };
-    }
-    return undefined;
+      // The text-form comparison is what filters always matched on (it ignores the dynamic flag).
+      if (!sameTextForm(filter.resources, candidate) && !containsNormalized(filter.resources, candidate)) return true;
+      entry.stats.filtered++;
+      entry.stats.filteredUntil = Math.min(entry.stats.filteredUntil, filter.expiresAt);
+      return false;
+    });
+    if (frameworkId === undefined) return undefined;
+    this.commit(agent, frameworkId, entry.name, candidate);
+    entry.stats.offers++;
+    return { frameworkId, agentId: agent.id, role: entry.name, resources: candidate };
   }
 
   /** Caps a role's candidate at what its quota limit still allows. */
@@ -466,12 +491,14 @@ export class Allocator {
    */
   private withinHeadroom(role: string, candidate: Resources): Resources {
     this.refreshHeadroom();
+    if (scalarsEmpty(this.missingTotal)) return candidate; // no unmet guarantees at all
     const required = subtractScalars(this.missingTotal, this.missingBy.get(role) ?? {});
     if (scalarsEmpty(required)) return candidate;
     const slack = subtractScalars(this.unreservedFree, required);
-    const free = unreserved(candidate);
+    const free = unreservedNormalized(candidate);
     const kept = chop(free, slack, Object.keys(required));
-    return kept === free ? candidate : add(subtract(candidate, free), kept);
+    // `free` is a part of `candidate`, so the subtraction cannot fail.
+    return kept === free ? candidate : addNormalized(subtractNormalized(candidate, free) ?? subtract(candidate, free), kept);
   }
 
   // ---- books ------------------------------------------------------------------------------
@@ -505,10 +532,13 @@ export class Allocator {
     this.missingBy.set(role, after);
   }
 
+  /** Counts normalised `resources` as held by the framework; throws when the agent lacks them. */
   private commit(agent: AgentEntry, frameworkId: string, role: string, resources: Resources): void {
+    // Checked before anything changes; `subtract` throws InsufficientResourcesError with the shortfalls.
+    const available = subtractNormalized(agent.available, resources) ?? subtract(agent.available, resources);
     const key = pair(frameworkId, role);
-    agent.allocations.set(key, add(agent.allocations.get(key) ?? [], resources));
-    this.setAvailable(agent, subtract(agent.available, resources));
+    agent.allocations.set(key, addNormalized(agent.allocations.get(key) ?? [], resources));
+    this.setAvailable(agent, available);
     const amount = toScalars(resources);
     const entry = this.ensureRole(role);
     this.roleSorter.allocated(role, amount);
@@ -530,8 +560,8 @@ export class Allocator {
 
   private setAvailable(agent: AgentEntry, available: Resources): void {
     if (agent.active) {
-      accumulate(this.unreservedFree, toScalars(unreserved(agent.available)), -1);
-      accumulate(this.unreservedFree, toScalars(unreserved(available)), 1);
+      accumulate(this.unreservedFree, unreservedScalars(agent.available), -1);
+      accumulate(this.unreservedFree, unreservedScalars(available), 1);
     }
     agent.available = available;
     agent.availableScalars = toScalars(available);
