@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import { hostname as osHostname, userInfo } from 'node:os';
+import type { Acknowledgement } from '../gen/orbit/v1/Acknowledgement.js';
 import type { CallHeader } from '../gen/orbit/v1/CallHeader.js';
 import type { CallResponse__Output } from '../gen/orbit/v1/CallResponse.js';
 import type { Event__Output } from '../gen/orbit/v1/Event.js';
@@ -27,6 +28,8 @@ import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, type C
 
 const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+/** At most this many acknowledgements in one Acknowledge call. */
+const MAX_ACKS_PER_CALL = 1000;
 /** Without an event for this many heartbeat intervals the stream is taken for dead. */
 const MISSED_HEARTBEATS = 3;
 /** Subscribe statuses that re-subscribing cannot fix: the client stops instead of retrying. */
@@ -73,6 +76,9 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
   private watchdog: NodeJS.Timeout | undefined;
   private lastSubscribed: SubscribedInfo | undefined;
   private waiters: { resolve: (info: SubscribedInfo) => void; reject: (err: Error) => void }[] = [];
+  /** Acknowledgements waiting for the end of the tick (see acknowledge()). */
+  private readonly pendingAcks: { ack: Acknowledgement; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private ackFlush: NodeJS.Immediate | undefined;
 
   constructor(options: SchedulerClientOptions) {
     super();
@@ -153,11 +159,18 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     return this.unary('Kill', (header, opts, cb) => this.stub.Kill({ header, taskId, agentId, ...grace }, opts, cb));
   }
 
-  /** Acknowledges a status by its uuid; a no-op (resolved) for a status without uuid. */
+  /**
+   * Acknowledges a status by its uuid; a no-op (resolved) for a status without uuid.
+   * Acknowledgements made in the same tick go to the master in one call (a unary call costs far
+   * more than an acknowledgement); each promise settles with that call.
+   */
   acknowledge(status: Pick<TaskStatus, 'agentId' | 'taskId' | 'uuid'>): Promise<void> {
     const { agentId, taskId, uuid } = status;
     if (!uuid) return Promise.resolve();
-    return this.unary('Acknowledge', (header, opts, cb) => this.stub.Acknowledge({ header, agentId, taskId, uuid }, opts, cb));
+    return new Promise((resolve, reject) => {
+      this.pendingAcks.push({ ack: { agentId, taskId, uuid }, resolve, reject });
+      this.ackFlush ??= setImmediate(() => this.flushAcks());
+    });
   }
 
   /** Asks for the latest status of the listed tasks (as `update` events); none listed = all (implicit). */
@@ -353,6 +366,20 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
   }
 
   // ---- calls ----------------------------------------------------------------------------------
+
+  /** Sends the acknowledgements queued this tick, MAX_ACKS_PER_CALL to a call; one alone goes in the call's own fields. */
+  private flushAcks(): void {
+    this.ackFlush = undefined;
+    while (this.pendingAcks.length > 0) {
+      const batch = this.pendingAcks.splice(0, MAX_ACKS_PER_CALL);
+      const acks = batch.map((p) => p.ack);
+      const req = acks.length === 1 ? acks[0]! : { acks };
+      this.unary('Acknowledge', (header, opts, cb) => this.stub.Acknowledge({ header, ...req }, opts, cb)).then(
+        () => batch.forEach((p) => p.resolve()),
+        (err: unknown) => batch.forEach((p) => p.reject(err)),
+      );
+    }
+  }
 
   private unary(
     name: string,

@@ -5,6 +5,7 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 
 import type { AcceptCall as _orbit_v1_AcceptCall, AcceptCall__Output as _orbit_v1_AcceptCall__Output } from './orbit/v1/AcceptCall.js';
 import type { AcknowledgeCall as _orbit_v1_AcknowledgeCall, AcknowledgeCall__Output as _orbit_v1_AcknowledgeCall__Output } from './orbit/v1/AcknowledgeCall.js';
+import type { Acknowledgement as _orbit_v1_Acknowledgement, Acknowledgement__Output as _orbit_v1_Acknowledgement__Output } from './orbit/v1/Acknowledgement.js';
 import type { AgentInfo as _orbit_v1_AgentInfo, AgentInfo__Output as _orbit_v1_AgentInfo__Output } from './orbit/v1/AgentInfo.js';
 import type { Attribute as _orbit_v1_Attribute, Attribute__Output as _orbit_v1_Attribute__Output } from './orbit/v1/Attribute.js';
 import type { CallHeader as _orbit_v1_CallHeader, CallHeader__Output as _orbit_v1_CallHeader__Output } from './orbit/v1/CallHeader.js';
@@ -57,6 +58,7 @@ export interface ProtoGrpcType {
     v1: {
       AcceptCall: MessageTypeDefinition<_orbit_v1_AcceptCall, _orbit_v1_AcceptCall__Output>
       AcknowledgeCall: MessageTypeDefinition<_orbit_v1_AcknowledgeCall, _orbit_v1_AcknowledgeCall__Output>
+      Acknowledgement: MessageTypeDefinition<_orbit_v1_Acknowledgement, _orbit_v1_Acknowledgement__Output>
       AgentInfo: MessageTypeDefinition<_orbit_v1_AgentInfo, _orbit_v1_AgentInfo__Output>
       Attribute: MessageTypeDefinition<_orbit_v1_Attribute, _orbit_v1_Attribute__Output>
       CallHeader: MessageTypeDefinition<_orbit_v1_CallHeader, _orbit_v1_CallHeader__Output>

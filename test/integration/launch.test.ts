@@ -1,7 +1,8 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildTask, formatResources, takeResources, type Offer } from '../../src/framework-sdk/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildTask, formatResources, takeResources, type Offer, type TaskStatus } from '../../src/framework-sdk/index.js';
 import { eventually, nextEvent, OfferPool, startCluster, updatesUntil, atLeastCpus } from '../helpers/cluster.js';
 
 t.test('a master and two agents run process tasks end to end over gRPC', async (t) => {
@@ -101,4 +102,34 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
     await finished;
     t.pass('all three finished');
   });
+});
+
+t.test('acknowledgements sent together reach the agents; a bad one refuses the whole call, naming it', async (t) => {
+  const cluster = await startCluster(t, [{}]);
+  const fw = await cluster.framework({ name: 'batcher', autoAcknowledge: false });
+  const [[offer]] = await nextEvent(fw, 'offers');
+  const tasks = [0, 1, 2].map(() => buildTask({ offer: offer!, resources: 'cpus:0.1;mem:32', command: 'true' }));
+  const starting = new Map<string, TaskStatus>();
+  const running = new Set<string>();
+  fw.on('update', (s) => {
+    if (s.state === 'STARTING') starting.set(s.taskId, s);
+    if (s.state === 'RUNNING') running.add(s.taskId);
+  });
+  await fw.launch(offer!, tasks);
+  await eventually('every STARTING', () => starting.size === 3);
+
+  const refused = await Promise.allSettled([
+    fw.acknowledge(starting.get(tasks[0]!.taskId)!),
+    fw.acknowledge({ agentId: offer!.agentId, taskId: '', uuid: 'some-uuid' }),
+  ]);
+  t.match(refused.map((r) => (r.status === 'rejected' ? r.reason : undefined)), [
+    { code: 'INVALID_ARGUMENT', details: /acks\[1\]\.task_id/ },
+    { code: 'INVALID_ARGUMENT', details: /acks\[1\]\.task_id/ },
+  ], 'both acknowledgements of the call are refused, the bad one named');
+  await sleep(500);
+  t.equal(running.size, 0, 'nothing of the refused call was applied: RUNNING still waits behind STARTING');
+
+  await Promise.all(tasks.map((task) => fw.acknowledge(starting.get(task.taskId)!)));
+  await eventually('every RUNNING', () => running.size === 3);
+  t.pass('one call acknowledged all three');
 });

@@ -96,6 +96,50 @@ t.test('an update with a uuid is acknowledged after the listeners ran', async (t
   });
 });
 
+t.test('updates handled in the same tick are acknowledged in one call, each exactly once', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const status = (taskId: string, uuid: string) => ({
+    taskId, frameworkId: 'fw-1', agentId: `agent-${taskId}`, state: 'TASK_RUNNING' as const, source: 'SOURCE_AGENT' as const,
+    reason: 'REASON_NONE' as const, message: '', timestamp: 1_700_000_000, uuid,
+  });
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+  for (const id of ids) fake.send({ update: { status: status(id, `uuid-${id}`) } });
+  type Ack = { agentId: string; taskId: string; uuid: string };
+  const acked = () =>
+    fake.callsOf('Acknowledge').flatMap((c) => (c.taskId ? [c as unknown as Ack] : (c.acks as Ack[])));
+  await until(() => acked().length === ids.length, 'every acknowledgement');
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(
+    acked().map((a) => `${a.agentId} ${a.taskId} ${a.uuid}`),
+    ids.map((id) => `agent-${id} ${id} uuid-${id}`),
+    'every update acknowledged once, in order, naming its agent',
+  );
+  for (const c of fake.callsOf('Acknowledge')) {
+    const n = (c.acks as Ack[]).length;
+    t.ok(c.taskId ? n === 0 : n > 1, 'one acknowledgement goes in the call fields, several in acks');
+  }
+});
+
+t.test('explicit acknowledgements in one tick share a call and its outcome', async (t) => {
+  const { fake, client } = await setup(t, { autoAcknowledge: false });
+  await client.start();
+  await Promise.all([
+    client.acknowledge({ agentId: 'agent-1', taskId: 'a', uuid: 'u1' }),
+    client.acknowledge({ agentId: 'agent-1', taskId: 'b', uuid: 'u2' }),
+    client.acknowledge({ agentId: 'agent-1', taskId: 'c' }), // no uuid: nothing to send
+  ]);
+  t.equal(fake.callsOf('Acknowledge').length, 1, 'one call for both');
+  t.equal((fake.callsOf('Acknowledge')[0]?.acks as unknown[]).length, 2);
+  fake.failures.set('Acknowledge', { code: grpc.status.FAILED_PRECONDITION, details: 'stale stream' });
+  const outcomes = await Promise.allSettled([
+    client.acknowledge({ agentId: 'agent-1', taskId: 'd', uuid: 'u3' }),
+    client.acknowledge({ agentId: 'agent-1', taskId: 'e', uuid: 'u4' }),
+  ]);
+  t.same(outcomes.map((o) => o.status), ['rejected', 'rejected'], 'a failed call rejects every acknowledgement in it');
+  t.match((outcomes[0] as PromiseRejectedResult).reason, { code: 'FAILED_PRECONDITION' });
+});
+
 t.test('no acknowledgement when autoAcknowledge is off', async (t) => {
   const { fake, client } = await setup(t, { autoAcknowledge: false });
   await client.start();

@@ -64,6 +64,19 @@ function checkIds(ids: readonly string[], field: string): string[] {
   return [...ids];
 }
 
+interface Ack {
+  agentId: string;
+  taskId: string;
+  uuid: string;
+}
+
+/** One acknowledgement, checked before any of its call is applied; `prefix` names where it sits. */
+function checkAck(ack: Ack, prefix: string): Ack {
+  if (!ack.taskId) throw new InvalidArgumentError(`${prefix}task_id`, 'is required');
+  if (!ack.uuid) throw new InvalidArgumentError(`${prefix}uuid`, 'is required (master-made updates need no acknowledgement)');
+  return ack;
+}
+
 export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandlers {
   /** Wraps a unary call: header check, then the action; faults become status codes. */
   function call<Req extends { header: CallHeader__Output | null }>(action: (framework: FrameworkRecord, request: Req) => void): grpc.handleUnaryCall<Req, CallResponse> {
@@ -130,9 +143,9 @@ export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandl
       core.kill(framework, req.taskId, grace === undefined ? undefined : grace * 1000);
     }),
     Acknowledge: call((framework, req) => {
-      if (!req.taskId) throw new InvalidArgumentError('task_id', 'is required');
-      if (!req.uuid) throw new InvalidArgumentError('uuid', 'is required (master-made updates need no acknowledgement)');
-      core.acknowledge(framework, req.agentId, req.taskId, req.uuid);
+      const acks: Ack[] = req.taskId || req.uuid || req.acks.length === 0 ? [checkAck(req, '')] : [];
+      req.acks.forEach((a, i) => acks.push(checkAck(a, `acks[${i}].`)));
+      for (const a of acks) core.acknowledge(framework, a.agentId, a.taskId, a.uuid);
     }),
     Reconcile: call((framework, req) => {
       core.reconcile(framework, req.tasks.map((t, i) => {

@@ -2,12 +2,14 @@
 // Original file: proto/orbit/v1/scheduler.proto
 
 import type { CallHeader as _orbit_v1_CallHeader, CallHeader__Output as _orbit_v1_CallHeader__Output } from '../../orbit/v1/CallHeader.js';
+import type { Acknowledgement as _orbit_v1_Acknowledgement, Acknowledgement__Output as _orbit_v1_Acknowledgement__Output } from '../../orbit/v1/Acknowledgement.js';
 
 export interface AcknowledgeCall {
   'header'?: (_orbit_v1_CallHeader | null);
   'agentId'?: (string);
   'taskId'?: (string);
   'uuid'?: (string);
+  'acks'?: (_orbit_v1_Acknowledgement)[];
 }
 
 export interface AcknowledgeCall__Output {
@@ -15,4 +17,5 @@ export interface AcknowledgeCall__Output {
   'agentId': (string);
   'taskId': (string);
   'uuid': (string);
+  'acks': (_orbit_v1_Acknowledgement__Output)[];
 }
