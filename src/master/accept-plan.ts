@@ -93,7 +93,7 @@ export function planAccept(offered: Resources, operations: readonly Operation[],
  * `cpus(db):1` is matched to whichever kind of `db` reservation the pool holds enough of.
  */
 export function alignReservations(asked: Resources, pool: Resources): Resources {
-  if (contains(pool, asked)) return asked;
+  if (asked.every((r) => r.role === '*') || contains(pool, asked)) return asked;
   const aligned = asked.map((r) => {
     if (r.role === '*') return r;
     const flipped = { ...r, dynamic: !r.dynamic };

@@ -189,7 +189,7 @@ export abstract class MasterBooks {
     const agent = this.agents.get(task.agentId);
     const key = taskKey(task.frameworkId, task.spec.taskId);
     if (agent?.tasks.delete(key)) {
-      agent.used = subtract(agent.used, task.spec.resources);
+      agent.used = agent.tasks.size === 0 ? EMPTY : subtract(agent.used, task.spec.resources);
       this.recover(task.agentId, task.frameworkId, roleOf(task), task.spec.resources);
       if (agent.draining && agent.tasks.size === 0 && !agent.drained) {
         agent.drained = true;
@@ -197,7 +197,7 @@ export abstract class MasterBooks {
       }
     }
     if (framework?.tasks.delete(task.spec.taskId)) {
-      framework.used = subtract(framework.used, task.spec.resources);
+      framework.used = framework.tasks.size === 0 ? EMPTY : subtract(framework.used, task.spec.resources);
       framework.completed.push(task);
       if (framework.completed.length > this.completedLimit) framework.completed.shift();
     }

@@ -325,8 +325,8 @@ export class MasterCore extends MasterBooks {
     }
     const agent = this.agents.get(checked.agentId)!;
     const role = checked.offers[0]!.offer.role;
-    let offered = EMPTY;
-    for (const record of checked.offers) offered = add(offered, record.offer.resources);
+    let offered = checked.offers.length === 1 ? checked.offers[0]!.offer.resources : EMPTY;
+    if (checked.offers.length > 1) for (const record of checked.offers) offered = add(offered, record.offer.resources);
     // Throws for a malformed (un)reserve before anything changes.
     this.metrics.offersAccepted(checked.offers.length);
     const plan = planAccept(offered, operations, {
@@ -402,11 +402,13 @@ export class MasterCore extends MasterBooks {
     agent?.channel?.send({ type: 'killTask', frameworkId: framework.info.id, taskId, ...(killGraceMs !== undefined ? { killGraceMs } : {}), reason: 'KILLED_BY_FRAMEWORK' });
   }
 
-  /** Relays an acknowledgement to the agent that made the update. */
+  /**
+   * Relays an acknowledgement to the agent that made the update: the one it names, else the
+   * task's (looked up only then: a terminal task is found by a scan of the completed ones).
+   */
   acknowledge(framework: FrameworkRecord, agentId: string, taskId: string, uuid: string): void {
-    const task = framework.tasks.get(taskId) ?? this.completedTask(framework, taskId);
-    const agent = this.agents.get(agentId || task?.agentId || '');
-    agent?.channel?.send({ type: 'ack', frameworkId: framework.info.id, taskId, uuid });
+    const id = agentId || (framework.tasks.get(taskId) ?? this.completedTask(framework, taskId))?.agentId || '';
+    this.agents.get(id)?.channel?.send({ type: 'ack', frameworkId: framework.info.id, taskId, uuid });
   }
 
   /**

@@ -4,9 +4,11 @@
  */
 import type { Offer } from '../common/cluster.js';
 import { newOfferId } from '../common/ids.js';
-import { add, subtract } from '../common/resources.js';
+import { add, subtract, type Resources } from '../common/resources.js';
 import type { OfferDecision } from './allocator/allocator.js';
 import type { AgentRecord, FrameworkRecord, OfferRecord } from './records.js';
+
+const EMPTY: Resources = [];
 
 export class OfferBook {
   private readonly offers = new Map<string, OfferRecord>();
@@ -31,7 +33,8 @@ export class OfferBook {
       attributes: agent.info.attributes,
     };
     this.offers.set(offer.id, { offer, createdAt: now });
-    agent.offered = add(agent.offered, offer.resources);
+    // Usually an agent's only outstanding offer: no arithmetic then (it runs on every offer).
+    agent.offered = agent.offers.size === 0 ? offer.resources : add(agent.offered, offer.resources);
     agent.offers.add(offer.id);
     framework.offers.add(offer.id);
     return offer;
@@ -46,8 +49,8 @@ export class OfferBook {
     if (!record) return undefined;
     this.offers.delete(offerId);
     if (agent) {
-      agent.offered = subtract(agent.offered, record.offer.resources);
       agent.offers.delete(offerId);
+      agent.offered = agent.offers.size === 0 ? EMPTY : subtract(agent.offered, record.offer.resources);
     }
     framework?.offers.delete(offerId);
     return record.offer;
