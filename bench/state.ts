@@ -10,7 +10,8 @@
  *
  * Memory: the master's RSS idle, after every agent registered, and after a framework in this
  * process launched `--tasks-per-agent` long-running simulated tasks on each agent (all RUNNING and
- * acknowledged, the framework suppressed). Each reading is taken after a full collection in the
+ * acknowledged, the framework suppressed; the fleet resends unacknowledged updates only after
+ * 600 s, so a slow launch does not add duplicates to the statuses kept). Each reading is taken after a full collection in the
  * master (it is started with --expose-gc and a SIGUSR2 hook, bench/state-gc.ts) and a 1 s pause:
  * the median of five RSS samples, and the V8 heap in use. Per agent = Δ / agents, per task =
  * Δ / tasks. Baseline: a bare grpc-js server (the master's server options, no books) holding as
@@ -207,8 +208,10 @@ async function measureState(master: MasterProcess, shape: string, agents: number
   const t1 = performance.now();
   const body = await getText(master.httpPort, '/state');
   const aloneMs = performance.now() - t1;
-  const state = JSON.parse(body) as { agents: unknown[] };
+  const state = JSON.parse(body) as { agents: unknown[]; frameworks: { tasks: { statuses: unknown[] }[] }[] };
   if (state.agents.length !== agents) console.log(`  (the master reports ${state.agents.length} agents, expected ${agents})`);
+  const tasks = state.frameworks.flatMap((f) => f.tasks);
+  if (tasks.length > 0) line('tasks, and statuses kept per task', `${count(tasks.length)}, ${(tasks.reduce((n, t) => n + t.statuses.length, 0) / tasks.length).toFixed(2)}`);
   const stringify: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
@@ -256,7 +259,9 @@ async function memorySection(): Promise<void> {
   try {
     await sleep(2000);
     const idle = await settledMemory(master);
-    const fleet = await startFleetProcess({ master: master.address, agents: memoryAgents, core: 1, nodeArgs: FLEET_NODE_ARGS });
+    // A launch this large keeps the framework's acknowledgements seconds behind; agents resending
+    // updates meanwhile would add duplicate statuses to every task's history.
+    const fleet = await startFleetProcess({ master: master.address, agents: memoryAgents, core: 1, nodeArgs: FLEET_NODE_ARGS, args: ['--status-update-retry-base', '600'] });
     try {
       await sleep(2000);
       const withAgents = await settledMemory(master);
