@@ -6,7 +6,7 @@
  *   npm run bench:e2e                               # 1k, 5k, 10k agents × 10, 100 frameworks
  *   npm run bench:e2e -- --quick                    # 1k agents × 10 frameworks, short windows
  *   node dist/bench/e2e.js --agents 1000 --frameworks 10 --window-s 10 [--allocation-interval 1,0.1]
- *        [--task 'cpus:0.25;mem:64'] [--task-ms 1000] [--in-flight 4000] [--profile DIR] [--verbose]
+ *        [--task 'cpus:0.25;mem:64'] [--agent-resources 'cpus:8;mem:32768;...'] [--task-ms 1000] [--in-flight 4000] [--profile DIR] [--verbose]
  *
  * Per configuration: (1) peak: after a warm-up, tasks reaching RUNNING per second over a window,
  * the master's CPU over it (a share of its core: under 100% means the limit is elsewhere) and its
@@ -35,6 +35,7 @@ interface Args {
   windowS: number;
   warmupS: number;
   allocationIntervalsS: number[];
+  agentResources: string;
   task: string;
   taskMs: number;
   inFlight: number;
@@ -70,6 +71,7 @@ function parseArgs(argv: readonly string[]): Args {
     windowS: num('--window-s', quick ? 5 : 10),
     warmupS: num('--warmup-s', quick ? 4 : 6),
     allocationIntervalsS: list('--allocation-interval', [1, 0.1], false),
+    agentResources: raw('--agent-resources') ?? AGENT_RESOURCES,
     task: raw('--task') ?? 'cpus:0.25;mem:64',
     taskMs: num('--task-ms', 1000),
     inFlight: num('--in-flight', 4000),
@@ -165,7 +167,7 @@ async function runCluster(args: Args, agents: number, intervalS: number, echo: E
   });
   let fleet: Awaited<ReturnType<typeof startFleetProcess>> | undefined;
   try {
-    fleet = await startFleetProcess({ master: master.address, agents, resources: AGENT_RESOURCES, core: 1 });
+    fleet = await startFleetProcess({ master: master.address, agents, resources: args.agentResources, core: 1 });
     for (const frameworks of args.frameworks) {
       console.log(`\nagents ${fmt(agents)}, frameworks ${frameworks}, allocation interval ${intervalS} s (fleet registered in ${fleet.registeredAfterS.toFixed(1)} s)`);
       const load = new Load({ master: master.address, frameworks, task: args.task, taskMs: args.taskMs, maxInFlight: args.inFlight, refuseSeconds: args.refuseS });
@@ -236,7 +238,7 @@ async function main(argv: readonly string[]): Promise<void> {
   console.log(`command: node dist/bench/e2e.js ${argv.join(' ')}`.trimEnd());
   console.log(
     `setup: master on core 0 (--allocation-interval ${args.allocationIntervalsS.join(', ')} s; 1 s is the Mesos default), ` +
-      `fleet and frameworks on core 1${CAN_PIN && pinned ? '' : ' (NOT pinned: no taskset or one core)'}; agents ${AGENT_RESOURCES}; ` +
+      `fleet and frameworks on core 1${CAN_PIN && pinned ? '' : ' (NOT pinned: no taskset or one core)'}; agents ${args.agentResources}; ` +
       `tasks ${args.task} for ${args.taskMs} ms, simulated; in-flight cap ${fmt(args.inFlight)}; refuse ${args.refuseS} s; window ${args.windowS} s after ${args.warmupS} s warm-up`,
   );
   const echo = await echoRate({ ...DEFAULT_ECHO, seconds: args.echoS, serverCore: 0 });
