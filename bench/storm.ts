@@ -14,11 +14,13 @@
  * - the old master reaped (a killed child must be, before the new one can take the work-dir lock);
  * - the new master listening (its start-up: node, the registry replayed, the epoch written);
  * - the framework re-subscribed, and its first offer;
- * - every agent re-registered (the fleet prints it; checked against the master's /metrics);
+ * - the first agent, half, 90% and every agent re-registered (the master's /metrics, polled every
+ *   250 ms; and the fleet's own line for all);
  * - offers from every agent back at the framework.
  * Agents reconnect with full-jitter backoff (random in [0, 1 s·2^n], n counting failed attempts
  * while the master was down, capped at 1 min), so most of the from-kill time is the agents
- * waiting, not the master working; the master's CPU time over the storm says how busy it was.
+ * waiting, not the master working; the master's and the fleet's CPU time over the storm say how
+ * busy each was (the fleet runs every agent on one core: its retries cost it too).
  * How long the agents wait depends on how their retries fell while the master was down, so each
  * size runs `--rounds` restarts in a row (default 3) and prints each and the median.
  * Baselines: the same fleet's first registration with the same master, in the same run; and what
@@ -126,12 +128,15 @@ interface Round {
   registered: number;
   offers: number;
   cpuMs: number;
+  fleetCpuMs: number;
+  firstIn: number;
 }
 
 /** One round: SIGKILL `master`, start a new one on its ports and work dir, time the way back (ms from the kill). */
 async function restart(master: MasterProcess, fleet: BenchProcess, watcher: OfferWatcher, agents: number, profile: boolean): Promise<[MasterProcess, Round]> {
   watcher.reset();
   const fleetMark = fleet.mark();
+  const fleetCpu0 = cpuMs(fleet.pid);
   const killedAt = performance.now();
   master.child.kill('SIGKILL');
   await master.exited;
@@ -149,6 +154,7 @@ async function restart(master: MasterProcess, fleet: BenchProcess, watcher: Offe
   await fleet.waitFor(/all \d+ agents registered again ([\d.]+) s/, 600_000, fleetMark);
   const registered = performance.now() - killedAt;
   const cpu = cpuMs(next.pid) - cpu0;
+  const fleetCpu = cpuMs(fleet.pid) - fleetCpu0;
   const offers = await watcher.until(600_000);
   const seen = await curve;
   return [next, {
@@ -161,6 +167,8 @@ async function restart(master: MasterProcess, fleet: BenchProcess, watcher: Offe
     registered,
     offers: offers.allAt - killedAt,
     cpuMs: cpu,
+    fleetCpuMs: fleetCpu,
+    firstIn: reached(seen, agents, 1 / agents),
   }];
 }
 
@@ -177,7 +185,7 @@ async function storm(agents: number, rounds: number): Promise<void> {
   const first = await watcher.until(300_000);
   try {
     const results: Round[] = [];
-    console.log('  seconds after the kill:  reaped listening fw-back 1st-offer  50%-in  90%-in  all-in  all-offers | all-in after listening | master CPU');
+    console.log('  seconds after the kill:  reaped listening fw-back 1st-offer  1st-in  50%-in  90%-in  all-in  all-offers | all-in after listening | CPU master  fleet');
     for (let r = 0; r < rounds; r++) {
       await sleep(2000);
       let round: Round;
@@ -187,7 +195,19 @@ async function storm(agents: number, rounds: number): Promise<void> {
     }
     if (rounds > 1) {
       const median = (f: (x: Round) => number) => results.map(f).sort((a, b) => a - b)[Math.floor(results.length / 2)]!;
-      printRound('median', { reaped: median((x) => x.reaped), listening: median((x) => x.listening), subscribed: median((x) => x.subscribed), firstOffer: median((x) => x.firstOffer), half: median((x) => x.half), most: median((x) => x.most), registered: median((x) => x.registered), offers: median((x) => x.offers), cpuMs: median((x) => x.cpuMs) });
+      printRound('median', {
+        reaped: median((x) => x.reaped),
+        listening: median((x) => x.listening),
+        subscribed: median((x) => x.subscribed),
+        firstOffer: median((x) => x.firstOffer),
+        firstIn: median((x) => x.firstIn),
+        half: median((x) => x.half),
+        most: median((x) => x.most),
+        registered: median((x) => x.registered),
+        offers: median((x) => x.offers),
+        cpuMs: median((x) => x.cpuMs),
+        fleetCpuMs: median((x) => x.fleetCpuMs),
+      });
     }
     const worst = Math.max(...results.map((x) => x.offers));
     const best = Math.min(...results.map((x) => x.offers));
@@ -212,7 +232,7 @@ async function storm(agents: number, rounds: number): Promise<void> {
 
 function printRound(label: string, r: Round): void {
   const s = (ms: number) => (ms / 1000).toFixed(2).padStart(7);
-  console.log(`  ${label.padEnd(24)}${s(r.reaped)}${s(r.listening)}${s(r.subscribed)}${s(r.firstOffer)}${s(r.half)}${s(r.most)}${s(r.registered)}${s(r.offers)}   | ${s(r.registered - r.listening)}               | ${s(r.cpuMs)} s`);
+  console.log(`  ${label.padEnd(24)}${s(r.reaped)}${s(r.listening)}${s(r.subscribed)}${s(r.firstOffer)}${s(r.firstIn)}${s(r.half)}${s(r.most)}${s(r.registered)}${s(r.offers)}   | ${s(r.registered - r.listening)}               | ${s(r.cpuMs)} ${s(r.fleetCpuMs)} s`);
 }
 
 function list(dir: string): string[] {
