@@ -41,8 +41,17 @@ export interface MasterLinkOptions {
 /** A client for the master's AgentLink service, on a connection of its own. */
 export function newAgentLinkClient(master: string): AgentLinkClient {
   // A distinct option keeps grpc-js from pooling this client's connection with another client's.
-  return new (orbitV1().AgentLink)(master, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+  return new (orbitV1().AgentLink)(master, grpc.credentials.createInsecure(), {
+    ...CHANNEL_OPTIONS,
+    'grpc.use_local_subchannel_pool': 1,
+    // Notice a restarted master within a second, and never wait more than 3 s to try again.
+    'grpc.initial_reconnect_backoff_ms': 500,
+    'grpc.max_reconnect_backoff_ms': 3_000,
+  });
 }
+
+/** How long one wait for the master's connection lasts before it is renewed. */
+const MASTER_WAIT_MS = 60_000;
 
 export class MasterLink {
   private client: AgentLinkClient | undefined;
@@ -138,10 +147,36 @@ export class MasterLink {
     this.handlers.onCommand(message);
   }
 
+  /**
+   * While no connection to the master is up, waits for one (the channel retries on its own, every
+   * 0.5–3 s) without counting attempts: like a Mesos agent detecting a new master, it then backs
+   * off from where it was, so agents come back within a second of a restarted master listening
+   * instead of after backoffs that doubled while it was down. A master that is there but ends the
+   * stream counts as a failed attempt, and the backoff doubles.
+   */
   private scheduleReconnect(reason: string): void {
-    if (this.stopped) return;
-    const delay = jitteredBackoffMs(this.attempt++, this.options.backoffBaseMs ?? 1000, this.options.backoffMaxMs ?? 60_000, this.options.random);
-    this.options.logger.warn({ delayMs: delay, attempt: this.attempt }, `lost the master (${reason}); reconnecting`);
+    if (this.stopped || !this.client) return;
+    if (this.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY) {
+      this.options.logger.warn({ attempt: this.attempt }, `lost the master (${reason}); waiting for it to answer`);
+      this.waitForMaster();
+      return;
+    }
+    this.retryAfterBackoff(this.attempt++, `lost the master (${reason})`);
+  }
+
+  private waitForMaster(): void {
+    const client = this.client;
+    if (this.stopped || !client) return;
+    client.waitForReady(Date.now() + MASTER_WAIT_MS, (err) => {
+      if (this.stopped) return;
+      if (err) this.waitForMaster();
+      else this.retryAfterBackoff(this.attempt, 'the master answers again');
+    });
+  }
+
+  private retryAfterBackoff(attempt: number, reason: string): void {
+    const delay = jitteredBackoffMs(attempt, this.options.backoffBaseMs ?? 1000, this.options.backoffMaxMs ?? 60_000, this.options.random);
+    this.options.logger.warn({ delayMs: delay, attempt: attempt + 1 }, `${reason}; registering again`);
     this.retry = this.options.clock.setTimer(delay, () => this.connect());
   }
 }

@@ -107,3 +107,22 @@ t.test('orbit fleet', { skip: cliBuildProblem() }, async (t) => {
     t.equal(fleet.stderr(), '', 'and quietly');
   });
 });
+
+t.test('agents come back within seconds of a master that was down for a while, whatever their backoff reached', async (t) => {
+  const [port] = await freePorts(1);
+  const masterDir = tempDir(t);
+  const master = await startMasterForTest(t, masterDir, port!);
+  // The default backoff: random in [0, 1 s·2^n]. Counting every refused connection while the
+  // master is down would put some agents 16–32 s away by the time it is back.
+  const fleet = await startFleet({ master: master.address, count: 20, resources: parseResources('cpus:1;mem:256'), workDir: tempDir(t) });
+  t.teardown(() => fleet.stop());
+  await fleet.allConnected(20_000);
+  await master.stop();
+  await eventually('the fleet notices', () => fleet.connectedCount() === 0);
+  await new Promise((r) => setTimeout(r, 6_000));
+  await startMasterForTest(t, masterDir, port!);
+  const listening = Date.now();
+  await fleet.allConnected(30_000);
+  const seconds = (Date.now() - listening) / 1000;
+  t.ok(seconds < 6, `all 20 agents back ${seconds.toFixed(1)} s after the master listens (the channel retries every 3 s at most, then a jitter of up to 1 s)`);
+});
