@@ -174,7 +174,9 @@ export abstract class MasterBooks {
     }
     task.state = status.state;
     if (status.healthy !== undefined) task.healthy = status.healthy;
-    task.statuses.push(status);
+    // An agent resends an update until it is acknowledged: the history keeps it once.
+    const resent = status.uuid !== undefined && status.uuid !== '' && task.statuses.at(-1)?.uuid === status.uuid;
+    if (!resent) task.statuses.push(status);
     if (task.statuses.length > TASK_STATUS_HISTORY) task.statuses.shift();
     if (isTerminal(status.state)) {
       if (status.state !== 'FINISHED') {

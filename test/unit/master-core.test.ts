@@ -114,6 +114,17 @@ t.test('status updates are relayed; a terminal one releases the resources and co
   t.strictSame(fw.channel.offers().map((o) => fmt(o.resources)), ['cpus:4;mem:4096;ports:[31000-31009]'], 'the whole agent is offered again');
 });
 
+t.test('a resent update is relayed again but kept once in the history', async (t) => {
+  const { core, agent, fw, offer } = withOffer(t);
+  core.accept(fw.record, [offer.id], launch(task('t1', agent.id)));
+  const starting = agentStatus({ frameworkId: fw.id, taskId: 't1', state: 'STARTING', uuid: 'u1' });
+  core.agentStatusUpdate(agent.id, starting);
+  core.agentStatusUpdate(agent.id, starting);
+  core.agentStatusUpdate(agent.id, agentStatus({ frameworkId: fw.id, taskId: 't1', state: 'RUNNING', uuid: 'u2' }));
+  t.strictSame(fw.record.tasks.get('t1')?.statuses.map((s) => [s.state, s.uuid]), [['STARTING', 'u1'], ['RUNNING', 'u2']]);
+  t.strictSame(fw.channel.updates().map((s) => s.uuid), ['u1', 'u1', 'u2'], 'the framework sees the resend, to acknowledge it');
+});
+
 t.test('an update that the state machine refuses is relayed but does not move the task', async (t) => {
   const { core, agent, fw, offer } = withOffer(t);
   core.accept(fw.record, [offer.id], launch(task('t1', agent.id)));
