@@ -17,10 +17,11 @@
  * - the first agent, half, 90% and every agent re-registered (the master's /metrics, polled every
  *   250 ms; and the fleet's own line for all);
  * - offers from every agent back at the framework.
- * Agents reconnect with full-jitter backoff (random in [0, 1 s·2^n], n counting failed attempts
- * while the master was down, capped at 1 min), so most of the from-kill time is the agents
- * waiting, not the master working; the master's and the fleet's CPU time over the storm say how
- * busy each was (the fleet runs every agent on one core: its retries cost it too).
+ * Agents wait for their connection to the master to come back (grpc-js retries every 0.5–3 s),
+ * then register after a full-jitter backoff (random in [0, 1 s·2^n], n counting attempts the
+ * master itself refused), so part of the from-kill time is the agents waiting, not the master
+ * working; the master's and the fleet's CPU time over the storm say how busy each was (the fleet
+ * runs every agent on one core: its retries cost it too).
  * How long the agents wait depends on how their retries fell while the master was down, so each
  * size runs `--rounds` restarts in a row (default 3) and prints each and the median.
  * Baselines: the same fleet's first registration with the same master, in the same run; and what
