@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { jitteredBackoffMs } from '../common/backoff.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { errorMessage } from '../common/errors.js';
+import { Outbox } from '../common/outbox.js';
 import { CHANNEL_OPTIONS, orbitV1 } from '../common/proto.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
@@ -56,6 +57,8 @@ const MASTER_WAIT_MS = 60_000;
 export class MasterLink {
   private client: AgentLinkClient | undefined;
   private call: grpc.ClientDuplexStream<AgentMessage, MasterMessage__Output> | undefined;
+  /** What is to be written on `call` at the end of this turn. */
+  private outbox: Outbox<AgentMessage> | undefined;
   private connected = false;
   private attempt = 0;
   private highestEpoch = 0;
@@ -81,10 +84,13 @@ export class MasterLink {
     return this.highestEpoch;
   }
 
-  /** Sends on the stream; false when there is none (the caller retries later). */
+  /**
+   * Sends on the stream, with whatever else is sent in this turn of the event loop (one write);
+   * false when there is no stream (the caller retries later).
+   */
   send(message: AgentMessage): boolean {
-    if (!this.call || !this.connected) return false;
-    this.call.write(message);
+    if (!this.call || !this.connected || !this.outbox) return false;
+    this.outbox.push(message);
     return true;
   }
 
@@ -95,6 +101,7 @@ export class MasterLink {
     this.retry?.cancel();
     this.call?.cancel();
     this.call = undefined;
+    this.outbox = undefined;
     if (!this.options.client) this.client?.close();
   }
 
@@ -103,10 +110,18 @@ export class MasterLink {
     const call = this.client.Connect();
     this.call = call;
     let ended = false;
+    const outbox = new Outbox<AgentMessage>((messages) => {
+      if (!ended) call.write(messages.length === 1 ? messages[0]! : { batch: { messages } });
+    });
+    this.outbox = outbox;
     const end = (reason: string) => {
       if (ended) return;
       ended = true;
-      if (this.call === call) this.call = undefined;
+      outbox.clear();
+      if (this.call === call) {
+        this.call = undefined;
+        this.outbox = undefined;
+      }
       this.heartbeat?.cancel();
       const wasConnected = this.connected;
       this.connected = false;
@@ -121,7 +136,18 @@ export class MasterLink {
     call.write(this.handlers.hello());
   }
 
-  private receive(message: MasterMessage__Output, end: (reason: string) => void): void {
+  private receive(message: MasterMessage__Output, end: (reason: string) => void, inBatch = false): void {
+    if (message.message === 'batch') {
+      if (inBatch) {
+        this.options.logger.warn('ignored a batch inside a batch from the master');
+        return;
+      }
+      for (const m of message.batch?.messages ?? []) {
+        this.receive(m, end, true);
+        if (m.message === 'refused') return;
+      }
+      return;
+    }
     const epoch = Number(message.epoch);
     if (epoch < this.highestEpoch) {
       this.options.logger.warn({ epoch, highestEpoch: this.highestEpoch }, 'ignored a command from a stale master');

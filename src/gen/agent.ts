@@ -7,6 +7,7 @@ import type { AgentHeartbeat as _orbit_v1_AgentHeartbeat, AgentHeartbeat__Output
 import type { AgentInfo as _orbit_v1_AgentInfo, AgentInfo__Output as _orbit_v1_AgentInfo__Output } from './orbit/v1/AgentInfo.js';
 import type { AgentLinkClient as _orbit_v1_AgentLinkClient, AgentLinkDefinition as _orbit_v1_AgentLinkDefinition } from './orbit/v1/AgentLink.js';
 import type { AgentMessage as _orbit_v1_AgentMessage, AgentMessage__Output as _orbit_v1_AgentMessage__Output } from './orbit/v1/AgentMessage.js';
+import type { AgentMessages as _orbit_v1_AgentMessages, AgentMessages__Output as _orbit_v1_AgentMessages__Output } from './orbit/v1/AgentMessages.js';
 import type { AgentRefused as _orbit_v1_AgentRefused, AgentRefused__Output as _orbit_v1_AgentRefused__Output } from './orbit/v1/AgentRefused.js';
 import type { AgentRegistered as _orbit_v1_AgentRegistered, AgentRegistered__Output as _orbit_v1_AgentRegistered__Output } from './orbit/v1/AgentRegistered.js';
 import type { AgentStatusUpdate as _orbit_v1_AgentStatusUpdate, AgentStatusUpdate__Output as _orbit_v1_AgentStatusUpdate__Output } from './orbit/v1/AgentStatusUpdate.js';
@@ -21,6 +22,7 @@ import type { HealthCheck as _orbit_v1_HealthCheck, HealthCheck__Output as _orbi
 import type { KillTask as _orbit_v1_KillTask, KillTask__Output as _orbit_v1_KillTask__Output } from './orbit/v1/KillTask.js';
 import type { Label as _orbit_v1_Label, Label__Output as _orbit_v1_Label__Output } from './orbit/v1/Label.js';
 import type { MasterMessage as _orbit_v1_MasterMessage, MasterMessage__Output as _orbit_v1_MasterMessage__Output } from './orbit/v1/MasterMessage.js';
+import type { MasterMessages as _orbit_v1_MasterMessages, MasterMessages__Output as _orbit_v1_MasterMessages__Output } from './orbit/v1/MasterMessages.js';
 import type { Range as _orbit_v1_Range, Range__Output as _orbit_v1_Range__Output } from './orbit/v1/Range.js';
 import type { ReconcileTasks as _orbit_v1_ReconcileTasks, ReconcileTasks__Output as _orbit_v1_ReconcileTasks__Output } from './orbit/v1/ReconcileTasks.js';
 import type { RegisterAgent as _orbit_v1_RegisterAgent, RegisterAgent__Output as _orbit_v1_RegisterAgent__Output } from './orbit/v1/RegisterAgent.js';
@@ -44,6 +46,7 @@ export interface ProtoGrpcType {
       AgentInfo: MessageTypeDefinition<_orbit_v1_AgentInfo, _orbit_v1_AgentInfo__Output>
       AgentLink: SubtypeConstructor<typeof grpc.Client, _orbit_v1_AgentLinkClient> & { service: _orbit_v1_AgentLinkDefinition }
       AgentMessage: MessageTypeDefinition<_orbit_v1_AgentMessage, _orbit_v1_AgentMessage__Output>
+      AgentMessages: MessageTypeDefinition<_orbit_v1_AgentMessages, _orbit_v1_AgentMessages__Output>
       AgentRefused: MessageTypeDefinition<_orbit_v1_AgentRefused, _orbit_v1_AgentRefused__Output>
       AgentRegistered: MessageTypeDefinition<_orbit_v1_AgentRegistered, _orbit_v1_AgentRegistered__Output>
       AgentStatusUpdate: MessageTypeDefinition<_orbit_v1_AgentStatusUpdate, _orbit_v1_AgentStatusUpdate__Output>
@@ -60,6 +63,7 @@ export interface ProtoGrpcType {
       KillTask: MessageTypeDefinition<_orbit_v1_KillTask, _orbit_v1_KillTask__Output>
       Label: MessageTypeDefinition<_orbit_v1_Label, _orbit_v1_Label__Output>
       MasterMessage: MessageTypeDefinition<_orbit_v1_MasterMessage, _orbit_v1_MasterMessage__Output>
+      MasterMessages: MessageTypeDefinition<_orbit_v1_MasterMessages, _orbit_v1_MasterMessages__Output>
       Range: MessageTypeDefinition<_orbit_v1_Range, _orbit_v1_Range__Output>
       ReconcileTasks: MessageTypeDefinition<_orbit_v1_ReconcileTasks, _orbit_v1_ReconcileTasks__Output>
       RegisterAgent: MessageTypeDefinition<_orbit_v1_RegisterAgent, _orbit_v1_RegisterAgent__Output>

@@ -195,8 +195,13 @@ async function lossyProxy(t: { teardown(fn: () => unknown): void }, upstream: st
           send(m);
         }
       };
-      down.on('data', (m: AgentMessage__Output) => pass(m.message === 'statusUpdate', (v) => up.write(v as never), m));
-      up.on('data', (m: MasterMessage__Output) => pass(m.message === 'ack', (v) => down.write(v as never), m));
+      // Batches are taken apart, so each update and acknowledgement in them is dropped or duplicated on its own.
+      down.on('data', (m: AgentMessage__Output) => {
+        for (const x of m.message === 'batch' ? m.batch!.messages : [m]) pass(x.message === 'statusUpdate', (v) => up.write(v as never), x);
+      });
+      up.on('data', (m: MasterMessage__Output) => {
+        for (const x of m.message === 'batch' ? m.batch!.messages : [m]) pass(x.message === 'ack', (v) => down.write(v as never), x);
+      });
       const end = () => {
         up.cancel();
         down.end();

@@ -15,10 +15,12 @@ t.test('an agent ignores commands from a master with a lower epoch than it has s
   server.addService(orbitV1().AgentLink.service, {
     Connect(call: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>) {
       stream = call;
-      call.on('data', (m: AgentMessage__Output) => {
+      const take = (m: AgentMessage__Output) => {
         if (m.message === 'register') call.write({ epoch: '5', registered: { agentId: 'agent-epochs', heartbeatIntervalSeconds: 15 } });
         if (m.message === 'statusUpdate') statuses.push(`${m.statusUpdate?.status?.taskId}:${m.statusUpdate?.status?.state}`);
-      });
+        if (m.message === 'batch') m.batch?.messages.forEach(take);
+      };
+      call.on('data', take);
       call.on('error', () => undefined);
     },
   });
@@ -39,4 +41,11 @@ t.test('an agent ignores commands from a master with a lower epoch than it has s
   t.notOk(agent.runner.find('from-stale-master'), 'the stale master\'s launch was ignored');
   t.notOk(statuses.some((s) => s.startsWith('from-stale-master')), 'and nothing was reported for it');
   t.equal(agent.link.epoch, 5, 'the highest epoch seen stays');
+
+  // Commands ready together come as one batch; each keeps its own epoch.
+  const runTask = (taskId: string) => ({ framework, task: taskToProto(buildTask({ taskId, agentId: 'agent-epochs', resources: 'cpus:0.1;mem:32', command: 'true' })) });
+  stream!.write({ epoch: '5', batch: { messages: [{ epoch: '4', runTask: runTask('stale-in-batch') }, { epoch: '5', runTask: runTask('current-in-batch') }] } });
+  await eventually('the batched current task runs', () => statuses.includes('current-in-batch:TASK_STARTING'));
+  await sleep(300);
+  t.notOk(agent.runner.find('stale-in-batch'), 'a stale command inside a batch is ignored too');
 });

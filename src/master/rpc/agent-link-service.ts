@@ -14,6 +14,7 @@ import type { AgentMessage__Output } from '../../gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage } from '../../gen/orbit/v1/MasterMessage.js';
 import type { MasterCore } from '../core.js';
 import type { AgentChannel } from '../ports.js';
+import { Outbox } from '../../common/outbox.js';
 import { encodeAgentCommand } from './encode.js';
 import { peerAddress } from './status-codes.js';
 
@@ -32,13 +33,17 @@ export function agentLinkHandlers(core: MasterCore, log: Logger): AgentLinkHandl
     Connect(call: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>) {
       let agentId: string | undefined;
       let open = true;
+      const outbox = new Outbox<MasterMessage>((messages) => {
+        if (open) call.write(messages.length === 1 ? messages[0]! : { epoch: core.epoch, batch: { messages } });
+      });
       const channel: AgentChannel = {
         address: peerAddress(call.getPeer()),
         send: (command) => {
-          if (open) call.write(encodeAgentCommand(command, core.epoch));
+          if (open) outbox.push(encodeAgentCommand(command, core.epoch));
         },
         close: () => {
           if (!open) return;
+          outbox.flush();
           open = false;
           call.end();
         },
@@ -48,37 +53,48 @@ export function agentLinkHandlers(core: MasterCore, log: Logger): AgentLinkHandl
         channel.send({ type: 'refused', message });
         channel.close();
       };
+      /** One message; `inBatch` when it came inside a batch (which may not hold another). */
+      const handle = (msg: AgentMessage__Output, inBatch: boolean): void => {
+        switch (msg.message) {
+          case 'register': {
+            if (agentId) return refuse('already registered on this stream');
+            agentId = core.registerAgent(channel, checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'))));
+            return;
+          }
+          case 'reregister': {
+            const m = required(msg.reregister, 'reregister');
+            const info = checkAgentInfo(agentInfoFromProto(required(m.info, 'reregister.info'), 'reregister.info'));
+            if (!info.id) throw new InvalidArgumentError('reregister.info.id', 'a re-registration needs the agent id');
+            const tasks = m.tasks.map((t, i) => ({
+              spec: taskFromProto(required(t.task, `reregister.tasks[${i}].task`), `reregister.tasks[${i}].task`),
+              frameworkId: t.frameworkId,
+              latest: statusFromProto(required(t.latestStatus, `reregister.tasks[${i}].latest_status`), `reregister.tasks[${i}].latest_status`),
+            }));
+            agentId = info.id;
+            core.reregisterAgent(channel, info, tasks, m.frameworks.map(frameworkInfoFromProto));
+            return;
+          }
+          case 'statusUpdate':
+            if (!agentId) return refuse('register before sending status updates');
+            core.agentStatusUpdate(agentId, statusFromProto(required(msg.statusUpdate?.status, 'status_update.status')));
+            return;
+          case 'heartbeat':
+            if (agentId) core.agentHeartbeat(agentId);
+            return;
+          case 'batch':
+            if (inBatch) throw new InvalidArgumentError('batch.messages', 'a batch cannot hold a batch');
+            for (const m of msg.batch?.messages ?? []) {
+              if (!open) return;
+              handle(m, true);
+            }
+            return;
+          default:
+            return refuse('empty message');
+        }
+      };
       call.on('data', (msg: AgentMessage__Output) => {
         try {
-          switch (msg.message) {
-            case 'register': {
-              if (agentId) return refuse('already registered on this stream');
-              agentId = core.registerAgent(channel, checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'))));
-              return;
-            }
-            case 'reregister': {
-              const m = required(msg.reregister, 'reregister');
-              const info = checkAgentInfo(agentInfoFromProto(required(m.info, 'reregister.info'), 'reregister.info'));
-              if (!info.id) throw new InvalidArgumentError('reregister.info.id', 'a re-registration needs the agent id');
-              const tasks = m.tasks.map((t, i) => ({
-                spec: taskFromProto(required(t.task, `reregister.tasks[${i}].task`), `reregister.tasks[${i}].task`),
-                frameworkId: t.frameworkId,
-                latest: statusFromProto(required(t.latestStatus, `reregister.tasks[${i}].latest_status`), `reregister.tasks[${i}].latest_status`),
-              }));
-              agentId = info.id;
-              core.reregisterAgent(channel, info, tasks, m.frameworks.map(frameworkInfoFromProto));
-              return;
-            }
-            case 'statusUpdate':
-              if (!agentId) return refuse('register before sending status updates');
-              core.agentStatusUpdate(agentId, statusFromProto(required(msg.statusUpdate?.status, 'status_update.status')));
-              return;
-            case 'heartbeat':
-              if (agentId) core.agentHeartbeat(agentId);
-              return;
-            default:
-              return refuse('empty message');
-          }
+          handle(msg, false);
         } catch (err) {
           refuse(errorMessage(err));
         }

@@ -5,13 +5,15 @@ import type { RegisterAgent as _orbit_v1_RegisterAgent, RegisterAgent__Output as
 import type { ReregisterAgent as _orbit_v1_ReregisterAgent, ReregisterAgent__Output as _orbit_v1_ReregisterAgent__Output } from '../../orbit/v1/ReregisterAgent.js';
 import type { AgentStatusUpdate as _orbit_v1_AgentStatusUpdate, AgentStatusUpdate__Output as _orbit_v1_AgentStatusUpdate__Output } from '../../orbit/v1/AgentStatusUpdate.js';
 import type { AgentHeartbeat as _orbit_v1_AgentHeartbeat, AgentHeartbeat__Output as _orbit_v1_AgentHeartbeat__Output } from '../../orbit/v1/AgentHeartbeat.js';
+import type { AgentMessages as _orbit_v1_AgentMessages, AgentMessages__Output as _orbit_v1_AgentMessages__Output } from '../../orbit/v1/AgentMessages.js';
 
 export interface AgentMessage {
   'register'?: (_orbit_v1_RegisterAgent | null);
   'reregister'?: (_orbit_v1_ReregisterAgent | null);
   'statusUpdate'?: (_orbit_v1_AgentStatusUpdate | null);
   'heartbeat'?: (_orbit_v1_AgentHeartbeat | null);
-  'message'?: "register"|"reregister"|"statusUpdate"|"heartbeat";
+  'batch'?: (_orbit_v1_AgentMessages | null);
+  'message'?: "register"|"reregister"|"statusUpdate"|"heartbeat"|"batch";
 }
 
 export interface AgentMessage__Output {
@@ -19,5 +21,6 @@ export interface AgentMessage__Output {
   'reregister'?: (_orbit_v1_ReregisterAgent__Output | null);
   'statusUpdate'?: (_orbit_v1_AgentStatusUpdate__Output | null);
   'heartbeat'?: (_orbit_v1_AgentHeartbeat__Output | null);
-  'message'?: "register"|"reregister"|"statusUpdate"|"heartbeat";
+  'batch'?: (_orbit_v1_AgentMessages__Output | null);
+  'message'?: "register"|"reregister"|"statusUpdate"|"heartbeat"|"batch";
 }

@@ -8,6 +8,7 @@ import type { StatusUpdateAck as _orbit_v1_StatusUpdateAck, StatusUpdateAck__Out
 import type { ShutdownFramework as _orbit_v1_ShutdownFramework, ShutdownFramework__Output as _orbit_v1_ShutdownFramework__Output } from '../../orbit/v1/ShutdownFramework.js';
 import type { ReconcileTasks as _orbit_v1_ReconcileTasks, ReconcileTasks__Output as _orbit_v1_ReconcileTasks__Output } from '../../orbit/v1/ReconcileTasks.js';
 import type { AgentRefused as _orbit_v1_AgentRefused, AgentRefused__Output as _orbit_v1_AgentRefused__Output } from '../../orbit/v1/AgentRefused.js';
+import type { MasterMessages as _orbit_v1_MasterMessages, MasterMessages__Output as _orbit_v1_MasterMessages__Output } from '../../orbit/v1/MasterMessages.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface MasterMessage {
@@ -20,7 +21,8 @@ export interface MasterMessage {
   'shutdownFramework'?: (_orbit_v1_ShutdownFramework | null);
   'reconcile'?: (_orbit_v1_ReconcileTasks | null);
   'refused'?: (_orbit_v1_AgentRefused | null);
-  'message'?: "registered"|"reregistered"|"runTask"|"killTask"|"ack"|"shutdownFramework"|"reconcile"|"refused";
+  'batch'?: (_orbit_v1_MasterMessages | null);
+  'message'?: "registered"|"reregistered"|"runTask"|"killTask"|"ack"|"shutdownFramework"|"reconcile"|"refused"|"batch";
 }
 
 export interface MasterMessage__Output {
@@ -33,5 +35,6 @@ export interface MasterMessage__Output {
   'shutdownFramework'?: (_orbit_v1_ShutdownFramework__Output | null);
   'reconcile'?: (_orbit_v1_ReconcileTasks__Output | null);
   'refused'?: (_orbit_v1_AgentRefused__Output | null);
-  'message'?: "registered"|"reregistered"|"runTask"|"killTask"|"ack"|"shutdownFramework"|"reconcile"|"refused";
+  'batch'?: (_orbit_v1_MasterMessages__Output | null);
+  'message'?: "registered"|"reregistered"|"runTask"|"killTask"|"ack"|"shutdownFramework"|"reconcile"|"refused"|"batch";
 }

@@ -1,0 +1,35 @@
+/**
+ * Coalesces what is sent on a stream in one turn of the event loop into one write. A burst (the
+ * tasks of one Accept, the acknowledgements of one call, the updates of tasks launched together)
+ * then costs one gRPC message instead of one each; a lone message goes out as it is, one turn later.
+ */
+export class Outbox<T> {
+  private queued: T[] = [];
+  private scheduled = false;
+
+  /** `write` gets one or more items, oldest first. */
+  constructor(private readonly write: (items: T[]) => void) {}
+
+  push(item: T): void {
+    this.queued.push(item);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Writes what is queued now (before the stream is ended, say). */
+  flush(): void {
+    if (this.queued.length === 0) return;
+    const items = this.queued;
+    this.queued = [];
+    this.write(items);
+  }
+
+  /** Drops what is queued (the stream is gone). */
+  clear(): void {
+    this.queued = [];
+  }
+}

@@ -1,0 +1,31 @@
+import t from 'tap';
+import { Outbox } from '../../src/common/outbox.js';
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+t.test('what is pushed in one turn is written once, together, in order', async (t) => {
+  const writes: number[][] = [];
+  const outbox = new Outbox<number>((items) => writes.push(items));
+  outbox.push(1);
+  outbox.push(2);
+  outbox.push(3);
+  t.same(writes, [], 'nothing is written within the turn');
+  await turn();
+  t.same(writes, [[1, 2, 3]]);
+  outbox.push(4);
+  await turn();
+  t.same(writes, [[1, 2, 3], [4]], 'a lone item goes alone, a turn later');
+});
+
+t.test('flush writes at once; clear drops; an empty outbox writes nothing', async (t) => {
+  const writes: string[][] = [];
+  const outbox = new Outbox<string>((items) => writes.push(items));
+  outbox.push('a');
+  outbox.flush();
+  t.same(writes, [['a']]);
+  outbox.push('b');
+  outbox.clear();
+  await turn();
+  outbox.flush();
+  t.same(writes, [['a']], 'nothing after a clear, and no empty write');
+});
