@@ -8,13 +8,14 @@
  */
 import { readFileSync } from 'node:fs';
 
-interface ProfileNode {
+/** A V8 .cpuprofile, as node --cpu-prof writes it (the parts read here). */
+export interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];

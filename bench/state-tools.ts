@@ -3,16 +3,13 @@
  * benchmark collect a child's garbage before reading its memory, settled memory readings, a bare
  * grpc-js server with N idle streams (the per-stream floor), Prometheus text parsing, formatting.
  */
-import { spawn } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import { newAgentLinkClient } from '../src/agent/master-link.js';
 import type { AgentMessage } from '../src/gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../src/gen/orbit/v1/MasterMessage.js';
-import { rssKiB, sleep, type BenchProcess } from './lib/cluster.js';
+import { rssKiB, sleep, spawnNodeProcess, type BenchProcess } from './lib/cluster.js';
 
 /** Node flags for a child whose memory a benchmark reads: gc on SIGUSR2 (see state-gc.ts). */
 export const GC_NODE_ARGS: readonly string[] = ['--expose-gc', `--import=${new URL('./state-gc.js', import.meta.url).href}`];
@@ -47,59 +44,9 @@ export async function settledMemory(proc: BenchProcess, { pauseMs = 1000, sample
   return { rssKiB: rss[Math.floor(rss.length / 2)]!, heapUsedKiB: usage.heapUsed / 1024, externalKiB: usage.external / 1024 };
 }
 
-const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && cpus().length > 1;
-
 /** Starts `node [nodeArgs] dist/bench/<script> [args]` (pinned to `core` where possible), with its output kept. */
 export function spawnBenchScript(script: string, args: string[], options: { core?: number; nodeArgs?: readonly string[] } = {}): BenchProcess {
-  const node = [process.execPath, ...(options.nodeArgs ?? []), fileURLToPath(new URL(script, import.meta.url)), ...args];
-  const [cmd, ...argv] = options.core !== undefined && hasTaskset ? ['taskset', '-c', String(options.core), ...node] : node;
-  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not start ${script}`);
-  let out = '';
-  const listeners = new Set<() => void>();
-  let done = false;
-  const take = (s: string) => {
-    out += s;
-    for (const l of listeners) l();
-  };
-  child.stdout!.setEncoding('utf8').on('data', take);
-  child.stderr!.setEncoding('utf8').on('data', take);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    done = true;
-    for (const l of listeners) l();
-    resolve(code);
-  }));
-  return {
-    child,
-    pid: child.pid,
-    output: () => out,
-    mark: () => out.length,
-    exited,
-    waitFor(pattern, timeoutMs, since = 0) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const m = out.slice(since).match(pattern);
-          if (m) finish(() => resolve(m));
-          else if (done) finish(() => reject(new Error(`${script} exited before printing ${pattern}:\n${out.slice(-2000)}`)));
-        };
-        const timer = setTimeout(() => finish(() => reject(new Error(`${script} did not print ${pattern} within ${timeoutMs} ms:\n${out.slice(-2000)}`))), timeoutMs);
-        const finish = (then: () => void) => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          then();
-        };
-        listeners.add(check);
-        check();
-      });
-    },
-    async stop(signal = 'SIGTERM', graceMs = 10_000) {
-      if (done) return;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return spawnNodeProcess(fileURLToPath(new URL(script, import.meta.url)), args, options, script);
 }
 
 /** What N idle AgentLink streams cost a bare grpc-js server (state-bare-server.ts). */

@@ -65,16 +65,21 @@ export interface SpawnOptions {
   /** Pin to this core with taskset (when the machine has it and more than one core). */
   core?: number;
   /** Flags for node itself, e.g. --cpu-prof or --max-old-space-size=8192. */
-  nodeArgs?: string[];
+  nodeArgs?: readonly string[];
 }
 
 /** Starts `orbit ...args` as a child process. */
 export function spawnOrbitProcess(args: string[], options: SpawnOptions = {}): BenchProcess {
-  const node = [process.execPath, ...(options.nodeArgs ?? []), ORBIT, ...args];
+  return spawnNodeProcess(ORBIT, args, options, `orbit ${args[0] ?? ''}`);
+}
+
+/** Starts `node [nodeArgs] script ...args` as a child process (pinned to `core` where possible), its output kept. */
+export function spawnNodeProcess(script: string, args: string[], options: SpawnOptions = {}, name = script): BenchProcess {
+  const node = [process.execPath, ...(options.nodeArgs ?? []), script, ...args];
   const pinned = options.core !== undefined && hasTaskset && coreCount > 1;
   const [cmd, ...argv] = pinned ? ['taskset', '-c', String(options.core), ...node] : node;
   const child = spawn(cmd!, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ORBIT_MASTER: undefined } });
-  if (child.pid === undefined) throw new Error(`could not start orbit ${args.join(' ')}`);
+  if (child.pid === undefined) throw new Error(`could not start ${name} ${args.join(' ')}`);
   let out = '';
   /** Characters dropped from the front of `out` to keep it small. */
   let dropped = 0;
@@ -106,9 +111,9 @@ export function spawnOrbitProcess(args: string[], options: SpawnOptions = {}): B
         const check = () => {
           const m = out.slice(Math.max(0, since - dropped)).match(pattern);
           if (m) finish(() => resolve(m));
-          else if (done) finish(() => reject(new Error(`orbit ${args[0]} exited before printing ${pattern}:\n${out.slice(-2000)}`)));
+          else if (done) finish(() => reject(new Error(`${name} exited before printing ${pattern}:\n${out.slice(-2000)}`)));
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`orbit ${args[0]} did not print ${pattern} within ${timeoutMs} ms:\n${out.slice(-2000)}`))), timeoutMs);
+        const timer = setTimeout(() => finish(() => reject(new Error(`${name} did not print ${pattern} within ${timeoutMs} ms:\n${out.slice(-2000)}`))), timeoutMs);
         const finish = (then: () => void) => {
           clearTimeout(timer);
           listeners.delete(check);
