@@ -30,6 +30,7 @@ import {
   type TimerHandle,
 } from '../../framework-sdk/index.js';
 import { SpecError } from '../common/spec-reader.js';
+import { isRetiredId, launchAndDecline, reconcileAll, subscribe } from '../common/subscription.js';
 import { wireMs } from '../common/wire-ms.js';
 import { nextFire, parseCron } from './cron.js';
 import { parseJobSpec, taskRequest } from './job-spec.js';
@@ -228,25 +229,14 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
   // ---- the connection ---------------------------------------------------------------------
 
   private connect(): void {
-    const client = new SchedulerClient({
-      master: this.options.master,
-      framework: {
-        name: this.options.name ?? 'orbit-jobs',
-        roles: [this.options.role ?? '*'],
-        ...(this.options.failoverTimeoutMs !== undefined ? { failoverTimeoutMs: this.options.failoverTimeoutMs } : {}),
-        ...(this.frameworkId ? { id: this.frameworkId } : {}),
-      },
-      logger: this.log,
-      ...(this.options.reconnectBaseMs !== undefined ? { reconnectBaseMs: this.options.reconnectBaseMs } : {}),
-      ...(this.options.reconnectMaxMs !== undefined ? { reconnectMaxMs: this.options.reconnectMaxMs } : {}),
+    const client = subscribe(this.options, 'orbit-jobs', this.frameworkId, this.log, {
+      subscribed: (info) => this.onSubscribed(info),
+      offers: (offers) => this.onOffers(offers),
+      update: (status) => this.onUpdate(status),
+      fatal: (c, message) => this.onFatal(c, message),
     });
     this.client = client;
     this.demand = new OfferDemand(client);
-    client.on('subscribed', (info) => this.onSubscribed(info));
-    client.on('offers', (offers) => this.onOffers(offers));
-    client.on('update', (status) => this.onUpdate(status));
-    client.on('error', (message) => this.onFatal(client, message));
-    client.start().catch(() => undefined); // the subscribed and error events say how it went
   }
 
   private onSubscribed(info: SubscribedInfo): void {
@@ -258,8 +248,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     }
     const client = this.client!;
     const known = this.runs.flatMap(liveAttempts).map((a) => ({ taskId: a.taskId, agentId: a.agentId }));
-    const reconcile = known.length > 0 ? client.reconcile(known).then(() => client.reconcile()) : client.reconcile();
-    reconcile.catch((err: unknown) => this.log.warn({ err: String(err) }, 'reconcile failed'));
+    reconcileAll(client, known, this.log);
     for (const a of this.runs.flatMap(liveAttempts)) delete a.killSentAt;
     this.resendKills(this.clock.now());
     this.evaluate();
@@ -267,7 +256,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
 
   private onFatal(client: SchedulerClient, message: string): void {
     if (client !== this.client || this.stopped) return;
-    if (this.frameworkId && /subscribe without an id/.test(message)) {
+    if (this.frameworkId && isRetiredId(message)) {
       this.log.warn({ frameworkId: this.frameworkId, message }, 'the master retired this framework id; its tasks are gone; subscribing afresh');
       const now = this.clock.now();
       for (const run of this.runs) {
@@ -316,20 +305,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     if (placedAny) this.save(); // before the Accept: see the header
     const stillWaiting = this.runs.some((r) => launchable(r, now).length > 0);
     const refuseSeconds = stillWaiting ? (this.options.pendingRefuseSeconds ?? 1) : (this.options.idleRefuseSeconds ?? 30);
-    const unused: string[] = [];
-    for (const offer of offers) {
-      const tasks = byOffer.get(offer.id);
-      if (!tasks) {
-        unused.push(offer.id);
-        continue;
-      }
-      this.log.info({ agentId: offer.agentId, tasks: tasks.map((t) => t.taskId) }, 'launching');
-      client.launch(offer, tasks, { refuseSeconds }).catch((err: unknown) => {
-        this.log.warn({ err: String(err), tasks: tasks.map((t) => t.taskId) }, 'launch call failed; reconciling');
-        client.reconcile(tasks.map((t) => ({ taskId: t.taskId, agentId: t.agentId }))).catch(() => undefined);
-      });
-    }
-    if (unused.length > 0) client.decline(unused, { refuseSeconds }).catch(() => undefined);
+    launchAndDecline(client, offers, byOffer, refuseSeconds, this.log);
     this.evaluate();
   }
 

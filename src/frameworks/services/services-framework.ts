@@ -28,6 +28,7 @@ import {
 } from '../../framework-sdk/index.js';
 import { deployApp, findApp, restartApp, scaleApp, type DeployOutcome } from './app-requests.js';
 import { describe, summarize, type AppDetails, type AppSummary } from './app-view.js';
+import { isRetiredId, launchAndDecline, reconcileAll, subscribe } from '../common/subscription.js';
 import { wireMs } from '../common/wire-ms.js';
 import { instanceTask } from './instance-task.js';
 import { ENDED_KEPT, isHealthy, type AppRecord, type Instance, type KillReason, type PendingReason } from './instances.js';
@@ -186,26 +187,14 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
   // ---- the connection ---------------------------------------------------------------------
 
   private connect(): void {
-    const client = new SchedulerClient({
-      master: this.options.master,
-      framework: {
-        name: this.options.name ?? 'orbit-services',
-        roles: [this.options.role ?? '*'],
-        ...(this.options.failoverTimeoutMs !== undefined ? { failoverTimeoutMs: this.options.failoverTimeoutMs } : {}),
-        ...(this.frameworkId ? { id: this.frameworkId } : {}),
-      },
-      logger: this.log,
-      ...(this.options.reconnectBaseMs !== undefined ? { reconnectBaseMs: this.options.reconnectBaseMs } : {}),
-      ...(this.options.reconnectMaxMs !== undefined ? { reconnectMaxMs: this.options.reconnectMaxMs } : {}),
+    const client = subscribe(this.options, 'orbit-services', this.frameworkId, this.log, {
+      subscribed: (info) => this.onSubscribed(info),
+      offers: (offers) => this.onOffers(offers),
+      update: (status) => this.onUpdate(status),
+      fatal: (c, message) => this.onFatal(c, message),
     });
     this.client = client;
     this.demand = new OfferDemand(client);
-    client.on('subscribed', (info) => this.onSubscribed(info));
-    client.on('offers', (offers) => this.onOffers(offers));
-    client.on('update', (status) => this.onUpdate(status));
-    client.on('disconnected', (reason) => this.log.warn({ reason }, 'lost the master; re-subscribing'));
-    client.on('error', (message) => this.onFatal(client, message));
-    client.start().catch(() => undefined); // the subscribed and error events say how it went
   }
 
   private onSubscribed(info: SubscribedInfo): void {
@@ -219,10 +208,8 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
     const client = this.client;
     if (!client) return;
     const known = [...this.apps.values()].flatMap((a) => a.instances.map((i) => ({ taskId: i.taskId, agentId: i.agentId })));
-    // Explicit first (answers for every task we know, LOST for those the master never got), then
-    // implicit (every task the master has for us, so unknown ones show up and are killed).
-    const reconcile = known.length > 0 ? client.reconcile(known).then(() => client.reconcile()) : client.reconcile();
-    reconcile.catch((err: unknown) => this.log.warn({ err: String(err) }, 'reconcile failed'));
+    // Unknown tasks the master reports are killed (onUpdate).
+    reconcileAll(client, known, this.log);
     for (const app of this.apps.values()) for (const i of app.instances) if (i.killReason) delete i.killSentAt;
     this.resendKills();
     this.evaluate();
@@ -231,7 +218,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
   /** The master refused the subscription for good. A torn-down id starts afresh; anything else stops. */
   private onFatal(client: SchedulerClient, message: string): void {
     if (client !== this.client || this.stopped) return;
-    if (this.frameworkId && /subscribe without an id/.test(message)) {
+    if (this.frameworkId && isRetiredId(message)) {
       this.log.warn({ frameworkId: this.frameworkId, message }, 'the master retired this framework id; its tasks are gone; subscribing afresh');
       const now = this.clock.now();
       for (const app of this.apps.values()) {
@@ -287,21 +274,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
 
     const stillWaiting = result.unplaced.size > 0;
     const refuseSeconds = stillWaiting ? (this.options.pendingRefuseSeconds ?? 1) : (this.options.idleRefuseSeconds ?? 30);
-    const unused: string[] = [];
-    for (const offer of offers) {
-      const tasks = byOffer.get(offer.id);
-      if (!tasks) {
-        unused.push(offer.id);
-        continue;
-      }
-      this.log.info({ agentId: offer.agentId, tasks: tasks.map((t) => t.taskId) }, 'launching');
-      client.launch(offer, tasks, { refuseSeconds }).catch((err: unknown) => {
-        // The master may or may not have the tasks: ask, and LOST answers get them replaced.
-        this.log.warn({ err: String(err), tasks: tasks.map((t) => t.taskId) }, 'launch call failed; reconciling');
-        client.reconcile(tasks.map((t) => ({ taskId: t.taskId, agentId: t.agentId }))).catch(() => undefined);
-      });
-    }
-    if (unused.length > 0) client.decline(unused, { refuseSeconds }).catch(() => undefined);
+    launchAndDecline(client, offers, byOffer, refuseSeconds, this.log);
     this.evaluate();
   }
 

@@ -1,0 +1,82 @@
+/**
+ * The connection plumbing the services and jobs frameworks share: subscribing under their saved
+ * id, reconciling what they know after every (re-)subscription, and turning one offer round into
+ * Accepts and one Decline. What they do with offers and updates stays theirs.
+ */
+import { SchedulerClient, type Logger, type Offer, type SubscribedInfo, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
+
+export interface SubscriptionOptions {
+  master: string;
+  name?: string;
+  role?: string;
+  failoverTimeoutMs?: number;
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+}
+
+export interface SubscriptionHandlers {
+  subscribed(info: SubscribedInfo): void;
+  offers(offers: Offer[]): void;
+  update(status: TaskStatus): void;
+  /** The master ended the subscription for good (see isRetiredId). */
+  fatal(client: SchedulerClient, message: string): void;
+}
+
+/** A started SchedulerClient for the framework (under `frameworkId` once it has one), its events wired to `on`. */
+export function subscribe(options: SubscriptionOptions, defaultName: string, frameworkId: string | undefined, log: Logger, on: SubscriptionHandlers): SchedulerClient {
+  const client = new SchedulerClient({
+    master: options.master,
+    framework: {
+      name: options.name ?? defaultName,
+      roles: [options.role ?? '*'],
+      ...(options.failoverTimeoutMs !== undefined ? { failoverTimeoutMs: options.failoverTimeoutMs } : {}),
+      ...(frameworkId ? { id: frameworkId } : {}),
+    },
+    logger: log,
+    ...(options.reconnectBaseMs !== undefined ? { reconnectBaseMs: options.reconnectBaseMs } : {}),
+    ...(options.reconnectMaxMs !== undefined ? { reconnectMaxMs: options.reconnectMaxMs } : {}),
+  });
+  client.on('subscribed', (info) => on.subscribed(info));
+  client.on('offers', (offers) => on.offers(offers));
+  client.on('update', (status) => on.update(status));
+  client.on('disconnected', (reason) => log.warn({ reason }, 'lost the master; re-subscribing'));
+  client.on('error', (message) => on.fatal(client, message));
+  client.start().catch(() => undefined); // the subscribed and error events say how it went
+  return client;
+}
+
+/** The master refuses a framework id it has retired (torn down): its tasks are gone, and a fresh subscription is the way back. */
+export function isRetiredId(message: string): boolean {
+  return /subscribe without an id/.test(message);
+}
+
+/**
+ * Explicit reconciliation first (an answer for every task known, LOST for those the master never
+ * got), then implicit (every task the master has for the framework, so unknown ones show up).
+ */
+export function reconcileAll(client: SchedulerClient, known: { taskId: string; agentId: string }[], log: Logger): void {
+  const reconcile = known.length > 0 ? client.reconcile(known).then(() => client.reconcile()) : client.reconcile();
+  reconcile.catch((err: unknown) => log.warn({ err: String(err) }, 'reconcile failed'));
+}
+
+/**
+ * One Accept per offer that got tasks, and one Decline for the rest, all with `refuseSeconds`. A
+ * failed Accept may or may not have reached the master: its tasks are reconciled, and LOST answers
+ * get them replaced.
+ */
+export function launchAndDecline(client: SchedulerClient, offers: readonly Offer[], byOffer: ReadonlyMap<string, TaskSpec[]>, refuseSeconds: number, log: Logger): void {
+  const unused: string[] = [];
+  for (const offer of offers) {
+    const tasks = byOffer.get(offer.id);
+    if (!tasks) {
+      unused.push(offer.id);
+      continue;
+    }
+    log.info({ agentId: offer.agentId, tasks: tasks.map((t) => t.taskId) }, 'launching');
+    client.launch(offer, tasks, { refuseSeconds }).catch((err: unknown) => {
+      log.warn({ err: String(err), tasks: tasks.map((t) => t.taskId) }, 'launch call failed; reconciling');
+      client.reconcile(tasks.map((t) => ({ taskId: t.taskId, agentId: t.agentId }))).catch(() => undefined);
+    });
+  }
+  if (unused.length > 0) client.decline(unused, { refuseSeconds }).catch(() => undefined);
+}
