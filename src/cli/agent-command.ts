@@ -15,7 +15,7 @@ import { ProcessContainerizer } from '../agent/containerizer/process.js';
 import { SimulatedContainerizer } from '../agent/containerizer/simulated.js';
 import { detectResources } from '../agent/detect.js';
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
-import { waitForSignal } from './master-command.js';
+import { waitForSignal } from '../common/signals.js';
 import { formatResources } from '../common/resources.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';

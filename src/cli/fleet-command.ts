@@ -11,7 +11,7 @@ import { formatResources, parseResources } from '../common/resources.js';
 import { MAX_FLEET, startFleet, type RunningFleet } from '../agent/fleet.js';
 import { addStatusRetryFlags, flagValue, statusRetryOptions } from './agent-command.js';
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
-import { waitForSignal } from './master-command.js';
+import { waitForSignal } from '../common/signals.js';
 
 interface FleetFlags {
   master?: string;

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { createLogger, type LogLevel } from '../common/logging.js';
+import { waitForSignal } from '../common/signals.js';
 import { parseRemovalRate } from '../master/agent-health.js';
 import { startMaster } from '../master/master.js';
 import { logLevelOption, numberFlag, UsageError } from './common.js';
@@ -66,17 +67,4 @@ export function registerMasterCommand(program: Command): void {
       await waitForSignal();
       await master.stop();
     });
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-export function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }

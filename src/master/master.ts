@@ -11,19 +11,39 @@ import { newMasterId } from '../common/ids.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { orbitV1, SERVER_OPTIONS } from '../common/proto.js';
 import { MasterCore } from './core.js';
+import type { MasterCoreOptions } from './books.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { createRouter } from './http/router.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
 import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
-import type { RemovalRate } from './agent-health.js';
 import type { MasterMetrics } from './metrics-port.js';
 import { LogRegistryStore } from './registry/log-store.js';
 import { registryPersistence, restoreFromRegistry } from './registry/persistence.js';
 import { Registry } from './registry/registry.js';
 
-export interface MasterOptions {
+/** The core's timings and limits, handed through as they are. */
+const CORE_SETTINGS = [
+  'allocationIntervalMs',
+  'frameworkHeartbeatIntervalMs',
+  'agentHeartbeatIntervalMs',
+  'offerTimeoutMs',
+  'agentPingTimeoutMs',
+  'maxAgentPingMisses',
+  'agentRemovalRate',
+  'agentReregisterTimeoutMs',
+] as const;
+type CoreSettings = Pick<MasterCoreOptions, (typeof CORE_SETTINGS)[number]>;
+
+/** The settings that are set (the core's options take no explicit undefined). */
+function coreSettings(options: CoreSettings): CoreSettings {
+  const set: Record<string, unknown> = {};
+  for (const k of CORE_SETTINGS) if (options[k] !== undefined) set[k] = options[k];
+  return set as CoreSettings;
+}
+
+export interface MasterOptions extends CoreSettings {
   ip?: string;
   /** gRPC port; 0 picks a free one. */
   port?: number;
@@ -32,14 +52,6 @@ export interface MasterOptions {
   workDir: string;
   clock?: Clock;
   logger?: Logger;
-  allocationIntervalMs?: number;
-  frameworkHeartbeatIntervalMs?: number;
-  agentHeartbeatIntervalMs?: number;
-  offerTimeoutMs?: number;
-  agentPingTimeoutMs?: number;
-  maxAgentPingMisses?: number;
-  agentRemovalRate?: RemovalRate;
-  agentReregisterTimeoutMs?: number;
   /** Also told everything the core reports to the master's own Prometheus metrics. */
   metrics?: MasterMetrics;
   /** How often the dashboard's utilisation history is sampled (default 5 s). */
@@ -107,14 +119,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     epoch: nextEpoch(options.workDir),
     clock,
     logger: log,
-    ...(options.allocationIntervalMs !== undefined ? { allocationIntervalMs: options.allocationIntervalMs } : {}),
-    ...(options.frameworkHeartbeatIntervalMs !== undefined ? { frameworkHeartbeatIntervalMs: options.frameworkHeartbeatIntervalMs } : {}),
-    ...(options.agentHeartbeatIntervalMs !== undefined ? { agentHeartbeatIntervalMs: options.agentHeartbeatIntervalMs } : {}),
-    ...(options.offerTimeoutMs !== undefined ? { offerTimeoutMs: options.offerTimeoutMs } : {}),
-    ...(options.agentPingTimeoutMs !== undefined ? { agentPingTimeoutMs: options.agentPingTimeoutMs } : {}),
-    ...(options.maxAgentPingMisses !== undefined ? { maxAgentPingMisses: options.maxAgentPingMisses } : {}),
-    ...(options.agentRemovalRate !== undefined ? { agentRemovalRate: options.agentRemovalRate } : {}),
-    ...(options.agentReregisterTimeoutMs !== undefined ? { agentReregisterTimeoutMs: options.agentReregisterTimeoutMs } : {}),
+    ...coreSettings(options),
     metrics: surface.metrics,
   });
 

@@ -3,6 +3,7 @@
  * can run the commands in-process: `processIo` writes to stdout/stderr and waits for SIGINT or
  * SIGTERM.
  */
+import { waitForSignal } from '../../common/signals.js';
 
 export interface CommandIo {
   out(text: string): void;
@@ -15,16 +16,7 @@ export interface CommandIo {
 export const processIo: CommandIo = {
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),
-  waitForStop: () =>
-    new Promise((resolve) => {
-      const on = (signal: NodeJS.Signals) => {
-        process.off('SIGINT', on);
-        process.off('SIGTERM', on);
-        resolve(signal);
-      };
-      process.on('SIGINT', on);
-      process.on('SIGTERM', on);
-    }),
+  waitForStop: waitForSignal,
 };
 
 /** `12s`, `3m04s`, `2h05m` for a duration in ms; `-` for undefined. */
