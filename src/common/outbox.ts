@@ -1,7 +1,8 @@
 /**
- * Coalesces what is sent on a stream in one turn of the event loop into one write. A burst (the
- * tasks of one Accept, the acknowledgements of one call, the updates of tasks launched together)
- * then costs one gRPC message instead of one each; a lone message goes out as it is, one turn later.
+ * Coalesces what is sent in one turn of the event loop into one write: one message on an AgentLink
+ * stream, one Acknowledge call from a framework. A burst (the tasks of one Accept, the updates of
+ * tasks launched together, their acknowledgements) then costs one gRPC message instead of one
+ * each; a lone item goes out as it is, one turn later.
  */
 export class Outbox<T> {
   private queued: T[] = [];

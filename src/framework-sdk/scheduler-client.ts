@@ -14,6 +14,7 @@ import type { SchedulerClient as SchedulerStub } from '../gen/orbit/v1/Scheduler
 import { jitteredBackoffMs } from '../common/backoff.js';
 import type { FrameworkInfo, Offer, Operation } from '../common/cluster.js';
 import { frameworkInfoToProto, offerFromProto, statusFromProto } from '../common/codec.js';
+import { Outbox } from '../common/outbox.js';
 import { errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { CHANNEL_OPTIONS, orbitV1, parseAddress } from '../common/proto.js';
@@ -30,6 +31,12 @@ const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 /** At most this many acknowledgements in one Acknowledge call. */
 const MAX_ACKS_PER_CALL = 1000;
+
+interface PendingAck {
+  ack: Acknowledgement;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 /** Without an event for this many heartbeat intervals the stream is taken for dead. */
 const MISSED_HEARTBEATS = 3;
 /** Subscribe statuses that re-subscribing cannot fix: the client stops instead of retrying. */
@@ -77,8 +84,7 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
   private lastSubscribed: SubscribedInfo | undefined;
   private waiters: { resolve: (info: SubscribedInfo) => void; reject: (err: Error) => void }[] = [];
   /** Acknowledgements waiting for the end of the tick (see acknowledge()). */
-  private readonly pendingAcks: { ack: Acknowledgement; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private ackFlush: NodeJS.Immediate | undefined;
+  private readonly pendingAcks = new Outbox<PendingAck>((queued) => this.sendAcks(queued));
 
   constructor(options: SchedulerClientOptions) {
     super();
@@ -169,7 +175,6 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     if (!uuid) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.pendingAcks.push({ ack: { agentId, taskId, uuid }, resolve, reject });
-      this.ackFlush ??= setImmediate(() => this.flushAcks());
     });
   }
 
@@ -368,10 +373,9 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
   // ---- calls ----------------------------------------------------------------------------------
 
   /** Sends the acknowledgements queued this tick, MAX_ACKS_PER_CALL to a call; one alone goes in the call's own fields. */
-  private flushAcks(): void {
-    this.ackFlush = undefined;
-    while (this.pendingAcks.length > 0) {
-      const batch = this.pendingAcks.splice(0, MAX_ACKS_PER_CALL);
+  private sendAcks(queued: PendingAck[]): void {
+    for (let i = 0; i < queued.length; i += MAX_ACKS_PER_CALL) {
+      const batch = queued.slice(i, i + MAX_ACKS_PER_CALL);
       const acks = batch.map((p) => p.ack);
       const req = acks.length === 1 ? acks[0]! : { acks };
       this.unary('Acknowledge', (header, opts, cb) => this.stub.Acknowledge({ header, ...req }, opts, cb)).then(
