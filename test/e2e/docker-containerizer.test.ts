@@ -1,21 +1,17 @@
 // Runs against the real Docker engine (start one with scripts/start-dockerd). There is no image
 // registry here: the test image is built locally by scripts/build-test-images.
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContainerLaunchError, type LaunchRequest } from '../../src/agent/containerizer/containerizer.js';
 import { DockerContainerizer, dockerName } from '../../src/agent/containerizer/docker.js';
 import { parseResources } from '../../src/common/resources.js';
 import type { CommandSpec, TaskSpec } from '../../src/common/tasks.js';
+import { OOM_DELAY_S, prepareDocker, removeAgentContainers, TEST_IMAGE, UNPULLABLE_IMAGE } from '../helpers/docker.js';
 
-const IMAGE = 'orbit-test/busybox:latest';
-/** A registry on a closed loopback port: the pull fails at once and no traffic leaves the host. */
-const UNPULLABLE_IMAGE = '127.0.0.1:1/orbit-test/absent:latest';
 const AGENT_ID = `e2e-agent-${process.pid}`;
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let n = 0;
 
@@ -35,7 +31,7 @@ function request(sandboxDir: string, spec: RequestSpec): LaunchRequest {
     agentId: AGENT_ID,
     resources: parseResources(spec.resources ?? 'cpus:0.5;mem:64'),
     command: { shell: true, value: '', arguments: [], env: {}, ...spec.command },
-    container: { kind: 'docker', ...('image' in spec ? (spec.image === undefined ? {} : { image: spec.image }) : { image: IMAGE }) },
+    container: { kind: 'docker', ...('image' in spec ? (spec.image === undefined ? {} : { image: spec.image }) : { image: TEST_IMAGE }) },
     killGraceMs: 3000,
     labels: {},
   };
@@ -57,19 +53,11 @@ function inspect(req: LaunchRequest): { Config: { Labels: Record<string, string>
   return out.status === 0 ? JSON.parse(out.stdout)[0] : undefined;
 }
 
-function removeTestContainers(): void {
-  const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=orbit.agent-id=${AGENT_ID}`], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .filter(Boolean);
-  if (ids.length > 0) spawnSync('docker', ['rm', '-f', ...ids]);
-}
-
-const engine = spawnSync('docker', ['info'], { encoding: 'utf8' });
-if (engine.status !== 0) {
-  t.fail(`no Docker engine answers 'docker info' (run scripts/start-dockerd first): ${engine.stderr.trim()}`);
+const notReady = prepareDocker();
+if (notReady !== undefined) {
+  t.fail(notReady);
 } else {
-  execFileSync(join(REPO_ROOT, 'scripts/build-test-images'), { stdio: 'inherit' });
-  t.teardown(removeTestContainers);
+  t.teardown(() => removeAgentContainers(AGENT_ID));
   t.test('DockerContainerizer', async (t) => {
     const containerizer = new DockerContainerizer();
     t.teardown(() => containerizer.close());
@@ -149,7 +137,9 @@ if (engine.status !== 0) {
 
     t.test('a container over its memory limit is OOM-killed', async (t) => {
       // dd allocates its 100 MiB block up front, past the 32 MiB limit (swap is off: MemorySwap = Memory).
-      const req = request(t.testdir(), { command: { value: 'dd if=/dev/zero of=/dev/null bs=100M count=1' }, resources: 'cpus:0.5;mem:32' });
+      // It waits first: containerd watches a container's OOM events only once it has started it, so
+      // Docker can miss a kill in the first milliseconds (docker-exit.ts names the limit then).
+      const req = request(t.testdir(), { command: { value: `sleep ${OOM_DELAY_S}; dd if=/dev/zero of=/dev/null bs=100M count=1` }, resources: 'cpus:0.5;mem:32' });
       const exit = await (await containerizer.launch(req)).exited;
       t.same(exit, { exitCode: 137, oomKilled: true, killed: false, message: 'killed: out of memory (limit 32 MiB)' });
     });

@@ -17,7 +17,7 @@ import {
   type TaskStatus,
 } from '../../src/framework-sdk/index.js';
 import { eventually, nextEvent, startCluster, updatesUntil } from '../helpers/cluster.js';
-import { containersOfTask, prepareDocker, removeAgentContainers, TEST_IMAGE, UNPULLABLE_IMAGE } from '../helpers/docker.js';
+import { containersOfTask, OOM_DELAY_S, prepareDocker, removeAgentContainers, TEST_IMAGE, UNPULLABLE_IMAGE } from '../helpers/docker.js';
 
 const AGENT_RESOURCES = 'cpus:2;mem:2048;ports:[31000-31009]';
 /** Launches leave nothing filtered, so what is left of an offer comes back at the next allocation. */
@@ -128,8 +128,10 @@ if (dockerProblem !== undefined) {
     });
 
     await t.test('a container over its memory limit is FAILED with CONTAINER_LIMITATION_MEMORY', async (t) => {
-      // dd allocates its 100 MiB block up front, past the 32 MiB limit (swap is off).
-      const run = await launch('cpus:0.1;mem:32', 'FAILED', { image: TEST_IMAGE, command: 'dd if=/dev/zero of=/dev/null bs=100M count=1' });
+      // dd allocates its 100 MiB block up front, past the 32 MiB limit (swap is off). It waits first,
+      // as a real service's memory grows over time: Docker can miss an OOM kill in a container's first
+      // milliseconds, before containerd watches its OOM events.
+      const run = await launch('cpus:0.1;mem:32', 'FAILED', { image: TEST_IMAGE, command: `sleep ${OOM_DELAY_S}; dd if=/dev/zero of=/dev/null bs=100M count=1` });
       const last = (await run.updates).at(-1)!;
       t.equal(last.reason, 'CONTAINER_LIMITATION_MEMORY', 'reason CONTAINER_LIMITATION_MEMORY');
       t.match(last.message, /out of memory/, 'the message says out of memory');

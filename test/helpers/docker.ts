@@ -9,6 +9,11 @@ import { LABEL_AGENT_ID, LABEL_TASK_ID } from '../../src/agent/containerizer/doc
 
 /** The local test image: a static busybox with a link for every applet. */
 export const TEST_IMAGE = 'orbit-test/busybox:latest';
+/**
+ * Seconds an OOM test's container waits before it allocates: containerd starts watching a
+ * container's OOM events only after starting it, so a kill in the first milliseconds can go unseen.
+ */
+export const OOM_DELAY_S = 0.5;
 /** A registry on a closed loopback port: the pull fails at once and no traffic leaves the host. */
 export const UNPULLABLE_IMAGE = '127.0.0.1:1/orbit-test/absent:latest';
 
