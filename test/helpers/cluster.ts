@@ -125,11 +125,19 @@ export function nextEvent<K extends keyof SchedulerEvents>(
   });
 }
 
-/** Collects every update of a task until one with `state` arrives; returns them all in order. */
+/** Collects the updates of a task, each once, until one with `state` arrives; returns them in order. */
 export async function updatesUntil(client: SchedulerClient, taskId: string, state: TaskState, timeoutMs = 15_000): Promise<TaskStatus[]> {
   const seen: TaskStatus[] = [];
+  const uuids = new Set<string>();
   const listener = (s: TaskStatus) => {
-    if (s.taskId === taskId) seen.push(s);
+    if (s.taskId !== taskId) return;
+    // Delivery is at least once: an update whose acknowledgement was slow (a busy machine, with the
+    // tests' 300 ms retry) comes again with the same uuid. The framework acts on it once; so do we.
+    if (s.uuid) {
+      if (uuids.has(s.uuid)) return;
+      uuids.add(s.uuid);
+    }
+    seen.push(s);
   };
   client.on('update', listener);
   try {
