@@ -37,6 +37,9 @@ export interface Resource {
 
 export type Resources = readonly Resource[];
 
+/** No resources: one shared empty list (a Resources value is never changed in place). */
+export const EMPTY: Resources = [];
+
 export const UNRESERVED_ROLE = '*';
 
 /** Thrown by `parseResources` for malformed text; `part` is the offending piece. */

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { FrameworkInfo, Offer } from '../common/cluster.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
-import { add, contains, formatResources, subtract, withRole, type Resources } from '../common/resources.js';
+import { add, contains, EMPTY, formatResources, subtract, withRole, type Resources } from '../common/resources.js';
 import { silentLogger } from '../common/logging.js';
 import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
@@ -16,8 +16,6 @@ import type { RemovalRate } from './agent-health.js';
 import { NO_METRICS, type ClusterEvent, type MasterMetrics } from './metrics-port.js';
 import { OfferBook } from './offer-book.js';
 import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
-
-export const EMPTY: Resources = [];
 
 /** How many removed frameworks /state keeps showing (Mesos keeps 50). */
 export const COMPLETED_FRAMEWORKS_KEPT = 50;

@@ -4,11 +4,9 @@
  */
 import type { Offer } from '../common/cluster.js';
 import { newOfferId } from '../common/ids.js';
-import { add, subtract, type Resources } from '../common/resources.js';
+import { add, EMPTY, subtract } from '../common/resources.js';
 import type { OfferDecision } from './allocator/allocator.js';
 import type { AgentRecord, FrameworkRecord, OfferRecord } from './records.js';
-
-const EMPTY: Resources = [];
 
 export class OfferBook {
   private readonly offers = new Map<string, OfferRecord>();
