@@ -210,12 +210,16 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     const call = this.stub.Subscribe({ framework: frameworkInfoToProto(this.info) });
     this.stream = call;
     this.armWatchdog();
-    call.on('data', (event: Event__Output) => {
-      if (this.stream !== call) return;
-      try {
-        this.onEvent(event, resubscribed);
-      } catch (err) {
-        this.log.error({ err: errorMessage(err), event: event.event }, 'failed to handle a scheduler event');
+    call.on('data', (message: Event__Output) => {
+      // A batch holds the events of one turn on the master, in order; an event may end the stream.
+      const events = message.event === 'batch' ? (message.batch?.events ?? []) : [message];
+      for (const event of events) {
+        if (this.stream !== call) return;
+        try {
+          this.onEvent(event, resubscribed);
+        } catch (err) {
+          this.log.error({ err: errorMessage(err), event: event.event }, 'failed to handle a scheduler event');
+        }
       }
     });
     call.on('error', () => {}); // 'status' below says why; without a listener grpc-js would throw
@@ -335,6 +339,9 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
         return;
       case 'heartbeat':
         this.safeEmit('heartbeat');
+        return;
+      case 'batch':
+        this.log.warn('ignoring a batch inside a batch of scheduler events');
         return;
       case 'message':
       case undefined:

@@ -18,6 +18,7 @@ import type { DestroyOperation as _orbit_v1_DestroyOperation, DestroyOperation__
 import type { EnvVar as _orbit_v1_EnvVar, EnvVar__Output as _orbit_v1_EnvVar__Output } from './orbit/v1/EnvVar.js';
 import type { ErrorEvent as _orbit_v1_ErrorEvent, ErrorEvent__Output as _orbit_v1_ErrorEvent__Output } from './orbit/v1/ErrorEvent.js';
 import type { Event as _orbit_v1_Event, Event__Output as _orbit_v1_Event__Output } from './orbit/v1/Event.js';
+import type { Events as _orbit_v1_Events, Events__Output as _orbit_v1_Events__Output } from './orbit/v1/Events.js';
 import type { FailureEvent as _orbit_v1_FailureEvent, FailureEvent__Output as _orbit_v1_FailureEvent__Output } from './orbit/v1/FailureEvent.js';
 import type { Filters as _orbit_v1_Filters, Filters__Output as _orbit_v1_Filters__Output } from './orbit/v1/Filters.js';
 import type { FrameworkInfo as _orbit_v1_FrameworkInfo, FrameworkInfo__Output as _orbit_v1_FrameworkInfo__Output } from './orbit/v1/FrameworkInfo.js';
@@ -72,6 +73,7 @@ export interface ProtoGrpcType {
       EnvVar: MessageTypeDefinition<_orbit_v1_EnvVar, _orbit_v1_EnvVar__Output>
       ErrorEvent: MessageTypeDefinition<_orbit_v1_ErrorEvent, _orbit_v1_ErrorEvent__Output>
       Event: MessageTypeDefinition<_orbit_v1_Event, _orbit_v1_Event__Output>
+      Events: MessageTypeDefinition<_orbit_v1_Events, _orbit_v1_Events__Output>
       FailureEvent: MessageTypeDefinition<_orbit_v1_FailureEvent, _orbit_v1_FailureEvent__Output>
       Filters: MessageTypeDefinition<_orbit_v1_Filters, _orbit_v1_Filters__Output>
       FrameworkInfo: MessageTypeDefinition<_orbit_v1_FrameworkInfo, _orbit_v1_FrameworkInfo__Output>

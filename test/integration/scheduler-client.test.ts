@@ -121,6 +121,38 @@ t.test('updates handled in the same tick are acknowledged in one call, each exac
   }
 });
 
+t.test('a batch of events is handled event by event, in order; a nested batch is ignored', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const seen: string[] = [];
+  client.on('update', (s) => seen.push(`update ${s.taskId}`));
+  client.on('rescind', (id) => seen.push(`rescind ${id}`));
+  client.on('heartbeat', () => seen.push('heartbeat'));
+  const update = (taskId: string) => ({
+    update: { status: { taskId, frameworkId: 'fw-1', agentId: 'agent-1', state: 'TASK_RUNNING' as const, source: 'SOURCE_AGENT' as const, reason: 'REASON_NONE' as const, message: '', timestamp: 1, uuid: `uuid-${taskId}` } },
+  });
+  fake.send({ batch: { events: [update('a'), { rescind: { offerId: 'offer-1' } }, { batch: { events: [update('nested')] } }, update('b'), { heartbeat: {} }] } });
+  await until(() => seen.length === 4, 'the four events');
+  t.same(seen, ['update a', 'rescind offer-1', 'update b', 'heartbeat'], 'in the order sent, the nested batch skipped');
+  await until(() => fake.callsOf('Acknowledge').length > 0, 'the acknowledgements');
+  await new Promise((r) => setTimeout(r, 50));
+  const acked = fake.callsOf('Acknowledge').flatMap((c) => (c.taskId ? [c.taskId as string] : (c.acks as { taskId: string }[]).map((a) => a.taskId)));
+  t.same(acked, ['a', 'b'], 'both updates of the batch acknowledged, nothing from the nested one');
+});
+
+t.test('an ERROR inside a batch stops the client; the events after it are not handled', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const error = once<[string]>(client, 'error');
+  const rescinds: string[] = [];
+  client.on('rescind', (id) => rescinds.push(id));
+  fake.send({ batch: { events: [{ rescind: { offerId: 'before' } }, { error: { message: 'framework torn down' } }, { rescind: { offerId: 'after' } }] } });
+  t.same(await error, ['framework torn down']);
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(rescinds, ['before'], 'the event before the error was handled, the one after was not');
+  t.notOk(client.subscribed, 'is no longer subscribed');
+});
+
 t.test('explicit acknowledgements in one tick share a call and its outcome', async (t) => {
   const { fake, client } = await setup(t, { autoAcknowledge: false });
   await client.start();

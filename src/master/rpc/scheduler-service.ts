@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { frameworkInfoFromProto, required, resourcesFromProto, taskFromProto } from '../../common/codec.js';
 import type { FrameworkInfo, Operation } from '../../common/cluster.js';
 import { InvalidArgumentError, UnimplementedError } from '../../common/errors.js';
+import { Outbox } from '../../common/outbox.js';
 import type { CallHeader__Output } from '../../gen/orbit/v1/CallHeader.js';
 import type { CallResponse } from '../../gen/orbit/v1/CallResponse.js';
 import type { Event } from '../../gen/orbit/v1/Event.js';
@@ -98,18 +99,24 @@ export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandl
     Subscribe(stream: grpc.ServerWritableStream<SubscribeRequest__Output, Event>) {
       let open = true;
       let ids: { frameworkId: string; streamId: string } | undefined;
+      // A turn's events go as one message: the updates of tasks launched together, say.
+      const outbox = new Outbox<Event>((events) => {
+        if (open) stream.write(events.length === 1 ? events[0]! : { batch: { events } });
+      });
       const channel = {
         send: (event: Parameters<typeof encodeSchedulerEvent>[0]) => {
-          if (open) stream.write(encodeSchedulerEvent(event));
+          if (open) outbox.push(encodeSchedulerEvent(event));
         },
         close: () => {
           if (!open) return;
+          outbox.flush();
           open = false;
           stream.end();
         },
       };
       const ended = () => {
         open = false;
+        outbox.clear();
         if (ids) core.frameworkDisconnected(ids.frameworkId, ids.streamId);
       };
       stream.on('cancelled', ended);

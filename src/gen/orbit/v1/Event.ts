@@ -9,6 +9,7 @@ import type { FailureEvent as _orbit_v1_FailureEvent, FailureEvent__Output as _o
 import type { ErrorEvent as _orbit_v1_ErrorEvent, ErrorEvent__Output as _orbit_v1_ErrorEvent__Output } from '../../orbit/v1/ErrorEvent.js';
 import type { HeartbeatEvent as _orbit_v1_HeartbeatEvent, HeartbeatEvent__Output as _orbit_v1_HeartbeatEvent__Output } from '../../orbit/v1/HeartbeatEvent.js';
 import type { MessageEvent as _orbit_v1_MessageEvent, MessageEvent__Output as _orbit_v1_MessageEvent__Output } from '../../orbit/v1/MessageEvent.js';
+import type { Events as _orbit_v1_Events, Events__Output as _orbit_v1_Events__Output } from '../../orbit/v1/Events.js';
 
 export interface Event {
   'subscribed'?: (_orbit_v1_SubscribedEvent | null);
@@ -19,7 +20,8 @@ export interface Event {
   'error'?: (_orbit_v1_ErrorEvent | null);
   'heartbeat'?: (_orbit_v1_HeartbeatEvent | null);
   'message'?: (_orbit_v1_MessageEvent | null);
-  'event'?: "subscribed"|"offers"|"rescind"|"update"|"failure"|"error"|"heartbeat"|"message";
+  'batch'?: (_orbit_v1_Events | null);
+  'event'?: "subscribed"|"offers"|"rescind"|"update"|"failure"|"error"|"heartbeat"|"message"|"batch";
 }
 
 export interface Event__Output {
@@ -31,5 +33,6 @@ export interface Event__Output {
   'error'?: (_orbit_v1_ErrorEvent__Output | null);
   'heartbeat'?: (_orbit_v1_HeartbeatEvent__Output | null);
   'message'?: (_orbit_v1_MessageEvent__Output | null);
-  'event'?: "subscribed"|"offers"|"rescind"|"update"|"failure"|"error"|"heartbeat"|"message";
+  'batch'?: (_orbit_v1_Events__Output | null);
+  'event'?: "subscribed"|"offers"|"rescind"|"update"|"failure"|"error"|"heartbeat"|"message"|"batch";
 }
