@@ -59,6 +59,8 @@ export interface FrameworkView {
   active: boolean;
   registeredAt: number;
   failoverTimeoutSeconds: number;
+  /** Roles it suppressed offers for, until it revives them (sorted). */
+  suppressedRoles: string[];
   used: string;
   offered: string;
   tasks: TaskView[];

@@ -175,6 +175,7 @@ function frameworkHead(framework: FrameworkRecord, offered: string): FrameworkHe
     active: framework.connected,
     registeredAt: framework.registeredAt,
     failoverTimeoutSeconds: framework.info.failoverTimeoutMs / 1000,
+    suppressedRoles: [...framework.suppressedRoles].sort(),
     used: resourcesText(framework.used),
     offered,
   };

@@ -58,10 +58,13 @@ t.test('offer lifecycle over real gRPC', async (t) => {
     await sleep(600);
     fw.off('offers', count);
     t.equal(offered, 0, 'no offers while suppressed (allocation runs every 100 ms)');
+    const suppressed = async () => (await cluster.state()).frameworks.find((f) => f.id === fw.frameworkId)!.suppressedRoles;
+    t.same(await suppressed(), ['*'], '/state shows the suppressed role');
     const back = nextEvent(fw, 'offers', () => true, 2_000);
     await fw.revive();
     const [[offer]] = await back;
     await fw.decline([offer!.id], { refuseSeconds: 0 });
+    t.same(await suppressed(), [], 'and no longer after the revive');
   });
 
   await t.test("an agent's outstanding offers are rescinded when it disconnects", async (t) => {

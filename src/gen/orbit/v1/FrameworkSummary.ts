@@ -15,6 +15,7 @@ export interface FrameworkSummary {
   'offered'?: (_orbit_v1_Resource)[];
   'registeredAt'?: (number | string);
   'failoverTimeoutSeconds'?: (number | string);
+  'suppressedRoles'?: (string)[];
 }
 
 export interface FrameworkSummary__Output {
@@ -28,4 +29,5 @@ export interface FrameworkSummary__Output {
   'offered': (_orbit_v1_Resource__Output)[];
   'registeredAt': (number);
   'failoverTimeoutSeconds': (number);
+  'suppressedRoles': (string)[];
 }
