@@ -135,6 +135,20 @@ if (notReady !== undefined) {
       t.equal(await sandboxFile(req, 'stdout'), 'ready\nbye\n');
     });
 
+    t.test('a dozen containers at once raise no listener-leak warning', async (t) => {
+      // Each running container holds two requests on the containerizer's abort signal; past ten,
+      // Node would warn of a leak in the agent's log though every listener is removed at the end.
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+      process.on('warning', onWarning);
+      t.teardown(() => void process.off('warning', onWarning));
+      const launched = await Promise.all(Array.from({ length: 12 }, () => containerizer.launch(request(t.testdir(), { command: { value: 'sleep 0.5' } }))));
+      const exits = await Promise.all(launched.map((l) => l.exited));
+      t.same(exits.map((e) => e.exitCode), Array(12).fill(0), 'all twelve ran and exited 0');
+      await sleep(50); // warnings are emitted on a later tick
+      t.same(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [], 'no MaxListenersExceededWarning');
+    });
+
     t.test('a container over its memory limit is OOM-killed', async (t) => {
       // dd allocates its 100 MiB block up front, past the 32 MiB limit (swap is off: MemorySwap = Memory).
       // It waits first: containerd watches a container's OOM events only once it has started it, so

@@ -8,6 +8,7 @@
  * engine's AutoRemove stays off either way, so an exit is never lost to a crash. The task's output
  * stays in the sandbox's stdout/stderr files.
  */
+import { setMaxListeners } from 'node:events';
 import type { Duplex, Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { scalar } from '../../common/resources.js';
@@ -81,6 +82,9 @@ export class DockerContainerizer implements Containerizer {
   private readonly abort = new AbortController();
 
   constructor(options: DockerContainerizerOptions = {}) {
+    // Every running container holds a wait and an attach (or logs) request on this one signal, and
+    // each request removes its listener when it ends: many listeners is no leak here.
+    setMaxListeners(0, this.abort.signal);
     this.docker =
       options.docker ?? new Dockerode(options.socketPath === undefined ? {} : { socketPath: options.socketPath });
     this.log = options.log ?? (() => {});
