@@ -143,6 +143,7 @@ async function processCluster(work: string): Promise<BenchCluster> {
   try {
     await agent.waitFor(/registered with the master/, 30_000);
   } catch (err) {
+    await agent.stop();
     await master.stop();
     throw err;
   }

@@ -110,9 +110,10 @@ export class MasterLink {
     const call = this.client.Connect();
     this.call = call;
     let ended = false;
-    const outbox = new Outbox<AgentMessage>((messages) => {
-      if (!ended) call.write(messages.length === 1 ? messages[0]! : { batch: { messages } });
-    });
+    const outbox = Outbox.forStream<AgentMessage>(
+      (message) => !ended && call.write(message),
+      (messages) => ({ batch: { messages } }),
+    );
     this.outbox = outbox;
     const end = (reason: string) => {
       if (ended) return;

@@ -11,6 +11,11 @@ export class Outbox<T> {
   /** `write` gets one or more items, oldest first. */
   constructor(private readonly write: (items: T[]) => void) {}
 
+  /** An Outbox for a stream: a lone message is written as it is, several as `batchOf(them)`, one message. */
+  static forStream<T>(write: (message: T) => void, batchOf: (messages: T[]) => T): Outbox<T> {
+    return new Outbox<T>((messages) => write(messages.length === 1 ? messages[0]! : batchOf(messages)));
+  }
+
   push(item: T): void {
     this.queued.push(item);
     if (this.scheduled) return;

@@ -29,3 +29,15 @@ t.test('flush writes at once; clear drops; an empty outbox writes nothing', asyn
   outbox.flush();
   t.same(writes, [['a']], 'nothing after a clear, and no empty write');
 });
+
+t.test('forStream writes a lone message as it is and several as one batch', async (t) => {
+  type Message = string | { batch: string[] };
+  const written: Message[] = [];
+  const outbox = Outbox.forStream<Message>((m) => written.push(m), (messages) => ({ batch: messages as string[] }));
+  outbox.push('alone');
+  await turn();
+  outbox.push('a');
+  outbox.push('b');
+  await turn();
+  t.same(written, ['alone', { batch: ['a', 'b'] }]);
+});

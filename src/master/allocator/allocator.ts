@@ -28,7 +28,7 @@ import { QuotaStage, type Quota } from './quota-stage.js';
 import { DrfSorter } from './sorter.js';
 
 export { isOfferable, MIN_OFFER_CPUS, MIN_OFFER_MEM_MB } from './offerable.js';
-export { chop, type Quota } from './quota-stage.js';
+export type { Quota } from './quota-stage.js';
 
 export interface OfferDecision {
   frameworkId: string;

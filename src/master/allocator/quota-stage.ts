@@ -157,7 +157,7 @@ export class QuotaStage {
  * entries before unreserved ones; other kinds pass whole. Returns `resources` itself when nothing
  * was cut, so callers can tell.
  */
-export function chop(resources: Resources, cap: Scalars, kinds: readonly string[] = Object.keys(cap)): Resources {
+function chop(resources: Resources, cap: Scalars, kinds: readonly string[] = Object.keys(cap)): Resources {
   if (kinds.length === 0) return resources;
   const left: Scalars = {};
   for (const k of kinds) left[k] = cap[k] ?? 0;

@@ -33,9 +33,10 @@ export function agentLinkHandlers(core: MasterCore, log: Logger): AgentLinkHandl
     Connect(call: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>) {
       let agentId: string | undefined;
       let open = true;
-      const outbox = new Outbox<MasterMessage>((messages) => {
-        if (open) call.write(messages.length === 1 ? messages[0]! : { epoch: core.epoch, batch: { messages } });
-      });
+      const outbox = Outbox.forStream<MasterMessage>(
+        (message) => open && call.write(message),
+        (messages) => ({ epoch: core.epoch, batch: { messages } }),
+      );
       const channel: AgentChannel = {
         address: peerAddress(call.getPeer()),
         send: (command) => {
@@ -102,6 +103,7 @@ export function agentLinkHandlers(core: MasterCore, log: Logger): AgentLinkHandl
       const ended = () => {
         if (agentId) core.agentDisconnected(agentId, channel);
         open = false;
+        outbox.clear();
       };
       call.on('end', () => {
         ended();

@@ -100,9 +100,10 @@ export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandl
       let open = true;
       let ids: { frameworkId: string; streamId: string } | undefined;
       // A turn's events go as one message: the updates of tasks launched together, say.
-      const outbox = new Outbox<Event>((events) => {
-        if (open) stream.write(events.length === 1 ? events[0]! : { batch: { events } });
-      });
+      const outbox = Outbox.forStream<Event>(
+        (event) => open && stream.write(event),
+        (events) => ({ batch: { events } }),
+      );
       const channel = {
         send: (event: Parameters<typeof encodeSchedulerEvent>[0]) => {
           if (open) outbox.push(encodeSchedulerEvent(event));
