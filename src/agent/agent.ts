@@ -24,7 +24,7 @@ import { AgentMetrics } from './metrics.js';
 import { MasterLink } from './master-link.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import { Checkpoint, MemoryCheckpoint, type AgentCheckpoint } from './checkpoint.js';
-import { recoverAgent } from './recovery.js';
+import { recoverAgent, RecoveryError, resourcesShortOf } from './recovery.js';
 import { StatusUpdateManager } from './status-updates.js';
 import { TaskRunner, type AgentTask } from './task-runner.js';
 
@@ -133,6 +133,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   isActive = (frameworkId, taskId) => runner.isActive(frameworkId, taskId);
   await recoverAgent({ checkpoint, recovered, containerizers: options.containerizers, runner, updates, logger: log });
+  const shortfall = resourcesShortOf(options.resources, runner.activeTasks().map((t) => t.spec.resources));
+  if (shortfall) {
+    runner.stop();
+    updates.stop();
+    unlock();
+    throw new RecoveryError(shortfall);
+  }
 
   const http = options.http === false ? undefined : await serveHttp();
   info.httpPort = http?.port ?? 0;

@@ -7,6 +7,8 @@ import { parseRemovalRate } from '../master/agent-health.js';
 import { startMaster } from '../master/master.js';
 import { logLevelOption, numberFlag, UsageError } from './common.js';
 
+const DAY_S = 86_400;
+
 interface MasterFlags {
   ip: string;
   port: number;
@@ -15,7 +17,8 @@ interface MasterFlags {
   logLevel: LogLevel;
   allocationInterval: number;
   heartbeatInterval: number;
-  offerTimeout?: number;
+  offerTimeout: number;
+  frameworkResubscribeTimeout: number;
   agentPingTimeout: number;
   maxAgentPingMisses: number;
   agentRemovalRate?: string;
@@ -32,11 +35,12 @@ export function registerMasterCommand(program: Command): void {
     .option('--work-dir <dir>', 'directory for the master\'s durable state (required)')
     .option('--allocation-interval <seconds>', 'seconds between allocation batches', numberFlag('--allocation-interval'), 1)
     .option('--heartbeat-interval <seconds>', 'seconds between heartbeats to frameworks', numberFlag('--heartbeat-interval'), 15)
-    .option('--offer-timeout <seconds>', 'rescind offers outstanding longer than this (default: never)', numberFlag('--offer-timeout'))
+    .option('--offer-timeout <seconds>', 'rescind offers outstanding longer than this, so silent frameworks cannot hoard them (1 s to 1 day)', numberFlag('--offer-timeout'), 30)
     .option('--agent-ping-timeout <seconds>', 'an agent heartbeats this often; silence is counted in these', numberFlag('--agent-ping-timeout'), 15)
     .option('--max-agent-ping-misses <n>', 'missed heartbeats before an agent is unreachable', numberFlag('--max-agent-ping-misses', { min: 1, integer: true }), 5)
     .option('--agent-removal-rate <rate>', 'at most this many agents marked unreachable per period, e.g. 1/20mins (default: no limit)')
     .option('--agent-reregister-timeout <seconds>', 'after a restart, how long to wait for known agents to come back', numberFlag('--agent-reregister-timeout'), 600)
+    .option('--framework-resubscribe-timeout <seconds>', 'after a restart, the least time a framework that was subscribed has to come back, whatever its failover timeout (0 to 1 day)', numberFlag('--framework-resubscribe-timeout'), 120)
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
       if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
@@ -45,7 +49,10 @@ export function registerMasterCommand(program: Command): void {
       if (flags.httpPort > 65535) throw new UsageError(`--http-port must be at most 65535, got ${flags.httpPort}`);
       if (!(flags.allocationInterval > 0)) throw new UsageError('--allocation-interval must be greater than 0');
       if (!(flags.heartbeatInterval > 0)) throw new UsageError('--heartbeat-interval must be greater than 0');
-      if (flags.offerTimeout !== undefined && !(flags.offerTimeout > 0)) throw new UsageError('--offer-timeout must be greater than 0');
+      if (!(flags.offerTimeout >= 1 && flags.offerTimeout <= DAY_S)) throw new UsageError(`--offer-timeout must be between 1 and ${DAY_S} seconds, got ${flags.offerTimeout}`);
+      if (!(flags.frameworkResubscribeTimeout >= 0 && flags.frameworkResubscribeTimeout <= DAY_S)) {
+        throw new UsageError(`--framework-resubscribe-timeout must be between 0 and ${DAY_S} seconds, got ${flags.frameworkResubscribeTimeout}`);
+      }
       if (!(flags.agentPingTimeout > 0)) throw new UsageError('--agent-ping-timeout must be greater than 0');
       const removalRate = flags.agentRemovalRate === undefined ? undefined : parseRemovalRate(flags.agentRemovalRate);
       const log = createLogger('master', flags.logLevel);
@@ -57,7 +64,8 @@ export function registerMasterCommand(program: Command): void {
         logger: log,
         allocationIntervalMs: flags.allocationInterval * 1000,
         frameworkHeartbeatIntervalMs: flags.heartbeatInterval * 1000,
-        ...(flags.offerTimeout !== undefined ? { offerTimeoutMs: flags.offerTimeout * 1000 } : {}),
+        offerTimeoutMs: flags.offerTimeout * 1000,
+        frameworkResubscribeTimeoutMs: flags.frameworkResubscribeTimeout * 1000,
         agentPingTimeoutMs: flags.agentPingTimeout * 1000,
         maxAgentPingMisses: flags.maxAgentPingMisses,
         agentReregisterTimeoutMs: flags.agentReregisterTimeout * 1000,

@@ -5,17 +5,26 @@
  * MasterCore (core.ts) builds the protocol on top; nothing else writes these records.
  */
 import type { Logger } from 'pino';
-import type { FrameworkInfo, Offer } from '../common/cluster.js';
+import { DEFAULT_REFUSE_SECONDS, type FrameworkInfo, type Offer } from '../common/cluster.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { add, contains, EMPTY, formatResources, subtract, withRole, type Resources } from '../common/resources.js';
+import { newUpdateUuid } from '../common/ids.js';
 import { silentLogger } from '../common/logging.js';
 import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import { Allocator, type OfferDecision } from './allocator/allocator.js';
 import type { RemovalRate } from './agent-health.js';
 import { NO_METRICS, type ClusterEvent, type MasterMetrics } from './metrics-port.js';
+import { PendingMasterUpdates } from './master-updates.js';
 import { OfferBook } from './offer-book.js';
 import { taskKey, TASK_STATUS_HISTORY, type AgentRecord, type FrameworkRecord, type TaskRecord } from './records.js';
+
+/**
+ * Offers outstanding longer than this are rescinded, so that frameworks that never answer cannot
+ * hoard the cluster (Mesos has no default; its operators set --offer_timeout). A lapsed offer
+ * counts as declined with the default filter, so it goes to someone else next.
+ */
+export const DEFAULT_OFFER_TIMEOUT_MS = 30_000;
 
 /** How many removed frameworks /state keeps showing (Mesos keeps 50). */
 export const COMPLETED_FRAMEWORKS_KEPT = 50;
@@ -28,7 +37,7 @@ export interface MasterCoreOptions {
   frameworkHeartbeatIntervalMs?: number;
   agentHeartbeatIntervalMs?: number;
   completedTasksPerFramework?: number;
-  /** Rescind offers outstanding longer than this; undefined (default) never. */
+  /** Rescind offers outstanding longer than this (default DEFAULT_OFFER_TIMEOUT_MS). */
   offerTimeoutMs?: number;
   /** Agent health: a heartbeat is due every ping timeout; this many missed make it unreachable. */
   agentPingTimeoutMs?: number;
@@ -37,6 +46,8 @@ export interface MasterCoreOptions {
   agentRemovalRate?: RemovalRate;
   /** After a restart, how long to wait for the agents the registry expects (default 10 min). */
   agentReregisterTimeoutMs?: number;
+  /** After a restart, the least time a framework that was subscribed has to come back (default 2 min). */
+  frameworkResubscribeTimeoutMs?: number;
   metrics?: MasterMetrics;
   persistence?: MasterPersistence;
 }
@@ -79,7 +90,7 @@ export abstract class MasterBooks {
   protected readonly clock: Clock;
   protected readonly log: Logger;
   protected readonly completedLimit: number;
-  protected readonly offerTimeoutMs: number | undefined;
+  protected readonly offerTimeoutMs: number;
   protected readonly offerTimers = new Map<string, TimerHandle>();
   protected readonly persistence: MasterPersistence | undefined;
   /** Dynamic reservations per agent (made by RESERVE), re-applied when the agent comes back. */
@@ -149,6 +160,7 @@ export abstract class MasterBooks {
       offers: new Set(),
       suppressedRoles: new Set(),
       used: EMPTY,
+      masterUpdates: new PendingMasterUpdates(),
     };
     this.frameworks.set(info.id, record);
     return record;
@@ -163,12 +175,12 @@ export abstract class MasterBooks {
     return task;
   }
 
-  /** Moves a task by a status, and on a terminal one releases its resources. */
-  protected applyStatus(task: TaskRecord, status: TaskStatus): void {
+  /** Moves a task by a status, and on a terminal one releases its resources; false when the state machine refuses. */
+  protected applyStatus(task: TaskRecord, status: TaskStatus): boolean {
     const verdict = checkTransition(task.state, status.state);
     if (!verdict.ok) {
       this.log.debug({ taskId: task.spec.taskId, from: task.state, to: status.state }, `status ignored: ${verdict.reason}`);
-      return;
+      return false;
     }
     task.state = status.state;
     if (status.healthy !== undefined) task.healthy = status.healthy;
@@ -182,6 +194,7 @@ export abstract class MasterBooks {
       }
       this.finishTask(task);
     }
+    return true;
   }
 
   protected finishTask(task: TaskRecord): void {
@@ -212,12 +225,10 @@ export abstract class MasterBooks {
       return undefined;
     }
     const offer = this.offers.create(decision, agent, framework, now);
-    if (this.offerTimeoutMs !== undefined) {
-      this.offerTimers.set(offer.id, this.clock.setTimer(this.offerTimeoutMs, () => {
-        this.log.info({ offerId: offer.id, frameworkId: offer.frameworkId }, 'offer timed out');
-        this.rescindOffer(offer.id);
-      }));
-    }
+    this.offerTimers.set(offer.id, this.clock.setTimer(this.offerTimeoutMs, () => {
+      this.log.info({ offerId: offer.id, frameworkId: offer.frameworkId, timeoutMs: this.offerTimeoutMs }, 'offer timed out: the framework did not answer it; rescinded');
+      this.rescindOffer(offer.id, this.clock.now() + DEFAULT_REFUSE_SECONDS * 1000);
+    }));
     return offer;
   }
 
@@ -230,10 +241,10 @@ export abstract class MasterBooks {
     return this.offers.remove(offerId, this.agents.get(record.offer.agentId), this.frameworks.get(record.offer.frameworkId));
   }
 
-  /** Removes an offer and tells its framework (when connected) that it is gone. */
-  protected rescindOffer(offerId: string): void {
+  /** Removes an offer and tells its framework (when connected) that it is gone; `refuseUntil` filters it from that framework. */
+  protected rescindOffer(offerId: string, refuseUntil?: number): void {
     const framework = this.frameworks.get(this.offers.get(offerId)?.offer.frameworkId ?? '');
-    if (!this.discardOffer(offerId)) return;
+    if (!this.discardOffer(offerId, refuseUntil)) return;
     this.metrics.offersRescinded(1);
     framework?.channel?.send({ type: 'rescind', offerId });
   }
@@ -270,13 +281,41 @@ export abstract class MasterBooks {
   /** A master-made status for a task the master never added (dropped or invalid at accept). */
   protected sendMasterStatus(framework: FrameworkRecord, task: TaskSpec, state: TaskState, reason: StatusReason, message: string): void {
     this.log.info({ frameworkId: framework.info.id, taskId: task.taskId, state, reason }, message);
-    this.relay(framework, { taskId: task.taskId, frameworkId: framework.info.id, agentId: task.agentId, state, source: 'MASTER', reason, message, timestamp: this.clock.now() });
+    this.sendMasterUpdate(framework, { taskId: task.taskId, frameworkId: framework.info.id, agentId: task.agentId, state, source: 'MASTER', reason, message, timestamp: this.clock.now() });
   }
 
   protected sendUnknownTask(framework: FrameworkRecord, taskId: string, agentId: string, message: string): void {
     this.relay(framework, { taskId, frameworkId: framework.info.id, agentId, state: 'LOST', source: 'MASTER', reason: 'TASK_UNKNOWN', message, timestamp: this.clock.now() });
   }
 
+  /**
+   * Moves a task by a status the master made and tells its framework reliably (see
+   * master-updates.ts): every state the master decides on its own goes through here. False (and
+   * nothing sent) when the task's state machine refuses the move.
+   */
+  protected decideStatus(task: TaskRecord, state: TaskState, reason: StatusReason, message: string, healthy?: boolean): boolean {
+    const status = { ...this.masterStatus(task, state, reason, message), ...(healthy !== undefined ? { healthy } : {}), uuid: newUpdateUuid() };
+    if (!this.applyStatus(task, status)) return false;
+    const framework = this.frameworks.get(task.frameworkId);
+    if (framework) this.sendMasterUpdate(framework, status);
+    return true;
+  }
+
+  /**
+   * Sends a master-made status and keeps it until the framework acknowledges its uuid (given one
+   * here if it has none); a re-subscription sends it again. Earlier non-terminal ones of the task go.
+   */
+  protected sendMasterUpdate(framework: FrameworkRecord, status: TaskStatus): void {
+    const made = { ...status, uuid: status.uuid || newUpdateUuid() };
+    framework.masterUpdates.supersede(made.taskId);
+    const evicted = framework.masterUpdates.add(made);
+    if (evicted) {
+      this.log.warn({ frameworkId: framework.info.id, taskId: evicted.taskId, state: evicted.state }, 'too many unacknowledged master-made updates; the oldest is no longer kept for redelivery');
+    }
+    this.relay(framework, made);
+  }
+
+  /** Sends a status as it is (an agent's update, a reconciliation answer): nothing is kept. */
   protected relay(framework: FrameworkRecord, status: TaskStatus): void {
     this.metrics.statusUpdateRelayed(status.source);
     framework.channel?.send({ type: 'update', status });
@@ -289,7 +328,7 @@ export abstract class MasterBooks {
     this.log = options.logger ?? silentLogger;
     this.startedAt = this.clock.now();
     this.completedLimit = options.completedTasksPerFramework ?? 1000;
-    this.offerTimeoutMs = options.offerTimeoutMs;
+    this.offerTimeoutMs = options.offerTimeoutMs ?? DEFAULT_OFFER_TIMEOUT_MS;
     this.persistence = options.persistence;
     this.metrics = options.metrics ?? NO_METRICS;
   }

@@ -11,7 +11,7 @@ import { DEFAULT_REFUSE_SECONDS } from '../common/cluster.js';
 import type { TimerHandle } from '../common/clock.js';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { newAgentId, newFrameworkId, newStreamId } from '../common/ids.js';
-import { add, EMPTY, formatResources, isEmpty, subtract, type Resources } from '../common/resources.js';
+import { add, contains, EMPTY, formatResources, isEmpty, subtract, type Resources } from '../common/resources.js';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../common/tasks.js';
 import { planAccept } from './accept-plan.js';
 import { scalarsToResources } from '../common/scalars.js';
@@ -29,6 +29,14 @@ import {
 } from './agent-health.js';
 
 export type { MasterCoreOptions, MasterPersistence } from './books.js';
+
+/**
+ * After a master restart, a framework that was subscribed gets at least this long to re-subscribe
+ * before its failover timeout may remove it: its client needs time to notice the restart and back
+ * off (the SDK waits at most a minute between tries). A one-shot framework (failover timeout 0)
+ * thus rides out a restart.
+ */
+export const DEFAULT_FRAMEWORK_RESUBSCRIBE_TIMEOUT_MS = 120_000;
 export { COMPLETED_FRAMEWORKS_KEPT } from './books.js';
 
 /** A task an agent reports when it re-registers. */
@@ -51,6 +59,8 @@ export class MasterCore extends MasterBooks {
   private readonly pingTimeoutMs: number;
   private readonly maxPingMisses: number;
   private readonly failoverTimers = new Map<string, TimerHandle>();
+  /** After a restart, how long a framework that was subscribed has at least to come back. */
+  private readonly frameworkResubscribeMs: number;
   private readonly timers: TimerHandle[] = [];
   private allocationPending: TimerHandle | undefined;
   constructor(options: MasterCoreOptions) {
@@ -58,6 +68,7 @@ export class MasterCore extends MasterBooks {
     this.pingTimeoutMs = options.agentPingTimeoutMs ?? DEFAULT_AGENT_PING_TIMEOUT_MS;
     this.maxPingMisses = options.maxAgentPingMisses ?? DEFAULT_MAX_AGENT_PING_MISSES;
     this.limiter = new RemovalLimiter(options.agentRemovalRate);
+    this.frameworkResubscribeMs = options.frameworkResubscribeTimeoutMs ?? DEFAULT_FRAMEWORK_RESUBSCRIBE_TIMEOUT_MS;
     this.timers.push(this.clock.setRepeating(Math.max(20, this.pingTimeoutMs / 2), () => this.checkAgentHealth()));
     this.timers.push(this.clock.setTimer(options.agentReregisterTimeoutMs ?? DEFAULT_AGENT_REREGISTER_TIMEOUT_MS, () => this.stopWaitingForAgents()));
     this.frameworkHeartbeatIntervalMs = options.frameworkHeartbeatIntervalMs ?? 15_000;
@@ -119,6 +130,14 @@ export class MasterCore extends MasterBooks {
       throw new FailedPreconditionError(`agent '${reportedInfo.id}' was marked gone; start it with a fresh --work-dir to register as a new agent`);
     }
     const info = { ...reportedInfo, resources: this.withReservations(reportedInfo.id, reportedInfo.resources) };
+    // As Mesos does: an agent whose resources shrank below what its tasks use is refused (the
+    // books must hold offered + used <= total); it restarts with resources that hold them, or afresh.
+    const running = reported.filter((t) => !isTerminal(t.latest.state)).reduce<Resources>((sum, t) => add(sum, t.spec.resources), EMPTY);
+    if (!contains(info.resources, running)) {
+      throw new FailedPreconditionError(
+        `agent '${info.id}' re-registered with resources '${formatResources(info.resources)}', which do not hold the tasks it runs ('${formatResources(running)}'); restart it with --resources that hold them, or with a fresh --work-dir`,
+      );
+    }
     const known = this.agents.get(info.id);
     if (!known || !known.reachable) this.persist(this.persistence?.admitAgent(info.id, info.hostname), 'admit agent');
     this.expectedAgents.delete(info.id);
@@ -143,9 +162,9 @@ export class MasterCore extends MasterBooks {
 
     const reportedKeys = new Set(reported.map((t) => taskKey(t.frameworkId, t.spec.taskId)));
     for (const [key, task] of [...agent.tasks]) {
-      if (!reportedKeys.has(key)) {
-        this.applyStatus(task, this.masterStatus(task, 'DROPPED', 'AGENT_RESTARTED', 'the agent re-registered without this task; its launch never reached it'));
-      }
+      if (reportedKeys.has(key)) continue;
+      if (task.state === 'STAGING') this.decideStatus(task, 'DROPPED', 'AGENT_RESTARTED', 'the agent re-registered without this task; its launch never reached it');
+      else this.decideStatus(task, 'LOST', 'AGENT_RESTARTED', `the agent re-registered without this task (it was ${task.state}); it lost the task's checkpoint and no longer runs it`);
     }
     for (const t of reported) {
       const framework = this.frameworks.get(t.frameworkId);
@@ -157,17 +176,16 @@ export class MasterCore extends MasterBooks {
       const existing = agent.tasks.get(taskKey(t.frameworkId, t.spec.taskId));
       if (existing?.state === 'UNREACHABLE' && !isTerminal(t.latest.state)) {
         // Back from a partition: the task is what the agent says, and its framework hears so.
-        const back: TaskStatus = { ...this.masterStatus(existing, t.latest.state, 'RECONCILIATION', 'the agent is reachable again'), ...(t.latest.healthy !== undefined ? { healthy: t.latest.healthy } : {}) };
-        this.applyStatus(existing, back);
-        this.relay(framework, back);
+        this.decideStatus(existing, t.latest.state, 'RECONCILIATION', 'the agent is reachable again', t.latest.healthy);
       }
       if (!existing && !isTerminal(t.latest.state)) {
         const task = this.addTask(framework, agent, t.spec, t.latest.state, now);
         if (t.latest.containerId) task.containerId = t.latest.containerId;
       }
     }
-    // Frameworks known only from an agent (this master restarted) get their failover time to come back.
-    for (const f of adopted) if (!f.connected) this.startFailoverTimer(f);
+    // Frameworks known only from an agent (this master restarted) get their failover time to come
+    // back, and at least the time a framework needs to notice the restart.
+    for (const f of adopted) if (!f.connected) this.startFailoverTimer(f, Math.max(f.info.failoverTimeoutMs, this.frameworkResubscribeMs));
     // The agent is the source of truth: rebuild its books in the allocator from what it runs.
     const used = [...agent.tasks.values()].map((t) => ({ frameworkId: t.frameworkId, role: roleOf(t), resources: t.spec.resources }));
     this.allocator.addAgent(info.id, info.resources, used);
@@ -217,8 +235,12 @@ export class MasterCore extends MasterBooks {
     }
     this.metrics.statusUpdateRelayed('AGENT');
     const task = framework.tasks.get(status.taskId);
-    if (task && this.isFromCurrentRun(task, agentId, status)) this.applyStatus(task, { ...status, agentId });
-    else this.log.debug({ taskId: status.taskId, state: status.state, agentId }, 'status for a task not active at the master (or an earlier run of its id)');
+    if (task && this.isFromCurrentRun(task, agentId, status)) {
+      this.applyStatus(task, { ...status, agentId });
+      framework.masterUpdates.supersede(status.taskId);
+    } else {
+      this.log.debug({ taskId: status.taskId, state: status.state, agentId }, 'status for a task not active at the master (or an earlier run of its id)');
+    }
     framework.channel?.send({ type: 'update', status: { ...status, agentId } });
   }
 
@@ -258,6 +280,8 @@ export class MasterCore extends MasterBooks {
     this.log.info({ frameworkId: framework.info.id, name: info.name, roles: info.roles }, info.id ? 'framework re-subscribed' : 'framework subscribed');
     this.event('framework-subscribed', `framework ${info.name} ${info.id ? 're-subscribed' : 'subscribed'}`, { frameworkId: framework.info.id });
     channel.send({ type: 'subscribed', frameworkId: framework.info.id, streamId, heartbeatIntervalMs: this.frameworkHeartbeatIntervalMs, masterId: this.masterId });
+    // What the master decided while the framework was away (or that it did not acknowledge).
+    for (const status of framework.masterUpdates.all()) this.relay(framework, status);
     this.requestAllocation();
     return { frameworkId: framework.info.id, streamId };
   }
@@ -403,10 +427,12 @@ export class MasterCore extends MasterBooks {
   }
 
   /**
-   * Relays an acknowledgement to the agent that made the update: the one it names, else the
-   * task's (looked up only then: a terminal task is found by a scan of the completed ones).
+   * Takes an acknowledgement of a master-made update, or relays it to the agent that made the
+   * update: the one it names, else the task's (looked up only then: a terminal task is found by a
+   * scan of the completed ones).
    */
   acknowledge(framework: FrameworkRecord, agentId: string, taskId: string, uuid: string): void {
+    if (framework.masterUpdates.acknowledge(uuid)) return;
     const id = agentId || (framework.tasks.get(taskId) ?? this.completedTask(framework, taskId))?.agentId || '';
     this.agents.get(id)?.channel?.send({ type: 'ack', frameworkId: framework.info.id, taskId, uuid });
   }
@@ -471,10 +497,7 @@ export class MasterCore extends MasterBooks {
     agent.channel = undefined;
     for (const task of [...agent.tasks.values()]) {
       if (isTerminal(task.state)) continue;
-      const status = this.masterStatus(task, 'UNREACHABLE', 'AGENT_UNREACHABLE', `agent '${id}' (${agent.info.hostname}) has not been heard from for ${Math.round(silentMs / 1000)} s`);
-      this.applyStatus(task, status);
-      const framework = this.frameworks.get(task.frameworkId);
-      if (framework) this.relay(framework, status);
+      this.decideStatus(task, 'UNREACHABLE', 'AGENT_UNREACHABLE', `agent '${id}' (${agent.info.hostname}) has not been heard from for ${Math.round(silentMs / 1000)} s`);
     }
     this.persist(this.persistence?.setAgentStatus(id, agent.info.hostname, 'unreachable'), 'mark agent unreachable');
     this.log.warn({ agentId: id, silentMs }, 'agent unreachable');
@@ -494,10 +517,7 @@ export class MasterCore extends MasterBooks {
     if (agent) {
       for (const offerId of [...agent.offers]) this.rescindOffer(offerId);
       for (const task of [...agent.tasks.values()]) {
-        const status = this.masterStatus(task, 'GONE', 'AGENT_REMOVED', `agent '${agentId}' was marked gone by an operator`);
-        this.applyStatus(task, status);
-        const framework = this.frameworks.get(task.frameworkId);
-        if (framework) this.relay(framework, status);
+        this.decideStatus(task, 'GONE', 'AGENT_REMOVED', `agent '${agentId}' was marked gone by an operator`);
       }
       this.allocator.removeAgent(agentId);
       agent.channel?.send({ type: 'refused', message: `this agent was marked gone by an operator; start it with a fresh --work-dir to register anew` });
@@ -569,8 +589,10 @@ export class MasterCore extends MasterBooks {
     const framework = this.adoptFramework(info);
     this.allocator.addFramework(info.id, info.roles, { active: false });
     const now = this.clock.now();
-    const deadline = failoverDeadline ?? now + info.failoverTimeoutMs;
-    if (failoverDeadline === undefined && info.failoverTimeoutMs > 0) this.persist(this.persistence?.saveFramework(info, deadline), 'save failover deadline');
+    // Subscribed when the master stopped: it has its failover timeout to come back, and at least
+    // the time it needs to notice the restart, so that even a failover timeout of 0 rides it out.
+    const deadline = failoverDeadline ?? now + Math.max(info.failoverTimeoutMs, this.frameworkResubscribeMs);
+    if (failoverDeadline === undefined) this.persist(this.persistence?.saveFramework(info, deadline), 'save failover deadline');
     this.startFailoverTimer(framework, Math.max(0, deadline - now));
   }
 
@@ -651,7 +673,9 @@ export class MasterCore extends MasterBooks {
     const agentIds = new Set<string>();
     for (const task of [...framework.tasks.values()]) {
       agentIds.add(task.agentId);
-      this.applyStatus(task, this.masterStatus(task, 'KILLED', 'FRAMEWORK_REMOVED', `framework removed: ${why}`));
+      const status = this.masterStatus(task, 'KILLED', 'FRAMEWORK_REMOVED', `framework removed: ${why}`);
+      // Told before the stream ends, if it is open; nothing is kept: the framework id is retired.
+      if (this.applyStatus(task, status)) this.relay(framework, status);
     }
     for (const agentId of agentIds) this.agents.get(agentId)?.channel?.send({ type: 'shutdownFramework', frameworkId: id });
     if (framework.channel) {

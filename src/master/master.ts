@@ -33,6 +33,7 @@ const CORE_SETTINGS = [
   'maxAgentPingMisses',
   'agentRemovalRate',
   'agentReregisterTimeoutMs',
+  'frameworkResubscribeTimeoutMs',
 ] as const;
 type CoreSettings = Pick<MasterCoreOptions, (typeof CORE_SETTINGS)[number]>;
 

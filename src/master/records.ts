@@ -5,6 +5,7 @@
 import type { AgentInfo, FrameworkInfo, Offer } from '../common/cluster.js';
 import type { Resources } from '../common/resources.js';
 import type { TaskSpec, TaskState, TaskStatus } from '../common/tasks.js';
+import type { PendingMasterUpdates } from './master-updates.js';
 import type { AgentChannel, FrameworkChannel } from './ports.js';
 
 /** How many statuses of a task the master keeps for `orbit task` and /state. */
@@ -59,6 +60,8 @@ export interface FrameworkRecord {
   offers: Set<string>;
   suppressedRoles: Set<string>;
   used: Resources;
+  /** Master-made updates not yet acknowledged: sent again at every re-subscription. */
+  masterUpdates: PendingMasterUpdates;
 }
 
 export interface OfferRecord {

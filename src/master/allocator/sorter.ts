@@ -1,6 +1,8 @@
 /**
  * The DRF sorter (Mesos' Sorter): ranks clients — roles, or the frameworks inside a role — by
- * weighted dominant share, lowest first, ties by name. It only orders; it never decides what to
+ * weighted dominant share, lowest first; ties go to the client allocated to fewer times (as in
+ * Mesos: among equals, the one served less often goes first, so a client that keeps being offered
+ * and letting its offers lapse cannot stay ahead of a newcomer), then by name. It only orders; it never decides what to
  * offer. Kept sorted incrementally: a change to one client moves that client alone (binary search,
  * then a splice inside one short block of the order), so a cycle with k allocations costs k small
  * moves, not k full sorts.
@@ -15,6 +17,8 @@ interface Client {
   active: boolean;
   /** Weighted dominant share: dominant share / weight. */
   key: number;
+  /** How many times resources were allocated to it: the first tie-break. */
+  allocations: number;
 }
 
 export class DrfSorter {
@@ -28,7 +32,7 @@ export class DrfSorter {
   /** Adds an active client with no allocation; a no-op if it is there. */
   add(name: string, weight = 1): void {
     if (this.clients.has(name)) return;
-    const client: Client = { name, weight, allocation: {}, active: true, key: 0 };
+    const client: Client = { name, weight, allocation: {}, active: true, key: 0, allocations: 0 };
     this.clients.set(name, client);
     this.insert(client);
   }
@@ -130,6 +134,7 @@ export class DrfSorter {
     if (!client) return;
     const mutate = (): void => {
       accumulate(client.allocation, amount, sign);
+      if (sign === 1) client.allocations++;
       client.key = this.keyOf(client);
     };
     if (!client.active) mutate();
@@ -160,5 +165,5 @@ export class DrfSorter {
 }
 
 function compare(a: Client, b: Client): number {
-  return a.key - b.key || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return a.key - b.key || a.allocations - b.allocations || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
