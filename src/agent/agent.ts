@@ -165,7 +165,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         pendingUpdates: updates.pending().length,
       }),
       sandboxOf: (taskId, frameworkId) => runner.find(taskId, frameworkId)?.sandboxDir,
-    });
+    }, { log });
     const ip = options.ip ?? '127.0.0.1';
     const port = await new Promise<number>((resolve, reject) => {
       http.once('error', reject);

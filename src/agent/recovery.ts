@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../common/errors.js';
+import { add, contains, EMPTY, formatResources, normalize, UNRESERVED_ROLE, type Resources } from '../common/resources.js';
 import { isTerminal } from '../common/tasks.js';
 import type { AgentCheckpoint, RecoveredCheckpoint, RecoveredTask } from './checkpoint.js';
 import type { Containerizer, KnownContainer, RecoveredContainer } from './containerizer/containerizer.js';
@@ -83,4 +84,19 @@ async function abandon(parts: RecoveryParts): Promise<void> {
     await c?.remove?.(task.task.containerId);
   }
   checkpoint.removeAllTasks();
+}
+
+/**
+ * Why a restarted agent's resources cannot hold the tasks it recovered, or undefined when they
+ * can. Mesos refuses such an agent too: the master's books would show more used than there is.
+ * Dynamic reservations are the master's to apply, so a task's dynamically reserved resources are
+ * counted against the agent's unreserved ones.
+ */
+export function resourcesShortOf(total: Resources, tasks: readonly Resources[]): string | undefined {
+  const used = tasks.reduce<Resources>((sum, r) => add(sum, normalize(r.map((x) => (x.dynamic ? { ...x, role: UNRESERVED_ROLE, dynamic: false } : x)))), EMPTY);
+  if (contains(total, used)) return undefined;
+  return (
+    `the tasks this agent still runs use '${formatResources(used)}', more than its resources '${formatResources(total)}'; ` +
+    'restart it with --resources that hold them (or let it detect them again), or stop those tasks and start it with a fresh --work-dir'
+  );
 }

@@ -33,6 +33,12 @@ const REFUSE_AFTER_LAUNCH_S = 60;
 /** After Ctrl-C, how long past the kill grace to wait for the terminal update. */
 const KILL_WAIT_EXTRA_MS = 5_000;
 const TEARDOWN_WAIT_MS = 5_000;
+/**
+ * The one-shot framework's failover timeout: long enough that a dropped connection or a master
+ * restart does not remove it and kill its task while `orbit run` re-subscribes; if `orbit run`
+ * itself dies, its task is killed this long after.
+ */
+const RUN_FAILOVER_TIMEOUT_MS = 120_000;
 
 const ENV_PAIR = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
 const ROLE = /^(\*|[A-Za-z0-9_.-]+)$/;
@@ -163,7 +169,7 @@ export function runTask(o: RunOptions): Promise<number> {
   const taskId = newTaskId(o.name.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40) || 'run');
   const client = new SchedulerClient({
     master: o.master,
-    framework: { name: `orbit-run ${o.name}`, roles: [o.role], failoverTimeoutMs: 0 },
+    framework: { name: `orbit-run ${o.name}`, roles: [o.role], failoverTimeoutMs: RUN_FAILOVER_TIMEOUT_MS },
     reconnectBaseMs: 500,
     reconnectMaxMs: 5_000,
   });
