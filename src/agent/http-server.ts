@@ -4,10 +4,11 @@
  * when there is nothing new), with the file's size in X-Orbit-File-Size so a follower knows where
  * it is.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sendJson } from '../common/http-json.js';
+import { createJsonServer, sendJson, type JsonServerOptions } from '../common/http-json.js';
+import { decodePathSegment, quote } from '../common/http-request.js';
 
 /** At most this much output per request; a follower asks again from the new offset. */
 export const MAX_OUTPUT_CHUNK_BYTES = 1024 * 1024;
@@ -33,44 +34,38 @@ async function readFrom(path: string, offset: number): Promise<{ size: number; d
   }
 }
 
-export function createAgentHttpServer(source: AgentHttpSource): Server {
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+const ENDPOINTS = ['/health', '/state', '/metrics', '/tasks/TASK_ID/stdout', '/tasks/TASK_ID/stderr'];
+
+/** The agent's HTTP server (not yet listening); malformed requests are JSON 400s, handler faults 500s logged to `options.log`. */
+export function createAgentHttpServer(source: AgentHttpSource, options: JsonServerOptions = {}): Server {
+  return createJsonServer(async (req, res, { pathname, searchParams }) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
-    if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
-    if (url.pathname === '/state') return sendJson(res, 200, source.state());
-    if (url.pathname === '/metrics') {
-      source.metrics().then(
-        ({ contentType, body }) => {
-          res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-          res.end(body);
-        },
-        (err: Error) => sendJson(res, 500, { error: err.message }),
-      );
+    if (pathname === '/health') return sendJson(res, 200, { status: 'ok' });
+    if (pathname === '/state') return sendJson(res, 200, source.state());
+    if (pathname === '/metrics') {
+      const { contentType, body } = await source.metrics();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
       return;
     }
-    const m = /^\/tasks\/([^/]+)\/(stdout|stderr)$/.exec(url.pathname);
-    if (!m) return sendJson(res, 404, { error: `no such endpoint '${url.pathname}'`, endpoints: ['/health', '/state', '/metrics', '/tasks/TASK_ID/stdout', '/tasks/TASK_ID/stderr'] });
-    const taskId = decodeURIComponent(m[1]!);
-    const offsetText = url.searchParams.get('offset') ?? '0';
+    const m = /^\/tasks\/([^/]+)\/(stdout|stderr)$/.exec(pathname);
+    if (!m) return sendJson(res, 404, { error: `no such endpoint ${quote(pathname)}`, endpoints: ENDPOINTS });
+    const taskId = decodePathSegment(m[1]!);
+    if (!taskId.ok) return sendJson(res, 400, { error: `bad task id: ${taskId.problem}` });
+    const offsetText = searchParams.get('offset') ?? '0';
     const offset = Number(offsetText);
-    if (!Number.isSafeInteger(offset) || offset < 0) return sendJson(res, 400, { error: `offset must be a non-negative integer, got '${offsetText}'` });
-    const sandbox = source.sandboxOf(taskId, url.searchParams.get('framework') ?? undefined);
-    if (!sandbox) return sendJson(res, 404, { error: `this agent knows no task '${taskId}'` });
-    readFrom(join(sandbox, m[2]!), offset).then(
-      ({ size, data }) => {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, 'x-orbit-file-size': String(size), 'cache-control': 'no-store' });
-        res.end(data);
-      },
-      (err: NodeJS.ErrnoException) => {
-        // The sandbox exists before the output files do; no file yet means no output yet.
-        if (err.code === 'ENOENT') {
-          res.writeHead(200, { 'content-length': 0, 'x-orbit-file-size': '0' });
-          res.end();
-        } else {
-          sendJson(res, 500, { error: err.message });
-        }
-      },
-    );
-  });
+    if (!Number.isSafeInteger(offset) || offset < 0) return sendJson(res, 400, { error: `offset must be a non-negative integer, got ${quote(offsetText)}` });
+    const sandbox = source.sandboxOf(taskId.value, searchParams.get('framework') ?? undefined);
+    if (!sandbox) return sendJson(res, 404, { error: `this agent knows no task ${quote(taskId.value)}` });
+    let output: { size: number; data: Buffer };
+    try {
+      output = await readFrom(join(sandbox, m[2]!), offset);
+    } catch (err) {
+      // The sandbox exists before the output files do; no file yet means no output yet.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      output = { size: 0, data: Buffer.alloc(0) };
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': output.data.length, 'x-orbit-file-size': String(output.size), 'cache-control': 'no-store' });
+    res.end(output.data);
+  }, options);
 }

@@ -140,7 +140,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     throw new Error(`cannot listen for gRPC on ${ip}:${options.port ?? 5050}: ${err.message}`);
   });
 
-  const http: HttpServer = createRouter(surface.attach(core));
+  const http: HttpServer = createRouter(surface.attach(core), { log });
   const httpPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.httpPort ?? 5051, ip, () => {

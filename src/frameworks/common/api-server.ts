@@ -4,8 +4,11 @@
  * same machine, not a public endpoint. Errors are `{ "error": "..." }` with a status code:
  * 400 bad request, 404 unknown path or object, 409 conflict, 422 a spec refused (with `problems`).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createJsonServer, sendJson, type JsonServerOptions } from '../../common/http-json.js';
+import { decodePathSegment, quote } from '../../common/http-request.js';
+import { silentLogger } from '../../common/logging.js';
 import { SpecError } from './spec-reader.js';
 
 /** The largest request body accepted. */
@@ -48,12 +51,6 @@ function defaultStatus(err: Error): number {
   return 500;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store' });
-  res.end(payload);
-}
-
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -76,10 +73,12 @@ function readBody(req: IncomingMessage): Promise<unknown> {
         reject(new ApiError(400, `the request body is not JSON: ${(err as Error).message}`));
       }
     });
-    req.on('error', reject);
+    // The client went away (or was cut off for sending too slowly): its fault, not a handler's.
+    req.on('error', (err) => reject(new ApiError(400, `the request body did not arrive whole: ${err.message}`)));
   });
 }
 
+/** The raw (still percent-encoded) parameters when `path` fits `pattern`, else undefined. */
 function match(pattern: string, path: string): Record<string, string> | undefined {
   const want = pattern.split('/');
   const got = path.split('/');
@@ -90,10 +89,21 @@ function match(pattern: string, path: string): Record<string, string> | undefine
     const g = got[i]!;
     if (w.startsWith(':')) {
       if (g === '') return undefined;
-      params[w.slice(1)] = decodeURIComponent(g);
+      params[w.slice(1)] = g;
     } else if (w !== g) {
       return undefined;
     }
+  }
+  return params;
+}
+
+/** Percent-decodes each parameter; a malformed one is an ApiError 400 naming it. */
+function decodeParams(raw: Record<string, string>): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [name, segment] of Object.entries(raw)) {
+    const decoded = decodePathSegment(segment);
+    if (!decoded.ok) throw new ApiError(400, `bad :${name}: ${decoded.problem}`);
+    params[name] = decoded.value;
   }
   return params;
 }
@@ -107,27 +117,28 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Starts the API on `host:port` (port 0: any free one). */
-export async function startApiServer(routes: readonly Route[], host: string, port: number): Promise<RunningApi> {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const candidates = routes.filter((r) => match(r.path, url.pathname) !== undefined);
+/** Starts the API on `host:port` (port 0: any free one); handler faults are logged to `options.log`. */
+export async function startApiServer(routes: readonly Route[], host: string, port: number, options: JsonServerOptions = {}): Promise<RunningApi> {
+  const log = options.log ?? silentLogger;
+  const server = createJsonServer(async (req, res, { pathname, searchParams }) => {
+    const candidates = routes.filter((r) => match(r.path, pathname) !== undefined);
     const route = candidates.find((r) => r.method === req.method);
     if (!route) {
-      if (candidates.length > 0) return send(res, 405, { error: `${req.method} is not allowed on ${url.pathname}; use ${candidates.map((r) => r.method).join(' or ')}` });
-      return send(res, 404, { error: `no such endpoint '${url.pathname}'`, endpoints: routes.map((r) => `${r.method} ${r.path}`) });
+      if (candidates.length > 0) return sendJson(res, 405, { error: `${req.method} is not allowed on ${quote(pathname)}; use ${candidates.map((r) => r.method).join(' or ')}` });
+      return sendJson(res, 404, { error: `no such endpoint ${quote(pathname)}`, endpoints: routes.map((r) => `${r.method} ${r.path}`) });
     }
-    readBody(req)
-      .then((body) => route.handler({ params: match(route.path, url.pathname) ?? {}, query: url.searchParams, body }))
-      .then(
-        (result) => send(res, 200, result ?? { ok: true }),
-        (err: unknown) => {
-          const e = err instanceof Error ? err : new Error(String(err));
-          const status = defaultStatus(e);
-          send(res, status, { error: e.message, ...(e instanceof SpecError ? { problems: e.problems } : {}) });
-        },
-      );
-  });
+    try {
+      const params = decodeParams(match(route.path, pathname) ?? {});
+      const result = await route.handler({ params, query: searchParams, body: await readBody(req) });
+      sendJson(res, 200, result ?? { ok: true });
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const status = defaultStatus(e);
+      // An error without a status of its own is a fault here, not a refusal: log it like one.
+      if (status === 500) log.error({ err: e, method: req.method, path: quote(pathname) }, 'API handler failed');
+      sendJson(res, status, { error: e.message, ...(e instanceof SpecError ? { problems: e.problems } : {}) });
+    }
+  }, options);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

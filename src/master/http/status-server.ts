@@ -7,6 +7,7 @@
  * - GET / (the dashboard) and its files, GET /stream (its server-sent events).
  * Anything else is a JSON 404 (or 405 for another method), so scripts always get JSON back.
  */
+import type { RequestTarget } from '../../common/http-request.js';
 import type { ClusterHistory } from '../history.js';
 import { jsonRoute, textRoute, type Handler, type Routes } from './router.js';
 import { batchedJsonRoute } from './state-endpoint.js';
@@ -24,7 +25,7 @@ export interface StatusSources {
 }
 
 /** A non-negative integer query parameter, or the fallback when absent or malformed. */
-function intParam(url: URL, name: string, fallback: number): number {
+function intParam(url: RequestTarget, name: string, fallback: number): number {
   const n = Number(url.searchParams.get(name) ?? '');
   return url.searchParams.has(name) && Number.isInteger(n) && n >= 0 ? n : fallback;
 }
