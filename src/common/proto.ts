@@ -5,12 +5,14 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType as AgentProto } from '../gen/agent.js';
 import type { ProtoGrpcType as SchedulerProto } from '../gen/scheduler.js';
 import type { ProtoGrpcType as OperatorProto } from '../gen/operator.js';
+import { checkWire, messageRule, type MessageRule } from './wire-check.js';
 
 const PROTO_FILES = ['orbit/v1/common.proto', 'orbit/v1/agent.proto', 'orbit/v1/scheduler.proto', 'orbit/v1/operator.proto'];
 
@@ -37,14 +39,66 @@ type OrbitV1 = AgentProto['orbit']['v1'] & SchedulerProto['orbit']['v1'] & Opera
 
 let cached: OrbitV1 | undefined;
 
-/** The orbit.v1 package: service constructors and service definitions. */
+/**
+ * The orbit.v1 package: service constructors and service definitions. Every method's request and
+ * response pass the strict wire check before protobufjs decodes them, on servers and clients
+ * alike; a message that fails it is refused by grpc-js as a deserialization error (INTERNAL)
+ * and never reaches a handler or a listener.
+ */
 export function orbitV1(): OrbitV1 {
   if (!cached) {
     const root = findProtoRoot();
     const definition = protoLoader.loadSync(PROTO_FILES, { ...LOADER_OPTIONS, includeDirs: [root] });
-    cached = (grpc.loadPackageDefinition(definition) as unknown as { orbit: { v1: OrbitV1 } }).orbit.v1;
+    const strict = strictDefinition(definition, reflectionRoot(root));
+    cached = (grpc.loadPackageDefinition(strict) as unknown as { orbit: { v1: OrbitV1 } }).orbit.v1;
   }
   return cached;
+}
+
+/**
+ * The same files as protobufjs reflection types, for the wire check. proto-loader keeps its own
+ * Root to itself; parsing four small files again costs a few milliseconds, once.
+ */
+function reflectionRoot(protoRoot: string): protobuf.Root {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => join(protoRoot, target);
+  root.loadSync(PROTO_FILES);
+  root.resolveAll();
+  return root;
+}
+
+function isService(definition: protoLoader.AnyDefinition): definition is protoLoader.ServiceDefinition {
+  return !('format' in definition);
+}
+
+/** Checks `bytes` against `rule`, then decodes them as before. */
+function strictDeserializer<T>(rule: MessageRule, deserialize: (bytes: Buffer) => T): (bytes: Buffer) => T {
+  return (bytes) => {
+    checkWire(rule, bytes);
+    return deserialize(bytes);
+  };
+}
+
+/** `definition` with every service method's deserializers made strict. */
+function strictDefinition(definition: protoLoader.PackageDefinition, root: protobuf.Root): protoLoader.PackageDefinition {
+  const rules = new Map<protobuf.Type, MessageRule>();
+  const strict: protoLoader.PackageDefinition = { ...definition };
+  for (const [name, service] of Object.entries(definition)) {
+    if (!isService(service)) continue;
+    const reflected = root.lookupService(name);
+    const methods: protoLoader.ServiceDefinition = {};
+    for (const [methodName, method] of Object.entries(service)) {
+      const types = reflected.methods[methodName];
+      if (!types?.resolvedRequestType || !types.resolvedResponseType) throw new Error(`wire check: no reflection types for ${method.path}`);
+      methods[methodName] = {
+        ...method,
+        requestDeserialize: strictDeserializer(messageRule(types.resolvedRequestType, rules), method.requestDeserialize),
+        responseDeserialize: strictDeserializer(messageRule(types.resolvedResponseType, rules), method.responseDeserialize),
+      };
+    }
+    strict[name] = methods;
+  }
+  return strict;
 }
 
 /** Channel options shared by every Orbit client and server: keepalives notice a dead peer. */
