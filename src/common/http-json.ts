@@ -71,6 +71,8 @@ export function createJsonServer(handle: RequestHandler, options: JsonServerOpti
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       maxHeaderSize: limits.maxHeaderBytes,
       connectionsCheckingInterval: limits.timeoutCheckMs,
+      // Node's own answer to a missing Host is an empty 400; this one says why.
+      requireHostHeader: false,
     },
     (req, res) => {
       const responses = open.get(req.socket) ?? new Set();
@@ -78,11 +80,14 @@ export function createJsonServer(handle: RequestHandler, options: JsonServerOpti
       res.once('close', () => responses.delete(res));
       // A write after end emits 'error' on the response; unheard, it would be an uncaught exception.
       res.on('error', (err) => log.error({ err, ...requestContext(req) }, 'HTTP response failed'));
+      if (req.httpVersion === '1.1' && req.headers.host === undefined) return sendJson(res, 400, { error: 'an HTTP/1.1 request needs a Host header' });
       const target = parseRequestTarget(req.url);
       if (!target.ok) return sendJson(res, target.status, { error: target.problem });
       answer(handle, req, res, target, log);
     },
   );
+  // Node's own answer to an Expect other than 100-continue is an empty 417.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => sendJson(res, 417, { error: `Expect: ${quote(req.headers.expect ?? '')} is not supported; only 100-continue is` }));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const underWay = [...(open.get(socket) ?? [])].some((res) => res.headersSent);
     refuse(err, socket, underWay, log);

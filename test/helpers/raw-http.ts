@@ -23,12 +23,13 @@ export interface RawOptions {
   head?: boolean;
 }
 
-/** The first response in `raw` once all of it has arrived, else undefined. */
+/** The first final response in `raw` (past any 100 Continue) once all of it has arrived, else undefined. */
 function parseResponse(raw: Buffer, head: boolean): RawResponse | undefined {
   const end = raw.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const [statusLine = '', ...lines] = raw.subarray(0, end).toString('latin1').split('\r\n');
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? NaN);
+  if (status >= 100 && status < 200) return parseResponse(raw.subarray(end + 4), head);
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');

@@ -69,6 +69,9 @@ const CASES: Case[] = [
   ['headers just under the size limit are served', requestLine('/health', 'GET', `X-Big: ${'a'.repeat(15 * 1024)}\r\n`), { status: 200, error: /^$/ }],
   ['a header over the size limit is refused', requestLine('/health', 'GET', `X-Big: ${'a'.repeat(20 * 1024)}\r\n`), { status: 431, error: /HPE_HEADER_OVERFLOW/ }],
   ['many headers over the size limit together are refused', requestLine('/health', 'GET', `X-H: ${'b'.repeat(100)}\r\n`.repeat(200)), { status: 431, error: /HPE_HEADER_OVERFLOW/ }],
+  ['an HTTP/1.1 request without Host is refused', 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n', refused(/needs a Host header/)],
+  ['an HTTP/1.0 request without Host is served', 'GET /health HTTP/1.0\r\n\r\n', { status: 200, error: /^$/ }],
+  ['an Expect other than 100-continue is refused', requestLine('/health', 'GET', 'Expect: 200-ok\r\n'), { status: 417, error: /Expect: '200-ok' is not supported/ }],
   ['both Content-Length and Transfer-Encoding are refused', requestLine('/health', 'GET', 'Content-Length: 3\r\nTransfer-Encoding: chunked\r\n'), refused(/HPE_INVALID_(CONTENT_LENGTH|TRANSFER_ENCODING)/)],
   ['a Content-Length that is not a number is refused', requestLine('/health', 'GET', 'Content-Length: abc\r\n'), refused(/HPE_INVALID_CONTENT_LENGTH/)],
   // Garbage.
