@@ -8,12 +8,12 @@
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { orbitV1 } from '../../src/common/proto.js';
-import { add, contains, parseResources } from '../../src/common/resources.js';
 import type { AgentMessage__Output } from '../../src/gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../../src/gen/orbit/v1/MasterMessage.js';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { cliBuildProblem, freePorts, spawnOrbit } from '../helpers/cli.js';
 import { eventually, startAgentForTest, startMasterForTest, tempDir } from '../helpers/cluster.js';
+import { checkInvariants, latestState, updatesByTask } from '../helpers/invariants.js';
 import { spawnFramework, type NodeProcess } from '../helpers/processes.js';
 
 // The framework fixture and the CLI run from dist/ (npm test builds it first).
@@ -24,48 +24,8 @@ async function state(httpPort: number): Promise<ClusterStateView> {
   return (await (await fetch(`http://127.0.0.1:${httpPort}/state`)).json()) as ClusterStateView;
 }
 
-/**
- * Agent-made updates the framework saw, per task, in order, one per uuid (duplicates collapsed),
- * across every process the framework ran as.
- */
-function updatesByTask(...processes: NodeProcess[]): Map<string, { state: string; uuid: string | null }[]> {
-  const out = new Map<string, { state: string; uuid: string | null }[]>();
-  for (const e of processes.flatMap((p) => p.events())) {
-    if (e['event'] !== 'update' || e['source'] !== 'AGENT') continue;
-    const list = out.get(String(e['taskId'])) ?? [];
-    if (!list.some((u) => u.uuid === e['uuid'])) list.push({ state: String(e['state']), uuid: (e['uuid'] as string | null) ?? null });
-    out.set(String(e['taskId']), list);
-  }
-  return out;
-}
-
-const TERMINAL = new Set(['FINISHED', 'FAILED', 'KILLED', 'ERROR', 'DROPPED', 'GONE', 'LOST']);
-
-const ORDER = ['STARTING', 'RUNNING', 'KILLING'];
-const rank = (state: string) => (TERMINAL.has(state) ? ORDER.length : ORDER.indexOf(state));
-
-/**
- * The invariants every fault test ends with: each task's updates, as the framework saw them, move
- * only forward and reach at most one terminal state (exactly one for tasks that ended), and no
- * agent has more used and offered than it has.
- */
-function checkInvariants(t: Pick<typeof import('tap').default, 'ok'>, s: ClusterStateView, framework: NodeProcess[], { frameworkGone = false } = {}): void {
-  // A framework removed for good never hears of its tasks' end: nothing to see there.
-  const ended = new Set(frameworkGone ? [] : s.frameworks.concat(s.completedFrameworks).flatMap((f) => f.completedTasks.map((x) => x.id)));
-  for (const [taskId, updates] of updatesByTask(...framework)) {
-    const seen = updates.map((u) => u.state);
-    const terminal = seen.filter((x) => TERMINAL.has(x)).length;
-    t.ok(ended.has(taskId) ? terminal === 1 : terminal === 0, `task ${taskId}: ${ended.has(taskId) ? 'exactly one' : 'no'} terminal state (${seen.join(' > ')})`);
-    t.ok(seen.every((x, i) => i === 0 || rank(x) >= rank(seen[i - 1]!)), `task ${taskId}: updates in order`);
-  }
-  for (const a of s.agents) {
-    const committed = add(parseResources(a.used), parseResources(a.offered));
-    t.ok(contains(parseResources(a.resources), committed), `agent ${a.hostname}: used + offered (${a.used} + ${a.offered}) within ${a.resources}`);
-  }
-}
-
 const frameworkId = (fw: NodeProcess): string | undefined => fw.events().find((e) => e['event'] === 'subscribed')?.['frameworkId'] as string | undefined;
-const latest = (fw: NodeProcess, taskId: string) => [...fw.events()].reverse().find((e) => e['event'] === 'update' && e['taskId'] === taskId)?.['state'];
+const latest = latestState;
 
 t.test('a framework process killed -9 and restarted within its failover timeout gets its tasks and missed updates', async (t) => {
   const master = await startMasterForTest(t);

@@ -61,11 +61,12 @@ export function spawnNode(t: TestLike, script: string, args: string[], env: Reco
 }
 
 /** The framework fixture (test/fixtures/framework-process.mjs) as a process. */
-export function spawnFramework(t: TestLike, master: string, options: { id?: string; name?: string; failoverMs?: number; launch?: number; command?: string; noAck?: boolean } = {}): NodeProcess {
+export function spawnFramework(t: TestLike, master: string, options: { id?: string; name?: string; failoverMs?: number; launch?: number; command?: string; image?: string; noAck?: boolean } = {}): NodeProcess {
   const args = ['--master', master, '--name', options.name ?? 'fault-test', '--failover-ms', String(options.failoverMs ?? 60_000)];
   if (options.id) args.push('--id', options.id);
   if (options.launch) args.push('--launch', String(options.launch));
   if (options.command) args.push('--command', options.command);
+  if (options.image) args.push('--image', options.image);
   if (options.noAck) args.push('--no-ack');
   return spawnNode(t, 'test/fixtures/framework-process.mjs', args);
 }

@@ -1,0 +1,121 @@
+/**
+ * Property: whatever happens to agents and frameworks (agents killed while launches are on their
+ * way, restarted with a task's checkpoint lost or with fewer resources, cut off, partitioned,
+ * drained or marked gone; frameworks disconnected, reconnected, killing, reconciling, accepting
+ * stale offers), once the faults end every task a framework launched has reached exactly one
+ * terminal state as that framework saw it, and no agent ever has more used and offered than it has.
+ */
+import fc from 'fast-check';
+import t from 'tap';
+import { isTerminal } from '../../src/common/tasks.js';
+import { Sim, SIM_RESOURCES, smaller } from '../helpers/core-sim.js';
+
+type Step =
+  | { kind: 'launch'; fw: number; count: number; tooBig: boolean }
+  | { kind: 'launchStale' | 'decline' | 'reconcile' | 'fwDisconnect' | 'fwReconnect' | 'teardown' | 'deliverFramework'; fw: number }
+  | { kind: 'kill'; fw: number; pick: number }
+  | { kind: 'deliverAgent' | 'resend' | 'disconnect' | 'reconnect' | 'partition' | 'heal' | 'gone' | 'drain'; agent: number }
+  | { kind: 'progress'; agent: number; pick: number; fail: boolean }
+  | { kind: 'restart'; agent: number; loseTask: boolean; shrink: boolean }
+  | { kind: 'tick'; ms: number };
+
+const fwStep = (kind: Extract<Step, { fw: number }>['kind'] & string) => fc.nat(1).map((fw) => ({ kind, fw }) as Step);
+const agentStep = (kind: 'deliverAgent' | 'resend' | 'disconnect' | 'reconnect' | 'partition' | 'heal' | 'gone' | 'drain') => fc.nat(1).map((agent) => ({ kind, agent }) as Step);
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant('launch' as const), fw: fc.nat(1), count: fc.integer({ min: 1, max: 3 }), tooBig: fc.integer({ min: 0, max: 9 }).map((n) => n === 0) }), weight: 6 },
+  { arbitrary: fwStep('deliverFramework'), weight: 8 },
+  { arbitrary: agentStep('deliverAgent'), weight: 8 },
+  { arbitrary: fc.record({ kind: fc.constant('progress' as const), agent: fc.nat(1), pick: fc.nat(5), fail: fc.boolean() }), weight: 6 },
+  { arbitrary: fc.record({ kind: fc.constant('kill' as const), fw: fc.nat(1), pick: fc.nat(5) }), weight: 2 },
+  { arbitrary: agentStep('resend'), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('restart' as const), agent: fc.nat(1), loseTask: fc.boolean(), shrink: fc.boolean() }), weight: 2 },
+  { arbitrary: agentStep('disconnect'), weight: 2 },
+  { arbitrary: agentStep('reconnect'), weight: 3 },
+  { arbitrary: agentStep('partition'), weight: 1 },
+  { arbitrary: agentStep('heal'), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 100, max: 40_000 }) }), weight: 3 },
+  { arbitrary: fwStep('launchStale'), weight: 1 },
+  { arbitrary: fwStep('decline'), weight: 1 },
+  { arbitrary: fwStep('reconcile'), weight: 1 },
+  { arbitrary: fwStep('fwDisconnect'), weight: 2 },
+  { arbitrary: fwStep('fwReconnect'), weight: 2 },
+  { arbitrary: agentStep('gone'), weight: 1 },
+  { arbitrary: agentStep('drain'), weight: 1 },
+  { arbitrary: fwStep('teardown'), weight: 1 },
+);
+
+function run(sim: Sim, s: Step): void {
+  switch (s.kind) {
+    case 'launch': {
+      // Whatever offers are due reach the framework first, so most launches have one to use.
+      sim.clock.advance(0);
+      sim.frameworks[s.fw]!.deliver();
+      return sim.frameworks[s.fw]!.launch(s.count, s.tooBig);
+    }
+    case 'launchStale': return sim.frameworks[s.fw]!.launchStale();
+    case 'decline': return sim.frameworks[s.fw]!.declineAll();
+    case 'reconcile': return sim.frameworks[s.fw]!.reconcile();
+    case 'kill': return sim.frameworks[s.fw]!.kill(s.pick);
+    case 'fwDisconnect': return sim.frameworks[s.fw]!.disconnect();
+    case 'fwReconnect': return sim.frameworks[s.fw]!.connected ? undefined : sim.frameworks[s.fw]!.subscribe();
+    case 'teardown': return sim.frameworks[s.fw]!.teardown();
+    case 'deliverFramework': return sim.frameworks[s.fw]!.deliver();
+    case 'deliverAgent': return sim.agents[s.agent]!.deliver();
+    case 'progress': return sim.agents[s.agent]!.progress(s.pick, s.fail);
+    case 'resend': return sim.agents[s.agent]!.resendAll();
+    case 'disconnect': return sim.agents[s.agent]!.disconnect();
+    case 'reconnect': return void (sim.agents[s.agent]!.connected ? undefined : sim.agents[s.agent]!.connect());
+    case 'restart': {
+      const agent = sim.agents[s.agent]!;
+      agent.restart(s.loseTask);
+      return void agent.connect(s.shrink ? smaller(agent.resources) : agent.resources);
+    }
+    case 'partition': sim.agents[s.agent]!.silent = true; return;
+    case 'heal': sim.agents[s.agent]!.silent = false; return;
+    case 'gone': {
+      const agent = sim.agents[s.agent]!;
+      if (agent.id) sim.core.markAgentGone(agent.id);
+      return;
+    }
+    case 'drain': {
+      const agent = sim.agents[s.agent]!;
+      if (agent.id && sim.core.agents.has(agent.id)) sim.core.drainAgent(agent.id);
+      return;
+    }
+    case 'tick': return sim.tick(s.ms);
+  }
+}
+
+t.test('every launched task ends exactly once as its framework saw it, and no agent is overcommitted', async (t) => {
+  let checked = 0;
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 10, maxLength: 120 }), (steps) => {
+      const sim = new Sim(SIM_RESOURCES, 2);
+      try {
+        sim.clock.advance(0);
+        for (const s of steps) {
+          run(sim, s);
+          const over = sim.overcommitted();
+          if (over.length > 0) throw new Error(`after ${JSON.stringify(s)}: overcommitted ${over.join(', ')}`);
+        }
+        sim.settle();
+        for (const fw of sim.frameworks) {
+          if (fw.removed) continue;
+          for (const taskId of fw.launched) {
+            const ends = (fw.seen.get(taskId) ?? []).filter((u) => isTerminal(u.state));
+            if (ends.length !== 1) {
+              throw new Error(`task ${taskId} of ${fw.info.name}: ${ends.length} terminal updates seen (${(fw.seen.get(taskId) ?? []).map((u) => `${u.state}/${u.source}/${u.reason}`).join(' > ') || 'none'})`);
+            }
+          }
+          checked += fw.launched.size;
+        }
+        return true;
+      } finally {
+        sim.core.stop();
+      }
+    }),
+    { numRuns: 300, seed: Number(process.env['ORBIT_PROPERTY_SEED'] ?? 20261207) },
+  );
+  t.ok(checked > 500, `the runs launched and checked ${checked} tasks`);
+});
