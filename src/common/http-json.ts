@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from './logging.js';
 import { parseRequestTarget, quote, type RequestTarget } from './http-request.js';
 
+/** Answers with `body` as JSON, never to be cached. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store' });
@@ -90,7 +91,7 @@ export function createJsonServer(handle: RequestHandler, options: JsonServerOpti
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => sendJson(res, 417, { error: `Expect: ${quote(req.headers.expect ?? '')} is not supported; only 100-continue is` }));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const underWay = [...(open.get(socket) ?? [])].some((res) => res.headersSent);
-    refuse(err, socket, underWay, log);
+    refuse(err, socket, underWay, limits, log);
   });
   return server;
 }
@@ -114,11 +115,12 @@ function answer(handle: RequestHandler, req: IncomingMessage, res: ServerRespons
   }
 }
 
-/** The status Node itself would answer a parser error with. */
-function refusalStatus(code: string | undefined): [number, string] {
-  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'Request Header Fields Too Large'];
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'Request Timeout'];
-  return [400, 'Bad Request'];
+/** The status Node itself would answer a parser error with, and the problem in words. */
+function refusal(err: NodeJS.ErrnoException & { reason?: string }, limits: HttpLimits): [status: number, text: string, problem: string] {
+  const code = err.code ?? 'no code';
+  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'Request Header Fields Too Large', `the request line and headers are over ${limits.maxHeaderBytes} bytes (${code})`];
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'Request Timeout', `the request did not arrive in time: headers within ${limits.headersTimeoutMs} ms, all of it within ${limits.requestTimeoutMs} ms (${code})`];
+  return [400, 'Bad Request', `malformed HTTP request: ${err.reason ?? err.message} (${code})`];
 }
 
 /**
@@ -126,14 +128,14 @@ function refusalStatus(code: string | undefined): [number, string] {
  * a response on the socket if it is writable and no response has started on it, then close. A
  * reset connection is just closed.
  */
-function refuse(err: NodeJS.ErrnoException & { reason?: string }, socket: Duplex, underWay: boolean, log: Logger): void {
+function refuse(err: NodeJS.ErrnoException & { reason?: string }, socket: Duplex, underWay: boolean, limits: HttpLimits, log: Logger): void {
   log.debug({ code: err.code, reason: err.reason }, 'malformed HTTP request refused');
   if (err.code === 'ECONNRESET' || !socket.writable || underWay) {
     socket.destroy();
     return;
   }
-  const [status, text] = refusalStatus(err.code);
-  const body = JSON.stringify({ error: `malformed HTTP request: ${err.reason ?? err.message} (${err.code ?? 'no code'})` });
+  const [status, text, problem] = refusal(err, limits);
+  const body = JSON.stringify({ error: problem });
   const head = `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
   socket.end(head + body, () => socket.destroy());
 }
