@@ -189,6 +189,16 @@ t.test('a request body that never arrives whole is answered 408 at the request t
   t.equal(await healthStatus(ports.services), 200);
 });
 
+t.test('a request body over the API limit is answered 413, and the server keeps serving', async (t) => {
+  const ports = await smallServers(t, {});
+  const body = Buffer.alloc(2 * 1024 * 1024, 0x20);
+  const head = `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const outcome = await rawExchange(ports.services, Buffer.concat([Buffer.from(head), body]), { timeoutMs: 10_000 });
+  t.equal(outcome.kind === 'response' && outcome.response.status, 413, describe(outcome));
+  t.match(outcome.kind === 'response' ? jsonError(outcome.response) : '', /the request body is over 1048576 bytes/);
+  t.equal(await healthStatus(ports.services), 200);
+});
+
 t.test('an event stream outlives the request timeout: it limits receiving the request, not the response', async (t) => {
   const routes: Routes = {
     '/stream': (_req, res) => {

@@ -55,15 +55,20 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const collect = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
         reject(new ApiError(413, `the request body is over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+        // Read the rest and drop it, so the 413 reaches the client (destroying the request would
+        // cut the connection before the answer); the request timeout bounds how long that takes.
+        req.off('data', collect);
+        chunks.length = 0;
+        req.resume();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', collect);
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
       if (text.trim() === '') return resolve(undefined);
