@@ -11,15 +11,17 @@ import { hostname as osHostname } from 'node:os';
 import type { Attributes } from '../common/attributes.js';
 import type { AgentInfo } from '../common/cluster.js';
 import { systemClock, type Clock } from '../common/clock.js';
-import { agentInfoToProto, frameworkInfoFromProto, frameworkInfoToProto, statusToProto, taskFromProto, taskToProto, reasonFromProto } from '../common/codec.js';
+import { agentInfoToProto, frameworkInfoToProto, statusToProto, taskToProto, reasonFromProto, secondsToMs } from '../common/codec.js';
 import { errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { formatResources, type Resources } from '../common/resources.js';
+import { KILL_GRACE_MS } from '../common/task-limits.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 import type { Containerizer } from './containerizer/containerizer.js';
 import { createAgentHttpServer } from './http-server.js';
+import { decodeRunTask, refusedLaunchStatus } from './launch-decode.js';
 import { AgentMetrics } from './metrics.js';
 import { MasterLink } from './master-link.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
@@ -207,14 +209,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     try {
       switch (message.message) {
         case 'runTask': {
-          const m = message.runTask!;
-          runner.run(frameworkInfoFromProto(m.framework!), taskFromProto(m.task!, 'run_task.task'));
+          const launch = decodeRunTask(message.runTask!);
+          if (launch.ok) {
+            runner.run(launch.framework, launch.spec);
+            return;
+          }
+          log.warn({ frameworkId: launch.frameworkId, taskId: launch.taskId, err: launch.message }, 'refused a launch from the master');
+          // A second, bad launch of a task that runs must not end it: it is only logged.
+          if (launch.frameworkId && launch.taskId && !runner.isActive(launch.frameworkId, launch.taskId)) {
+            updates.enqueue(refusedLaunchStatus({ frameworkId: launch.frameworkId, taskId: launch.taskId, message: launch.message }, agentId, clock.now()));
+          }
           return;
         }
         case 'killTask': {
           const m = message.killTask!;
-          const reason = reasonFromProto(m.reason);
-          const graceMs = m.killGraceSeconds === undefined || m.killGraceSeconds === null ? undefined : m.killGraceSeconds * 1000;
+          const reason = reasonFromProto(m.reason, 'kill_task.reason');
+          const graceMs = m.killGraceSeconds === undefined || m.killGraceSeconds === null ? undefined : secondsToMs(m.killGraceSeconds, KILL_GRACE_MS, 'kill_task.kill_grace_seconds');
           runner.kill(m.frameworkId, m.taskId, graceMs, reason === 'NONE' ? 'KILLED_BY_FRAMEWORK' : reason);
           log.debug({ taskId: m.taskId, reason, graceMs }, 'kill requested');
           return;

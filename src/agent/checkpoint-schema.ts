@@ -2,9 +2,13 @@
  * The shapes of the agent's checkpoint files, and the checks that tell a readable file from a
  * corrupt one. Every file is JSON with a `version`; a file that does not parse, has another
  * version, or lacks a field the agent relies on is corrupt (the checks are deliberately shallow:
- * they catch torn, truncated and foreign files, not every possible nonsense).
+ * they catch torn, truncated and foreign files, not every possible nonsense). Ids and numbers are
+ * held to the ranges the master accepted them in (names.ts, task-limits.ts), no tighter: what the
+ * master accepts, a restarted agent can read back.
  */
-import type { FrameworkInfo } from '../common/cluster.js';
+import { FAILOVER_TIMEOUT_MS, type FrameworkInfo } from '../common/cluster.js';
+import { isValidName } from '../common/names.js';
+import { describeBounds, HEALTH_CHECK_BOUNDS, KILL_GRACE_MS, within, type Bounds } from '../common/task-limits.js';
 import { TASK_STATES, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import type { ContainerHandle } from './containerizer/containerizer.js';
 
@@ -96,14 +100,25 @@ function checkStatus(value: unknown, what: string): TaskStatus {
   return o as unknown as TaskStatus;
 }
 
+/** A number within the bounds the master accepted it in (task-limits.ts), or a SchemaError. */
+function bounded(o: Json, name: string, bounds: Bounds, what: string): void {
+  const value = field(o, name, 'number', what) as number;
+  if (!within(value, bounds)) throw new SchemaError(`${what}.${name} is ${value}, outside ${describeBounds(bounds)}`);
+}
+
 function checkSpec(value: unknown, what: string): TaskSpec {
   const o = object(value, what);
-  field(o, 'taskId', 'string', what);
+  const taskId = field(o, 'taskId', 'string', what) as string;
+  if (!isValidName('task id', taskId)) throw new SchemaError(`${what}.taskId is not a valid task id`);
   field(o, 'resources', 'array', what);
-  field(o, 'killGraceMs', 'number', what);
+  bounded(o, 'killGraceMs', KILL_GRACE_MS, what);
   const command = object(field(o, 'command', 'object', what), `${what}.command`);
   field(command, 'value', 'string', `${what}.command`);
   field(object(field(o, 'container', 'object', what), `${what}.container`), 'kind', 'string', `${what}.container`);
+  if (o['healthCheck'] !== undefined) {
+    const health = object(o['healthCheck'], `${what}.healthCheck`);
+    for (const [name, bounds] of Object.entries(HEALTH_CHECK_BOUNDS)) bounded(health, name, bounds, `${what}.healthCheck`);
+  }
   return o as unknown as TaskSpec;
 }
 
@@ -118,8 +133,9 @@ export function checkAgentIdFile(value: unknown): AgentIdFile {
 export function checkFrameworkFile(value: unknown): FrameworkFile {
   const o = versioned(value);
   const framework = object(field(o, 'framework', 'object', 'the file'), 'framework');
-  field(framework, 'id', 'string', 'framework');
+  if (!isValidName('framework id', field(framework, 'id', 'string', 'framework') as string)) throw new SchemaError('framework.id is not a valid framework id');
   field(framework, 'roles', 'array', 'framework');
+  bounded(framework, 'failoverTimeoutMs', FAILOVER_TIMEOUT_MS, 'framework');
   return o as unknown as FrameworkFile;
 }
 

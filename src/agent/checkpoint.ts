@@ -16,6 +16,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameworkInfo } from '../common/cluster.js';
+import { nameProblem } from '../common/names.js';
 import type { TaskState, TaskStatus } from '../common/tasks.js';
 import { REMOVING_SUFFIX, removeDurably, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.js';
 import {
@@ -88,9 +89,10 @@ export interface AgentCheckpoint extends TaskCheckpointPort {
   load(strict: boolean): RecoveredCheckpoint;
 }
 
-/** Ids become directory names; refuse the few that could escape their directory. */
-function pathPart(id: string): string {
-  if (id === '' || id === '.' || id === '..' || id.includes('/') || id.includes('\0')) throw new Error(`'${id}' cannot name a checkpoint directory`);
+/** Ids become directory names: only a valid id (names.ts) may, so none escapes its directory. */
+function pathPart(kind: 'framework id' | 'task id', id: string): string {
+  const problem = nameProblem(kind, id);
+  if (problem !== undefined) throw new Error(`cannot name a checkpoint directory: ${problem}`);
   return id;
 }
 
@@ -230,11 +232,11 @@ export class Checkpoint implements AgentCheckpoint {
   }
 
   private frameworkDir(frameworkId: string): string {
-    return join(this.dir, 'frameworks', pathPart(frameworkId));
+    return join(this.dir, 'frameworks', pathPart('framework id', frameworkId));
   }
 
   private taskDir(frameworkId: string, taskId: string): string {
-    return join(this.frameworkDir(frameworkId), 'tasks', pathPart(taskId));
+    return join(this.frameworkDir(frameworkId), 'tasks', pathPart('task id', taskId));
   }
 }
 

@@ -15,6 +15,7 @@ import type { FrameworkInfo } from '../common/cluster.js';
 import type { Clock } from '../common/clock.js';
 import { errorMessage } from '../common/errors.js';
 import { newContainerId, newUpdateUuid } from '../common/ids.js';
+import { checkName } from '../common/names.js';
 import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import type { RecoveredTask, TaskCheckpointPort } from './checkpoint.js';
@@ -95,7 +96,8 @@ export class TaskRunner {
   /**
    * Launches a task; a second launch of an active task id is ignored. While draining, the task is
    * DROPPED at once; once stopped, the launch is ignored (a restarted agent will not report it, so
-   * the master drops it).
+   * the master drops it). Throws InvalidArgumentError, launching nothing, for an id that cannot
+   * be a directory name.
    */
   run(framework: FrameworkInfo, spec: TaskSpec): void {
     if (this.stopped) return;
@@ -105,7 +107,7 @@ export class TaskRunner {
       return;
     }
     const containerId = newContainerId();
-    const sandboxDir = join(this.options.workDir, 'sandboxes', framework.id, spec.taskId, containerId);
+    const sandboxDir = sandboxPath(this.options.workDir, framework.id, spec.taskId, containerId);
     const task = newTask(spec, framework, containerId, sandboxDir, 'STAGING', this.options.clock.now());
     try {
       // Saved before anything starts: a restarted agent knows of every container it may have made.
@@ -383,6 +385,16 @@ export class TaskRunner {
       this.options.logger.error({ taskId: task.spec.taskId, err: errorMessage(err) }, 'cannot checkpoint the task state');
     }
   }
+}
+
+/**
+ * A launch's sandbox directory. Its ids were checked where they entered (the codec); they are
+ * checked again here, where they become a path, so that no id can name a directory elsewhere.
+ */
+function sandboxPath(workDir: string, frameworkId: string, taskId: string, containerId: string): string {
+  checkName('framework id', frameworkId, 'framework.id');
+  checkName('task id', taskId, 'task.task_id');
+  return join(workDir, 'sandboxes', frameworkId, taskId, containerId);
 }
 
 function newTask(spec: TaskSpec, framework: FrameworkInfo, containerId: string, sandboxDir: string, state: TaskState, startedAt: number): AgentTask {

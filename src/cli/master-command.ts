@@ -5,6 +5,7 @@ import { createLogger, type LogLevel } from '../common/logging.js';
 import { waitForSignal } from '../common/signals.js';
 import { parseRemovalRate } from '../master/agent-health.js';
 import { startMaster } from '../master/master.js';
+import { callLimitOptions, callLimitsFromFlags } from './call-limit-flags.js';
 import { logLevelOption, numberFlag, UsageError } from './common.js';
 
 const DAY_S = 86_400;
@@ -26,7 +27,7 @@ interface MasterFlags {
 }
 
 export function registerMasterCommand(program: Command): void {
-  program
+  const command = program
     .command('master')
     .description('run a master: collects agents, offers their resources to frameworks')
     .option('--ip <ip>', 'address to listen on', '127.0.0.1')
@@ -43,6 +44,7 @@ export function registerMasterCommand(program: Command): void {
     .option('--framework-resubscribe-timeout <seconds>', 'after a restart, the least time a framework that was subscribed has to come back, whatever its failover timeout (0 to 1 day)', numberFlag('--framework-resubscribe-timeout'), 120)
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
+      const callLimits = callLimitsFromFlags(flags);
       if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
       flags.workDir = resolve(flags.workDir);
       if (flags.port > 65535) throw new UsageError(`--port must be at most 65535, got ${flags.port}`);
@@ -70,9 +72,11 @@ export function registerMasterCommand(program: Command): void {
         maxAgentPingMisses: flags.maxAgentPingMisses,
         agentReregisterTimeoutMs: flags.agentReregisterTimeout * 1000,
         ...(removalRate ? { agentRemovalRate: removalRate } : {}),
+        callLimits,
       });
       process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard http://${flags.ip}:${master.httpPort}/, state http://${flags.ip}:${master.httpPort}/state\n`);
       await waitForSignal();
       await master.stop();
     });
+  for (const option of callLimitOptions()) command.addOption(option);
 }

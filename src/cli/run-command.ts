@@ -6,6 +6,7 @@
  */
 import { Option, type Command } from 'commander';
 import { newTaskId } from '../common/ids.js';
+import { nameProblem } from '../common/names.js';
 import {
   buildTask,
   checkFit,
@@ -41,7 +42,6 @@ const TEARDOWN_WAIT_MS = 5_000;
 const RUN_FAILOVER_TIMEOUT_MS = 120_000;
 
 const ENV_PAIR = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
-const ROLE = /^(\*|[A-Za-z0-9_.-]+)$/;
 /** A single command argument with any of these runs under `sh -c`. */
 const SHELL_CHARS = /[\s;&|<>()$`\\"'*?~{}[\]!#]/;
 
@@ -91,7 +91,8 @@ export function parseRunOptions(flags: RawFlags, words: string[]): RunOptions {
   if (flags.image === undefined && !flags.process) throw new UsageError('--image IMAGE or --process is required');
   if (flags.image !== undefined && flags.image.trim() === '') throw new UsageError('--image: the image name is empty');
   if (flags.process && words.length === 0) throw new UsageError('--process needs a command: orbit run --process -- CMD [ARGS...]');
-  if (!ROLE.test(flags.role)) throw new UsageError(`--role: '${flags.role}' is not '*' or [A-Za-z0-9_.-]+`);
+  const roleProblem = nameProblem('role', flags.role);
+  if (roleProblem !== undefined) throw new UsageError(`--role: ${roleProblem}`);
   if (flags.name !== undefined && flags.name.trim() === '') throw new UsageError('--name: the name is empty');
   const env: Record<string, string> = {};
   for (const pair of flags.env) {

@@ -5,7 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { LogLevel, Logger, SubscribedInfo } from '../framework-sdk/index.js';
-import { createLogger } from '../framework-sdk/index.js';
+import { createLogger, nameProblem } from '../framework-sdk/index.js';
 import { userErrors } from '../frameworks/common/cli-support.js';
 import type { CommandIo } from '../frameworks/common/command-io.js';
 import type { RunningApi } from '../frameworks/common/api-server.js';
@@ -45,6 +45,8 @@ export async function serveFramework<F extends ServableFramework>(spec: ServeSpe
   const stateDir = flags.stateDir;
   if (!stateDir) throw usage(`--state-dir is required (${spec.keeps} are kept there)`);
   if (flags.apiPort > 65535) throw usage(`--api-port must be at most 65535, got ${flags.apiPort}`);
+  const roleProblem = nameProblem('role', flags.role);
+  if (roleProblem !== undefined) throw usage(`--role: ${roleProblem}`);
   let master: string;
   try {
     master = resolveMaster(flags.master);

@@ -1,7 +1,9 @@
 /**
  * Agent attributes: labels such as `rack:r1;zone:us-east-1a` that frameworks use for placement.
- * Values are plain text; unlike Mesos there are no scalar or range attributes.
+ * Values are plain text; unlike Mesos there are no scalar or range attributes. What a name and a
+ * value may hold is defined in names.ts.
  */
+import { isValidName } from './names.js';
 
 /** One label of an agent. */
 export interface Attribute {
@@ -23,7 +25,8 @@ export class AttributeParseError extends Error {
   }
 }
 
-const NAME = /^[A-Za-z0-9_.-]+$/;
+/** Attributes of one agent. */
+export const MAX_ATTRIBUTES = 100;
 
 /**
  * Parses `NAME:VALUE;NAME:VALUE`, trimming spaces around names and values, in the given order.
@@ -44,13 +47,15 @@ export function parseAttributes(text: string): Attributes {
     const name = item.slice(0, colon).trim();
     const value = item.slice(colon + 1).trim();
     if (name === '') fail(item, `'${item}' has an empty name`);
-    if (!NAME.test(name)) fail(name, `'${name}' is not an attribute name ([A-Za-z0-9_.-]+)`);
+    if (!isValidName('attribute name', name)) fail(name, `'${name}' is not an attribute name ([A-Za-z0-9_.-]+, not starting with '.' or '-', at most 128)`);
     if (value === '') fail(item, `'${item}' has an empty value`);
     if (value.includes(':')) fail(item, `'${item}' has more than one ':' (a missing ';'?)`);
+    if (!isValidName('attribute value', value)) fail(item, `'${item}' has a value with control characters or over 256 characters`);
     if (seen.has(name)) fail(name, `'${name}' is given twice`);
     seen.add(name);
     out.push({ name, value });
   }
+  if (out.length > MAX_ATTRIBUTES) fail(text, `more than ${MAX_ATTRIBUTES} attributes`);
   return out;
 }
 

@@ -2,6 +2,7 @@
  * Faults, as a few named Error classes. Expected outcomes (a task that does not fit, a stale
  * offer) are values or status updates instead. gRPC status codes are chosen in rpc/ only.
  */
+import { quote } from './echo.js';
 
 /** A caller sent something malformed; `field` names it (`operations[0].launch.tasks[1].task_id`). */
 export class InvalidArgumentError extends Error {
@@ -15,7 +16,7 @@ export class InvalidArgumentError extends Error {
 export class NotFoundError extends Error {
   override readonly name = 'NotFoundError';
   constructor(readonly kind: string, readonly id: string, detail?: string) {
-    super(`unknown ${kind} '${id}'${detail ? `: ${detail}` : ''}`);
+    super(`unknown ${kind} ${quote(id)}${detail ? `: ${detail}` : ''}`);
   }
 }
 

@@ -1,4 +1,7 @@
-/** Identifiers: short, URL-safe, prefixed by what they name so logs and /state read clearly. */
+/**
+ * Identifiers: short, URL-safe, prefixed by what they name so logs and /state read clearly. What
+ * an id chosen by someone else may be (a framework's task ids, say) is defined in names.ts.
+ */
 import { customAlphabet } from 'nanoid';
 
 const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -13,6 +16,3 @@ export const newMasterId = (): string => `master-${short()}`;
 export const newContainerId = (): string => `ctr-${short()}`;
 export const newUpdateUuid = (): string => long();
 export const newTaskId = (prefix = 'task'): string => `${prefix}-${short()}`;
-
-/** Task ids are chosen by frameworks; they become file and container names, so keep them tame. */
-export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;

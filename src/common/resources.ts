@@ -9,6 +9,8 @@
  * ranges sorted, merged and non-empty, entries sorted by name then role. Every function here
  * returns a normalised value and never mutates its arguments.
  */
+import { quote } from './echo.js';
+import { isValidName } from './names.js';
 import {
   findOverlap, formatRanges, intersectRanges, normalizeRanges, rangesContain, subtractRanges, takeLowest,
 } from './ranges.js';
@@ -78,15 +80,21 @@ export class InsufficientResourcesError extends Error {
   }
 }
 
-const NAME = /^[a-z][a-z0-9_-]*$/;
-const ROLE = /^[A-Za-z0-9_.-]+$/;
 const DECIMAL = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NOT_FINITE = /^[+-]?(?:inf(?:inity)?|nan)$/i;
 const RANGE = /^(\d+)(?:\s*-\s*(\d+))?$/;
 /** Scalars are kept as integer thousandths while doing arithmetic. */
 const MILLI = 1000;
-const MAX_SCALAR = Math.floor(Number.MAX_SAFE_INTEGER / MILLI);
+/**
+ * The largest scalar (a billion cpus, or MiB of mem: about a pebibyte). In thousandths it is 10¹²,
+ * so sums of up to 9,000 such values (an agent's entries, a cluster's totals) stay exact integers.
+ */
+export const MAX_SCALAR = 1_000_000_000;
 const MAX_PORT = 65535;
+/** Entries in one resource list on the wire (a task's, an agent's, a quota's). */
+export const MAX_RESOURCE_ENTRIES = 256;
+/** Ranges in one entry on the wire. */
+export const MAX_RANGES_PER_RESOURCE = 1_024;
 
 const toMilli = (x: number): number => Math.round(x * MILLI);
 const maxBound = (name: string): number => (name === 'ports' ? MAX_PORT : Number.MAX_SAFE_INTEGER);
@@ -114,8 +122,8 @@ function checked(r: Resource): Resource {
  * when it is valid: a bad name or role, a negative or non-finite scalar, a range out of bounds.
  */
 export function resourceProblem(r: Resource): string | undefined {
-  if (!NAME.test(r.name)) return `name '${r.name}' is not [a-z][a-z0-9_-]*`;
-  if (r.role !== UNRESERVED_ROLE && !ROLE.test(r.role)) return `role '${r.role}' is not '*' or [A-Za-z0-9_.-]+`;
+  if (!isValidName('resource name', r.name)) return `name ${quote(r.name)} is not [a-z][a-z0-9_-]*, at most 64`;
+  if (!isValidName('role', r.role)) return `role ${quote(r.role)} is not '*', or [A-Za-z0-9_.-] not starting with '.' or '-', at most 128`;
   if (r.kind === 'scalar') {
     const x = r.scalar;
     if (x === undefined || !Number.isFinite(x) || x < 0 || x > MAX_SCALAR) return `scalar ${x} is not in 0..${MAX_SCALAR}`;
@@ -202,10 +210,10 @@ export function parseResources(text: string): Resources {
       name = head.slice(0, open).trim();
       role = head.slice(open + 1, close).trim();
       if (role === '') fail(head, `'${head}' has an empty role`);
-      if (role !== UNRESERVED_ROLE && !ROLE.test(role)) fail(role, `'${role}' is not a role ('*' or [A-Za-z0-9_.-]+)`);
+      if (!isValidName('role', role)) fail(role, `'${role}' is not a role ('*', or [A-Za-z0-9_.-] not starting with '.' or '-', at most 128)`);
     }
     if (name === '') fail(item, `'${item}' has an empty name`);
-    if (!NAME.test(name)) fail(name, `'${name}' is not a resource name ([a-z][a-z0-9_-]*)`);
+    if (!isValidName('resource name', name)) fail(name, `'${name}' is not a resource name ([a-z][a-z0-9_-]*, at most 64)`);
     if (value === '') fail(item, `'${item}' has no value`);
     const kind = value.startsWith('[') ? 'ranges' : 'scalar';
     if ((kinds.get(name) ?? kind) !== kind) fail(item, `'${item}': '${name}' is given both as a scalar and as ranges`);

@@ -64,6 +64,9 @@ export type StatusReason =
   | 'IMAGE_PULL_FAILED'
   | 'AGENT_DISCONNECTED';
 
+/** A status message is cut to this many characters where it enters (it is free text, shown as is). */
+export const MAX_STATUS_MESSAGE_CHARS = 4_096;
+
 export interface TaskStatus {
   taskId: string;
   frameworkId: string;
@@ -120,5 +123,4 @@ export interface TaskSpec {
   allocationRole?: string;
 }
 
-/** Mesos' default kill grace. */
-export const DEFAULT_KILL_GRACE_MS = 3_000;
+export { DEFAULT_KILL_GRACE_MS } from './task-limits.js';

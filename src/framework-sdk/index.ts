@@ -18,6 +18,10 @@ export { OrbitCallError, type CallFilters } from './wire.js';
 // Helpers for offers and tasks.
 export { takeResources, checkFit, offerFits, portsOf } from './offers.js';
 export { buildTask, type TaskOptions, type HealthCheckOptions } from './tasks.js';
+// The ranges the master accepts a task's durations in, so a framework's own spec can allow no more.
+export { DEFAULT_KILL_GRACE_MS, KILL_GRACE_MS, HEALTH_CHECK_DEFAULTS, HEALTH_CHECK_BOUNDS, type Bounds } from '../common/task-limits.js';
+// What the master accepts as a task id, label, image, role...: a framework checks its users' names with it.
+export { nameProblem, isValidName, type NameKind } from '../common/names.js';
 export { newTaskId } from '../common/ids.js';
 
 // What a long-running framework needs around its scheduler: offers only when wanted, durable

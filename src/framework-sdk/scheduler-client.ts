@@ -29,8 +29,10 @@ import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, type C
 
 const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
-/** At most this many acknowledgements in one Acknowledge call. */
-const MAX_ACKS_PER_CALL = 1000;
+/** At most this many acknowledgements in one Acknowledge call: within the master's --max-acks-per-call default. */
+export const MAX_ACKS_PER_CALL = 1000;
+/** At most this many tasks in one Reconcile call: within the master's --max-reconcile-tasks default. */
+export const MAX_RECONCILE_TASKS_PER_CALL = 1000;
 
 interface PendingAck {
   ack: Acknowledgement;
@@ -178,10 +180,19 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     });
   }
 
-  /** Asks for the latest status of the listed tasks (as `update` events); none listed = all (implicit). */
-  reconcile(tasks: { taskId: string; agentId?: string }[] = []): Promise<void> {
+  /**
+   * Asks for the latest status of the listed tasks (as `update` events); none listed = all
+   * (implicit). A long list goes in calls of MAX_RECONCILE_TASKS_PER_CALL.
+   */
+  async reconcile(tasks: { taskId: string; agentId?: string }[] = []): Promise<void> {
     const list = tasks.map((t) => ({ taskId: t.taskId, agentId: t.agentId ?? '' }));
-    return this.unary('Reconcile', (header, opts, cb) => this.stub.Reconcile({ header, tasks: list }, opts, cb));
+    if (list.length === 0) return this.unary('Reconcile', (header, opts, cb) => this.stub.Reconcile({ header, tasks: [] }, opts, cb));
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < list.length; i += MAX_RECONCILE_TASKS_PER_CALL) {
+      const chunk = list.slice(i, i + MAX_RECONCILE_TASKS_PER_CALL);
+      calls.push(this.unary('Reconcile', (header, opts, cb) => this.stub.Reconcile({ header, tasks: chunk }, opts, cb)));
+    }
+    await Promise.all(calls);
   }
 
   /** Ends the framework (the master kills its tasks), then closes the client. */

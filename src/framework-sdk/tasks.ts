@@ -1,8 +1,10 @@
 /** Task helpers: build a TaskSpec from a few obvious options. */
 import type { Offer } from '../common/cluster.js';
-import { newTaskId, TASK_ID_PATTERN } from '../common/ids.js';
+import { newTaskId } from '../common/ids.js';
+import { nameProblem } from '../common/names.js';
 import { parseResources, type Resources } from '../common/resources.js';
-import { DEFAULT_KILL_GRACE_MS, type CommandSpec, type HealthCheckSpec, type TaskSpec } from '../common/tasks.js';
+import { DEFAULT_KILL_GRACE_MS, HEALTH_CHECK_DEFAULTS } from '../common/task-limits.js';
+import type { CommandSpec, HealthCheckSpec, TaskSpec } from '../common/tasks.js';
 
 /** A health check: the type plus what it needs; timings default to Mesos' (15 s, 10 s, 20 s, 3). */
 export interface HealthCheckOptions {
@@ -46,7 +48,7 @@ export interface TaskOptions {
    */
   simulated?: { durationMs?: number; exitCode?: number };
   env?: Record<string, string>;
-  /** Between SIGTERM and SIGKILL; default 3000. */
+  /** Between SIGTERM and SIGKILL, 0 (SIGKILL at once) to 3600000; default 3000. */
   killGraceMs?: number;
   labels?: Record<string, string>;
   healthCheck?: HealthCheckOptions;
@@ -62,7 +64,8 @@ function command(value: string, args: string[] | undefined, shell: boolean | und
  */
 export function buildTask(options: TaskOptions): TaskSpec {
   const taskId = options.taskId ?? newTaskId();
-  if (!TASK_ID_PATTERN.test(taskId)) throw new RangeError(`'${taskId}' is not a valid task id (letters, digits, '.', '_', '-')`);
+  const idProblem = nameProblem('task id', taskId);
+  if (idProblem !== undefined) throw new RangeError(idProblem);
   const agentId = options.offer?.agentId ?? options.agentId;
   if (!agentId) throw new RangeError('a task needs an offer or an agentId');
   if ([options.image, options.process, options.simulated].filter(Boolean).length > 1) {
@@ -89,13 +92,14 @@ export function buildTask(options: TaskOptions): TaskSpec {
 }
 
 function healthCheck(h: HealthCheckOptions): HealthCheckSpec {
+  const d = HEALTH_CHECK_DEFAULTS;
   const spec: HealthCheckSpec = {
     type: h.type,
-    delayMs: h.delayMs ?? 15_000,
-    intervalMs: h.intervalMs ?? 10_000,
-    timeoutMs: h.timeoutMs ?? 20_000,
-    consecutiveFailures: h.consecutiveFailures ?? 3,
-    gracePeriodMs: h.gracePeriodMs ?? 0,
+    delayMs: h.delayMs ?? d.delayMs,
+    intervalMs: h.intervalMs ?? d.intervalMs,
+    timeoutMs: h.timeoutMs ?? d.timeoutMs,
+    consecutiveFailures: h.consecutiveFailures ?? d.consecutiveFailures,
+    gracePeriodMs: h.gracePeriodMs ?? d.gracePeriodMs,
   };
   if (h.command !== undefined) spec.command = { shell: true, value: h.command, arguments: [], env: {} };
   if (h.port !== undefined) spec.port = h.port;

@@ -1,6 +1,7 @@
 /**
  * Plans an accept, purely: given the resources of the accepted offers and the operations, in
- * order, work out which tasks launch, which are refused and why, which reservations change, and
+ * order, work out which tasks launch, which are refused and why (including those the decoder
+ * already refused: the operation's `refused`), which reservations change, and
  * what is left. RESERVE and UNRESERVE convert resources inside the offered pool, so a LAUNCH after
  * a RESERVE can use the new reservation. Tasks are checked with the same fits() the allocator used
  * (through checkTask); a bad RESERVE or UNRESERVE is a malformed call and throws, before anything
@@ -63,7 +64,12 @@ export function planAccept(offered: Resources, operations: readonly Operation[],
         return;
       }
       case 'LAUNCH':
-        for (const asked of op.tasks) {
+        for (const [j, asked] of op.tasks.entries()) {
+          const refusal = op.refused?.get(j);
+          if (refusal !== undefined) {
+            plan.refused.push({ task: asked, reason: 'TASK_INVALID', message: refusal });
+            continue;
+          }
           const task = { ...asked, resources: alignReservations(asked.resources, plan.remainder) };
           const verdict = checkTask(task, {
             agentId: ctx.agentId,

@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../common/logging.js';
 import { orbitV1, SERVER_OPTIONS } from '../common/proto.js';
 import { MasterCore } from './core.js';
 import type { MasterCoreOptions } from './books.js';
+import { callLimits, type CallLimits } from './limits.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { createRouter } from './http/router.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
@@ -59,6 +60,8 @@ export interface MasterOptions extends CoreSettings {
   historySampleMs?: number;
   /** How often the dashboard's stream pushes (default 1 s). */
   dashboardStreamMs?: number;
+  /** Per-call caps (limits.ts); each defaults to its CALL_CAPS entry. */
+  callLimits?: Partial<CallLimits>;
 }
 
 export interface RunningMaster {
@@ -96,6 +99,7 @@ function nextEpoch(workDir: string): number {
 export async function startMaster(options: MasterOptions): Promise<RunningMaster> {
   const ip = options.ip ?? '127.0.0.1';
   const log = options.logger ?? silentLogger;
+  const limits = callLimits(options.callLimits);
   mkdirSync(options.workDir, { recursive: true });
   const unlock = lockWorkDir(options.workDir);
   const clock = options.clock ?? systemClock;
@@ -129,8 +133,8 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const v1 = orbitV1();
   const server = new grpc.Server(SERVER_OPTIONS);
   server.addService(v1.AgentLink.service, agentLinkHandlers(core, log));
-  server.addService(v1.Scheduler.service, schedulerHandlers(core, log));
-  server.addService(v1.Operator.service, operatorHandlers(core));
+  server.addService(v1.Scheduler.service, schedulerHandlers(core, log, limits));
+  server.addService(v1.Operator.service, operatorHandlers(core, limits));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${ip.includes(':') ? `[${ip}]` : ip}:${options.port ?? 5050}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
   }).catch(async (err: Error) => {

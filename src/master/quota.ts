@@ -4,21 +4,29 @@
  * guarantee above the whole cluster, is refused unless forced (nothing running is killed either way).
  */
 import { FailedPreconditionError, InvalidArgumentError } from '../common/errors.js';
+import { checkName } from '../common/names.js';
 import { formatResources, isEmpty, type Resources } from '../common/resources.js';
+import { within, type Bounds } from '../common/task-limits.js';
 import type { Quota } from './allocator/allocator.js';
 import { toScalars, type Scalars } from '../common/scalars.js';
 
-export const ROLE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/**
+ * A role's weight: positive and bounded both ways, so that a share divided by it stays a finite,
+ * comparable number (a weight of 1e-300 would make every share infinite).
+ */
+export const ROLE_WEIGHT: Bounds = { min: 0.001, max: 1_000_000 };
 
 function checkRole(role: string, field: string): void {
   if (role === '*') throw new InvalidArgumentError(field, "the unreserved role '*' cannot have a weight or quota");
-  if (!ROLE_NAME.test(role)) throw new InvalidArgumentError(field, `'${role}' is not a valid role name`);
+  checkName('role', role, field);
 }
 
 /** Validates a weight update. */
 export function checkWeight(role: string, weight: number, field = 'weights'): void {
   checkRole(role, `${field}.role`);
-  if (!Number.isFinite(weight) || weight <= 0) throw new InvalidArgumentError(`${field}.weight`, `must be a positive number, got ${weight}`);
+  if (!(Number.isFinite(weight) && within(weight, ROLE_WEIGHT))) {
+    throw new InvalidArgumentError(`${field}.weight`, `must be a positive number from ${ROLE_WEIGHT.min} to ${ROLE_WEIGHT.max}, got ${weight}`);
+  }
 }
 
 function quantities(resources: Resources, field: string): Scalars {

@@ -3,6 +3,7 @@
  * timeout), a concurrency limit, and an optional cron schedule. `parseJobSpec` fills in the
  * defaults or names every field that is wrong, including unknown dependencies and cycles.
  */
+import { KILL_GRACE_MS, nameProblem } from '../../framework-sdk/index.js';
 import { FieldReader, type SpecProblem, type SpecResult } from '../common/spec-reader.js';
 import { CronParseError, nextFire, parseCron } from './cron.js';
 
@@ -105,7 +106,9 @@ function readResources(r: FieldReader): JobTaskSpec['resources'] {
 function readTask(r: FieldReader): JobTaskSpec | undefined {
   r.onlyKnown(TASK_FIELDS);
   const id = r.string('id', { required: true, pattern: JOB_TASK_ID_PATTERN, patternText: 'a task id (letters, digits, _ and -, at most 63)' });
-  const image = r.string('image', { nonEmpty: true });
+  const imageText = r.string('image', { nonEmpty: true });
+  const imageProblem = imageText === undefined ? undefined : nameProblem('image', imageText);
+  const image = imageProblem === undefined ? imageText : r.fail('image', imageProblem);
   const command = r.string('command', { nonEmpty: true });
   if (!r.has('image') && !r.has('command')) r.fail('command', 'is required when there is no image');
   const task: JobTaskSpec = {
@@ -117,7 +120,7 @@ function readTask(r: FieldReader): JobTaskSpec | undefined {
     backoffSeconds: r.number('backoffSeconds', { min: 0 }) ?? TASK_DEFAULTS.backoffSeconds,
     backoffFactor: r.number('backoffFactor', { min: 1 }) ?? TASK_DEFAULTS.backoffFactor,
     maxBackoffSeconds: r.number('maxBackoffSeconds', { min: 0 }) ?? TASK_DEFAULTS.maxBackoffSeconds,
-    killGraceSeconds: r.number('killGraceSeconds', { min: 0 }) ?? TASK_DEFAULTS.killGraceSeconds,
+    killGraceSeconds: r.number('killGraceSeconds', { min: 0, max: KILL_GRACE_MS.max / 1000 }) ?? TASK_DEFAULTS.killGraceSeconds,
     ...(image !== undefined ? { image } : {}),
     ...(command !== undefined ? { command } : {}),
   };

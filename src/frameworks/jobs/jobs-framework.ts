@@ -31,7 +31,6 @@ import {
 } from '../../framework-sdk/index.js';
 import { SpecError } from '../common/spec-reader.js';
 import { isRetiredId, launchAndDecline, reconcileAll, subscribe } from '../common/subscription.js';
-import { wireMs } from '../common/wire-ms.js';
 import { nextFire, parseCron } from './cron.js';
 import { parseJobSpec, taskRequest } from './job-spec.js';
 import { JobsStateStore, type JobRecord } from './jobs-state.js';
@@ -319,7 +318,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
       ...(spec.image !== undefined ? { image: spec.image } : { process: true }),
       ...(spec.command !== undefined ? { command: spec.command } : {}),
       env: { ...run.spec.env, ...spec.env, ORBIT_JOB_ID: run.jobId, ORBIT_RUN_ID: run.runId, ORBIT_JOB_TASK: task.id, ORBIT_ATTEMPT: String(attempt.n) },
-      killGraceMs: wireMs(spec.killGraceSeconds),
+      killGraceMs: Math.round(spec.killGraceSeconds * 1000),
       labels: { 'orbit.jobs.job': run.jobId, 'orbit.jobs.run': run.runId, 'orbit.jobs.task': task.id },
     });
   }
@@ -379,7 +378,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     const client = this.client;
     if (!client?.subscribed) return;
     a.killSentAt = now;
-    client.kill(a.taskId, a.agentId, wireMs(graceSeconds)).catch((err: unknown) => this.log.warn({ taskId: a.taskId, err: String(err) }, 'kill failed; will retry'));
+    client.kill(a.taskId, a.agentId, Math.round(graceSeconds * 1000)).catch((err: unknown) => this.log.warn({ taskId: a.taskId, err: String(err) }, 'kill failed; will retry'));
   }
 
   /** Kills wanted (timed out, or cancelled) and not confirmed are sent again. */

@@ -3,6 +3,7 @@
  * `parseAppSpec` turns the user's JSON into an AppSpec with every default filled in, or names
  * each field that is wrong (unknown fields included); nothing half-valid gets through.
  */
+import { HEALTH_CHECK_BOUNDS, KILL_GRACE_MS, nameProblem, type Bounds, type NameKind } from '../../framework-sdk/index.js';
 import { FieldReader, fieldPath, type SpecProblem, type SpecResult } from '../common/spec-reader.js';
 import { contradictions, parseConstraint, type Constraint } from './constraints.js';
 
@@ -130,22 +131,39 @@ function canonical(value: unknown): string {
   );
 }
 
+/** A string the master would refuse as a `kind` is a problem here already. */
+function named(r: FieldReader, key: string, kind: NameKind, value: string | undefined): string | undefined {
+  const problem = value === undefined ? undefined : nameProblem(kind, value);
+  return problem === undefined ? value : r.fail(key, problem);
+}
+
+/**
+ * Seconds within the master's bounds (given in ms). A range starting above 0 is first checked as
+ * "> 0", so that 0 is named as such.
+ */
+function seconds(r: FieldReader, key: string, bounds: Bounds): number | undefined {
+  const [min, max] = [bounds.min / 1000, bounds.max / 1000];
+  const value = r.number(key, min > 0 ? { above: 0, max } : { min, max });
+  if (value !== undefined && value < min) return r.fail(key, `must be >= ${min}, got ${value}`);
+  return value;
+}
+
 function readHealthCheck(r: FieldReader, ports: number): AppHealthCheck | undefined {
   r.onlyKnown(HEALTH_FIELDS);
   const type = r.string('type', { required: true });
   const d = APP_DEFAULTS.healthCheck;
-  const seconds = (key: string, def: number, above?: number) => r.number(key, above === undefined ? { min: 0 } : { above }) ?? def;
+  const b = HEALTH_CHECK_BOUNDS;
   const hc: AppHealthCheck = {
     type: 'tcp',
-    delaySeconds: seconds('delaySeconds', d.delaySeconds),
-    intervalSeconds: seconds('intervalSeconds', d.intervalSeconds, 0),
-    timeoutSeconds: seconds('timeoutSeconds', d.timeoutSeconds, 0),
-    maxConsecutiveFailures: r.number('maxConsecutiveFailures', { min: 1, integer: true }) ?? d.maxConsecutiveFailures,
-    gracePeriodSeconds: seconds('gracePeriodSeconds', d.gracePeriodSeconds),
+    delaySeconds: seconds(r, 'delaySeconds', b.delayMs) ?? d.delaySeconds,
+    intervalSeconds: seconds(r, 'intervalSeconds', b.intervalMs) ?? d.intervalSeconds,
+    timeoutSeconds: seconds(r, 'timeoutSeconds', b.timeoutMs) ?? d.timeoutSeconds,
+    maxConsecutiveFailures: r.number('maxConsecutiveFailures', { min: 1, max: b.consecutiveFailures.max, integer: true }) ?? d.maxConsecutiveFailures,
+    gracePeriodSeconds: seconds(r, 'gracePeriodSeconds', b.gracePeriodMs) ?? d.gracePeriodSeconds,
   };
   const command = r.string('command', { nonEmpty: true });
   const portIndex = r.number('portIndex', { min: 0, integer: true });
-  const path = r.string('path', { pattern: /^\//, patternText: 'a path starting with /' });
+  const path = named(r, 'path', 'health check path', r.string('path', { pattern: /^\//, patternText: 'a path starting with /' }));
   switch (type) {
     case undefined:
       return undefined;
@@ -202,13 +220,17 @@ export function parseAppSpec(input: unknown): SpecResult<AppSpec> {
   r.onlyKnown(TOP_FIELDS);
   const id = r.string('id', { required: true, pattern: APP_ID_PATTERN, patternText: 'an app id (lowercase letters, digits and -, at most 63, starting and ending with a letter or digit)' });
   const instances = r.number('instances', { min: 0, integer: true }) ?? APP_DEFAULTS.instances;
-  const image = r.string('image', { nonEmpty: true });
+  const image = named(r, 'image', 'image', r.string('image', { nonEmpty: true }));
   const command = r.string('command', { nonEmpty: true });
   if (image === undefined && command === undefined && !r.has('image') && !r.has('command')) r.fail('command', 'is required when there is no image');
   const ports = r.number('ports', { min: 0, max: 100, integer: true }) ?? 0;
   const resources = readResources(r);
   const env = r.stringMap('env', ENV_NAME, 'an environment variable name') ?? {};
   const labels = r.stringMap('labels') ?? {};
+  for (const [key, value] of Object.entries(labels)) {
+    const problem = nameProblem('label key', key) ?? nameProblem('label value', value);
+    if (problem !== undefined) r.fail(`labels.${key}`, problem);
+  }
   const hcReader = r.object('healthCheck');
   const healthCheck = hcReader ? readHealthCheck(hcReader, ports) : undefined;
 
@@ -220,7 +242,7 @@ export function parseAppSpec(input: unknown): SpecResult<AppSpec> {
   });
   if (!problems.some((p) => p.field === 'instances')) for (const message of contradictions(constraints, instances)) problems.push({ field: 'constraints', message });
 
-  const killGraceSeconds = r.number('killGraceSeconds', { min: 0 }) ?? APP_DEFAULTS.killGraceSeconds;
+  const killGraceSeconds = seconds(r, 'killGraceSeconds', KILL_GRACE_MS) ?? APP_DEFAULTS.killGraceSeconds;
   const backoffSeconds = r.number('backoffSeconds', { min: 0 }) ?? APP_DEFAULTS.backoffSeconds;
   const backoffFactor = r.number('backoffFactor', { min: 1 }) ?? APP_DEFAULTS.backoffFactor;
   const maxLaunchDelaySeconds = r.number('maxLaunchDelaySeconds', { min: 0 }) ?? APP_DEFAULTS.maxLaunchDelaySeconds;

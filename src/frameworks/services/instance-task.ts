@@ -1,6 +1,5 @@
 /** The TaskSpec that runs one instance of an app on an offer. */
 import { buildTask, newTaskId, portsOf, type HealthCheckOptions, type Offer, type Resources, type TaskSpec } from '../../framework-sdk/index.js';
-import { wireMs } from '../common/wire-ms.js';
 import type { AppSpec } from './app-spec.js';
 
 /** Labels every instance carries (besides the app's own). */
@@ -17,7 +16,7 @@ export function instanceTask(spec: AppSpec, version: number, offer: Offer, resou
     ...(spec.image !== undefined ? { image: spec.image } : { process: true }),
     ...(spec.command !== undefined ? { command: spec.command } : {}),
     env: spec.env,
-    killGraceMs: wireMs(spec.killGraceSeconds),
+    killGraceMs: Math.round(spec.killGraceSeconds * 1000),
     labels: { ...spec.labels, [LABEL_APP]: spec.id, [LABEL_VERSION]: String(version) },
     ...(spec.healthCheck ? { healthCheck: healthCheckFor(spec, portsOf(resources)) } : {}),
   });
@@ -31,10 +30,10 @@ function healthCheckFor(spec: AppSpec, ports: number[]): HealthCheckOptions {
     ...(h.command !== undefined ? { command: h.command } : {}),
     ...(h.portIndex !== undefined ? { port: ports[h.portIndex] ?? 0 } : {}),
     ...(h.path !== undefined ? { path: h.path } : {}),
-    delayMs: wireMs(h.delaySeconds),
-    intervalMs: h.intervalSeconds * 1000,
-    timeoutMs: h.timeoutSeconds * 1000,
+    delayMs: Math.round(h.delaySeconds * 1000),
+    intervalMs: Math.round(h.intervalSeconds * 1000),
+    timeoutMs: Math.round(h.timeoutSeconds * 1000),
     consecutiveFailures: h.maxConsecutiveFailures,
-    gracePeriodMs: h.gracePeriodSeconds * 1000,
+    gracePeriodMs: Math.round(h.gracePeriodSeconds * 1000),
   };
 }

@@ -29,7 +29,6 @@ import {
 import { deployApp, findApp, restartApp, scaleApp, type DeployOutcome } from './app-requests.js';
 import { describe, summarize, type AppDetails, type AppSummary } from './app-view.js';
 import { isRetiredId, launchAndDecline, reconcileAll, subscribe } from '../common/subscription.js';
-import { wireMs } from '../common/wire-ms.js';
 import { instanceTask } from './instance-task.js';
 import { ENDED_KEPT, isHealthy, type AppRecord, type Instance, type KillReason, type PendingReason } from './instances.js';
 import { placeInstances, placementsOf, planApp, type AppPlan, type LaunchRequest } from './planner.js';
@@ -374,7 +373,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
     if (!client?.subscribed) return; // sent after the next subscription
     i.killSentAt = now;
     this.log.info({ app: app.spec.id, taskId: i.taskId, reason: i.killReason }, 'killing');
-    client.kill(i.taskId, i.agentId, wireMs(app.spec.killGraceSeconds)).catch((err: unknown) => this.log.warn({ taskId: i.taskId, err: String(err) }, 'kill failed; will retry'));
+    client.kill(i.taskId, i.agentId, Math.round(app.spec.killGraceSeconds * 1000)).catch((err: unknown) => this.log.warn({ taskId: i.taskId, err: String(err) }, 'kill failed; will retry'));
   }
 
   private resendKills(): void {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { agentInfoFromProto, frameworkInfoFromProto, required, statusFromProto, taskFromProto } from '../../common/codec.js';
 import { errorMessage, InvalidArgumentError } from '../../common/errors.js';
 import type { AgentInfo } from '../../common/cluster.js';
+import { checkName } from '../../common/names.js';
 import { isEmpty } from '../../common/resources.js';
 import type { AgentLinkHandlers } from '../../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage__Output } from '../../gen/orbit/v1/AgentMessage.js';
@@ -18,13 +19,9 @@ import { Outbox } from '../../common/outbox.js';
 import { encodeAgentCommand } from './encode.js';
 import { peerAddress } from './status-codes.js';
 
-const CONTAINERIZERS = new Set(['docker', 'process', 'simulated']);
-
+/** The codec checked names, numbers and containerizers; an agent must also offer something. */
 function checkAgentInfo(info: AgentInfo): AgentInfo {
-  if (!info.hostname) throw new InvalidArgumentError('info.hostname', 'an agent needs a hostname');
   if (isEmpty(info.resources)) throw new InvalidArgumentError('info.resources', 'an agent needs resources to offer');
-  const bad = info.containerizers.find((c) => !CONTAINERIZERS.has(c));
-  if (bad) throw new InvalidArgumentError('info.containerizers', `unknown containerizer '${bad}'`);
   return info;
 }
 
@@ -59,7 +56,7 @@ export function agentLinkHandlers(core: MasterCore, log: Logger): AgentLinkHandl
         switch (msg.message) {
           case 'register': {
             if (agentId) return refuse('already registered on this stream');
-            agentId = core.registerAgent(channel, checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'))));
+            agentId = core.registerAgent(channel, checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'), 'register.info')));
             return;
           }
           case 'reregister': {
@@ -68,16 +65,16 @@ export function agentLinkHandlers(core: MasterCore, log: Logger): AgentLinkHandl
             if (!info.id) throw new InvalidArgumentError('reregister.info.id', 'a re-registration needs the agent id');
             const tasks = m.tasks.map((t, i) => ({
               spec: taskFromProto(required(t.task, `reregister.tasks[${i}].task`), `reregister.tasks[${i}].task`),
-              frameworkId: t.frameworkId,
+              frameworkId: checkName('framework id', t.frameworkId, `reregister.tasks[${i}].framework_id`),
               latest: statusFromProto(required(t.latestStatus, `reregister.tasks[${i}].latest_status`), `reregister.tasks[${i}].latest_status`),
             }));
             agentId = info.id;
-            core.reregisterAgent(channel, info, tasks, m.frameworks.map(frameworkInfoFromProto));
+            core.reregisterAgent(channel, info, tasks, m.frameworks.map((f, i) => frameworkInfoFromProto(f, `reregister.frameworks[${i}]`)));
             return;
           }
           case 'statusUpdate':
             if (!agentId) return refuse('register before sending status updates');
-            core.agentStatusUpdate(agentId, statusFromProto(required(msg.statusUpdate?.status, 'status_update.status')));
+            core.agentStatusUpdate(agentId, statusFromProto(required(msg.statusUpdate?.status, 'status_update.status'), 'status_update.status'));
             return;
           case 'heartbeat':
             if (agentId) core.agentHeartbeat(agentId);

@@ -7,7 +7,9 @@ import { InvalidArgumentError, NotFoundError } from '../../common/errors.js';
 import { encodeStateView } from '../../common/state-codec.js';
 import type { OperatorHandlers } from '../../gen/orbit/v1/Operator.js';
 import { resourcesFromProto, stateFromProto } from '../../common/codec.js';
+import { checkName } from '../../common/names.js';
 import type { MasterCore } from '../core.js';
+import { checkCap, type CallLimits } from '../limits.js';
 import { clusterStateView } from '../state-view.js';
 import { toServiceError } from './status-codes.js';
 
@@ -31,47 +33,50 @@ function unaryAsync<Req, Res>(fn: (request: Req) => Promise<Res>): grpc.handleUn
   };
 }
 
+/** The agent a call names; empty is refused, so is a name no agent could have. */
+function agentIdOf(request: { agentId: string }): string {
+  if (!request.agentId) throw new InvalidArgumentError('agent_id', 'is required');
+  return checkName('agent id', request.agentId, 'agent_id');
+}
 
-export function operatorHandlers(core: MasterCore): OperatorHandlers {
+export function operatorHandlers(core: MasterCore, limits: CallLimits): OperatorHandlers {
   return {
     GetState: unary(() => encodeStateView(clusterStateView(core))),
     GetAgents: unary(() => ({ agents: encodeStateView(clusterStateView(core)).agents })),
     GetFrameworks: unary(() => ({ frameworks: encodeStateView(clusterStateView(core)).frameworks })),
     GetTasks: unary((req) => {
-      const state = encodeStateView(clusterStateView(core));
-      const wanted = stateFromProto(req.state);
+      const wanted = stateFromProto(req.state, 'state');
+      if (req.frameworkId) checkName('framework id', req.frameworkId, 'framework_id');
       if (req.frameworkId && !core.frameworks.has(req.frameworkId)) throw new NotFoundError('framework', req.frameworkId);
+      const state = encodeStateView(clusterStateView(core));
       const tasks = (state.frameworks ?? [])
         .filter((f) => !req.frameworkId || f.id === req.frameworkId)
         .flatMap((f) => [...(f.tasks ?? []), ...(f.completedTasks ?? [])])
         .filter((t) => !wanted || t.state === `TASK_${wanted}`);
       return { tasks };
     }),
-    DrainAgent: unary((req) => {
-      if (!req.agentId) throw new InvalidArgumentError('agent_id', 'is required');
-      return { message: core.drainAgent(req.agentId) };
-    }),
-    ReactivateAgent: unary((req) => {
-      if (!req.agentId) throw new InvalidArgumentError('agent_id', 'is required');
-      return { message: core.reactivateAgent(req.agentId) };
-    }),
-    MarkAgentGone: unary((req) => {
-      if (!req.agentId) throw new InvalidArgumentError('agent_id', 'is required');
-      return { message: core.markAgentGone(req.agentId) };
-    }),
+    DrainAgent: unary((req) => ({ message: core.drainAgent(agentIdOf(req)) })),
+    ReactivateAgent: unary((req) => ({ message: core.reactivateAgent(agentIdOf(req)) })),
+    MarkAgentGone: unary((req) => ({ message: core.markAgentGone(agentIdOf(req)) })),
     TeardownFramework: unary((req) => {
-      const framework = core.frameworks.get(req.frameworkId);
+      if (!req.frameworkId) throw new InvalidArgumentError('framework_id', 'is required');
+      const framework = core.frameworks.get(checkName('framework id', req.frameworkId, 'framework_id'));
       if (!framework) throw new NotFoundError('framework', req.frameworkId);
       core.teardown(framework);
       return { message: `framework '${req.frameworkId}' torn down` };
     }),
     UpdateWeights: unaryAsync(async (req) => {
       if (req.weights.length === 0) throw new InvalidArgumentError('weights', 'name at least one role and weight');
+      checkCap(req.weights.length, 'rolesPerCall', limits, 'weights');
       await core.setWeights(req.weights.map((w) => ({ role: w.role, weight: w.weight })));
       return { message: req.weights.map((w) => `weight of role '${w.role}' set to ${w.weight}`).join('; ') };
     }),
-    SetQuota: unaryAsync(async (req) => ({
-      message: await core.setQuota(req.role, resourcesFromProto(req.guarantee, 'guarantee'), resourcesFromProto(req.limit, 'limit'), req.force),
-    })),
+    SetQuota: unaryAsync(async (req) => {
+      checkCap(req.guarantee.length, 'quotaResources', limits, 'guarantee');
+      checkCap(req.limit.length, 'quotaResources', limits, 'limit');
+      const guarantee = resourcesFromProto(req.guarantee, 'guarantee');
+      const limit = resourcesFromProto(req.limit, 'limit');
+      return { message: await core.setQuota(req.role, guarantee, limit, req.force) };
+    }),
   };
 }

@@ -6,9 +6,11 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { frameworkInfoFromProto, required, resourcesFromProto, taskFromProto } from '../../common/codec.js';
-import type { FrameworkInfo, Operation } from '../../common/cluster.js';
+import { frameworkInfoFromProto, launchRefusal, required, resourcesFromProto, secondsToMs, taskFromProto } from '../../common/codec.js';
+import { REFUSE_MS, type FrameworkInfo, type Operation } from '../../common/cluster.js';
 import { InvalidArgumentError, UnimplementedError } from '../../common/errors.js';
+import { checkName } from '../../common/names.js';
+import { KILL_GRACE_MS } from '../../common/task-limits.js';
 import { Outbox } from '../../common/outbox.js';
 import type { CallHeader__Output } from '../../gen/orbit/v1/CallHeader.js';
 import type { CallResponse } from '../../gen/orbit/v1/CallResponse.js';
@@ -17,35 +19,40 @@ import type { Filters__Output } from '../../gen/orbit/v1/Filters.js';
 import type { Operation__Output } from '../../gen/orbit/v1/Operation.js';
 import type { SchedulerHandlers } from '../../gen/orbit/v1/Scheduler.js';
 import type { SubscribeRequest__Output } from '../../gen/orbit/v1/SubscribeRequest.js';
+import type { TaskInfo__Output } from '../../gen/orbit/v1/TaskInfo.js';
 import type { MasterCore } from '../core.js';
+import { checkCap, type CallLimits } from '../limits.js';
 import type { FrameworkRecord } from '../records.js';
 import { encodeSchedulerEvent } from './encode.js';
 import { toServiceError } from './status-codes.js';
 
-const ROLE_PATTERN = /^(\*|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
-
-function checkFrameworkInfo(info: FrameworkInfo): FrameworkInfo {
-  if (!info.name.trim()) throw new InvalidArgumentError('framework.name', 'a framework needs a name');
-  const roles = info.roles.length === 0 ? ['*'] : info.roles;
-  roles.forEach((r, i) => {
-    if (!ROLE_PATTERN.test(r)) throw new InvalidArgumentError(`framework.roles[${i}]`, `'${r}' is not a valid role name`);
-  });
-  if (new Set(roles).size !== roles.length) throw new InvalidArgumentError('framework.roles', 'roles are listed twice');
-  if (!(info.failoverTimeoutMs >= 0)) throw new InvalidArgumentError('framework.failover_timeout_seconds', 'must not be negative');
-  return { ...info, roles };
+/** The codec checked the info; a framework that names no role gets role '*'. */
+function withDefaultRole(info: FrameworkInfo): FrameworkInfo {
+  return info.roles.length === 0 ? { ...info, roles: ['*'] } : info;
 }
 
 function refuseSeconds(filters: Filters__Output | null): number | undefined {
   const value = filters?.refuseSeconds;
   if (value === undefined || value === null) return undefined;
-  if (!Number.isFinite(value) || value < 0) throw new InvalidArgumentError('filters.refuse_seconds', `must be a non-negative number, got ${value}`);
-  return value;
+  return secondsToMs(value, REFUSE_MS, 'filters.refuse_seconds') / 1000;
+}
+
+/** A LAUNCH: every task decoded (or the call refused); a task only it gets wrong is refused alone. */
+function decodeLaunch(tasks: readonly TaskInfo__Output[], field: string): Operation {
+  const refused = new Map<number, string>();
+  const specs = tasks.map((t, j) => {
+    const spec = taskFromProto(t, `${field}[${j}]`);
+    const refusal = launchRefusal(t, `${field}[${j}]`);
+    if (refusal !== undefined) refused.set(j, refusal);
+    return spec;
+  });
+  return refused.size > 0 ? { type: 'LAUNCH', tasks: specs, refused } : { type: 'LAUNCH', tasks: specs };
 }
 
 function decodeOperation(op: Operation__Output, field: string): Operation {
   switch (op.operation) {
     case 'launch':
-      return { type: 'LAUNCH', tasks: (op.launch?.tasks ?? []).map((t, j) => taskFromProto(t, `${field}.launch.tasks[${j}]`)) };
+      return decodeLaunch(op.launch?.tasks ?? [], `${field}.launch.tasks`);
     case 'reserve':
       return { type: 'RESERVE', resources: resourcesFromProto(op.reserve?.resources ?? [], `${field}.reserve.resources`) };
     case 'unreserve':
@@ -58,11 +65,14 @@ function decodeOperation(op: Operation__Output, field: string): Operation {
   }
 }
 
-function checkIds(ids: readonly string[], field: string): string[] {
-  ids.forEach((id, i) => {
-    if (!id) throw new InvalidArgumentError(`${field}[${i}]`, 'must not be empty');
-  });
-  return [...ids];
+function checkOfferIds(ids: readonly string[], limits: CallLimits, field: string): string[] {
+  checkCap(ids.length, 'offersPerCall', limits, field);
+  return ids.map((id, i) => checkName('offer id', id, `${field}[${i}]`));
+}
+
+function checkRoles(roles: readonly string[], limits: CallLimits): string[] {
+  checkCap(roles.length, 'rolesPerCall', limits, 'roles');
+  return roles.map((r, i) => checkName('role', r, `roles[${i}]`));
 }
 
 interface Ack {
@@ -75,10 +85,19 @@ interface Ack {
 function checkAck(ack: Ack, prefix: string): Ack {
   if (!ack.taskId) throw new InvalidArgumentError(`${prefix}task_id`, 'is required');
   if (!ack.uuid) throw new InvalidArgumentError(`${prefix}uuid`, 'is required (master-made updates need no acknowledgement)');
-  return ack;
+  return {
+    agentId: ack.agentId ? checkName('agent id', ack.agentId, `${prefix}agent_id`) : '',
+    taskId: checkName('task id', ack.taskId, `${prefix}task_id`),
+    uuid: checkName('update uuid', ack.uuid, `${prefix}uuid`),
+  };
 }
 
-export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandlers {
+/** Tasks over all LAUNCH operations of an Accept, counted before any is decoded. */
+function launchCount(operations: readonly Operation__Output[]): number {
+  return operations.reduce((n, op) => n + (op.launch?.tasks.length ?? 0), 0);
+}
+
+export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLimits): SchedulerHandlers {
   /** Wraps a unary call: header check, then the action; faults become status codes. */
   function call<Req extends { header: CallHeader__Output | null }>(action: (framework: FrameworkRecord, request: Req) => void): grpc.handleUnaryCall<Req, CallResponse> {
     return (c, callback) => {
@@ -86,6 +105,8 @@ export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandl
         const header = required(c.request.header, 'header');
         if (!header.frameworkId) throw new InvalidArgumentError('header.framework_id', 'is required');
         if (!header.streamId) throw new InvalidArgumentError('header.stream_id', 'is required');
+        checkName('framework id', header.frameworkId, 'header.framework_id');
+        checkName('stream id', header.streamId, 'header.stream_id');
         action(core.requireFramework(header.frameworkId, header.streamId), c.request);
         callback(null, {});
       } catch (err) {
@@ -124,7 +145,7 @@ export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandl
       stream.on('error', ended);
       stream.on('close', ended);
       try {
-        const info = checkFrameworkInfo(frameworkInfoFromProto(required(stream.request.framework, 'framework')));
+        const info = withDefaultRole(frameworkInfoFromProto(required(stream.request.framework, 'framework')));
         ids = core.subscribe(info, channel);
       } catch (err) {
         open = false;
@@ -134,31 +155,36 @@ export function schedulerHandlers(core: MasterCore, log: Logger): SchedulerHandl
       }
     },
     Accept: call((framework, req) => {
-      const offerIds = checkIds(req.offerIds, 'offer_ids');
+      const offerIds = checkOfferIds(req.offerIds, limits, 'offer_ids');
       if (offerIds.length === 0) throw new InvalidArgumentError('offer_ids', 'at least one offer id is required');
+      checkCap(req.operations.length, 'operationsPerAccept', limits, 'operations');
+      checkCap(launchCount(req.operations), 'tasksPerAccept', limits, 'operations[].launch.tasks');
       const operations = req.operations.map((op, i) => decodeOperation(op, `operations[${i}]`));
       core.accept(framework, offerIds, operations, refuseSeconds(req.filters));
     }),
     Decline: call((framework, req) => {
-      core.decline(framework, checkIds(req.offerIds, 'offer_ids'), refuseSeconds(req.filters));
+      core.decline(framework, checkOfferIds(req.offerIds, limits, 'offer_ids'), refuseSeconds(req.filters));
     }),
-    Revive: call((framework, req) => core.revive(framework, req.roles)),
-    Suppress: call((framework, req) => core.suppress(framework, req.roles)),
+    Revive: call((framework, req) => core.revive(framework, checkRoles(req.roles, limits))),
+    Suppress: call((framework, req) => core.suppress(framework, checkRoles(req.roles, limits))),
     Kill: call((framework, req) => {
       if (!req.taskId) throw new InvalidArgumentError('task_id', 'is required');
+      const taskId = checkName('task id', req.taskId, 'task_id');
+      if (req.agentId) checkName('agent id', req.agentId, 'agent_id');
       const grace = req.killGraceSeconds;
-      if (grace !== undefined && !(grace >= 0)) throw new InvalidArgumentError('kill_grace_seconds', 'must not be negative');
-      core.kill(framework, req.taskId, grace === undefined ? undefined : grace * 1000);
+      core.kill(framework, taskId, grace === undefined ? undefined : secondsToMs(grace, KILL_GRACE_MS, 'kill_grace_seconds'));
     }),
     Acknowledge: call((framework, req) => {
+      checkCap(req.acks.length, 'acksPerCall', limits, 'acks');
       const acks: Ack[] = req.taskId || req.uuid || req.acks.length === 0 ? [checkAck(req, '')] : [];
       req.acks.forEach((a, i) => acks.push(checkAck(a, `acks[${i}].`)));
       for (const a of acks) core.acknowledge(framework, a.agentId, a.taskId, a.uuid);
     }),
     Reconcile: call((framework, req) => {
+      checkCap(req.tasks.length, 'reconcileTasks', limits, 'tasks');
       core.reconcile(framework, req.tasks.map((t, i) => {
         if (!t.taskId) throw new InvalidArgumentError(`tasks[${i}].task_id`, 'is required');
-        return { taskId: t.taskId, agentId: t.agentId };
+        return { taskId: checkName('task id', t.taskId, `tasks[${i}].task_id`), agentId: t.agentId ? checkName('agent id', t.agentId, `tasks[${i}].agent_id`) : '' };
       }));
     }),
     Message: call(() => {

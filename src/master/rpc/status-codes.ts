@@ -1,5 +1,6 @@
 /** The one place faults become gRPC status codes (STYLE.md 7). */
 import * as grpc from '@grpc/grpc-js';
+import { truncateText } from '../../common/echo.js';
 import { errorMessage } from '../../common/errors.js';
 
 const CODES: Record<string, grpc.status> = {
@@ -11,10 +12,16 @@ const CODES: Record<string, grpc.status> = {
   UnimplementedError: grpc.status.UNIMPLEMENTED,
 };
 
+/**
+ * The longest status message sent. Messages quote input through echo.ts already; this is the last
+ * line of defence, since the message travels in the `grpc-message` header.
+ */
+export const MAX_STATUS_DETAILS_CHARS = 1_024;
+
 /** A grpc-js service error for a thrown value; unknown faults become INTERNAL. */
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const name = err instanceof Error ? err.name : '';
-  return { code: CODES[name] ?? grpc.status.INTERNAL, details: errorMessage(err) };
+  return { code: CODES[name] ?? grpc.status.INTERNAL, details: truncateText(errorMessage(err), MAX_STATUS_DETAILS_CHARS) };
 }
 
 /** The peer's IP address from grpc-js' `ipv4:127.0.0.1:5555` / `ipv6:[::1]:5555` form. */

@@ -14,6 +14,8 @@ export interface HealthCheck {
   'timeoutSeconds'?: (number | string);
   'consecutiveFailures'?: (number);
   'gracePeriodSeconds'?: (number | string);
+  '_delaySeconds'?: "delaySeconds";
+  '_gracePeriodSeconds'?: "gracePeriodSeconds";
 }
 
 export interface HealthCheck__Output {
@@ -21,9 +23,11 @@ export interface HealthCheck__Output {
   'command': (_orbit_v1_CommandInfo__Output | null);
   'port': (number);
   'path': (string);
-  'delaySeconds': (number);
+  'delaySeconds'?: (number);
   'intervalSeconds': (number);
   'timeoutSeconds': (number);
   'consecutiveFailures': (number);
-  'gracePeriodSeconds': (number);
+  'gracePeriodSeconds'?: (number);
+  '_delaySeconds'?: "delaySeconds";
+  '_gracePeriodSeconds'?: "gracePeriodSeconds";
 }

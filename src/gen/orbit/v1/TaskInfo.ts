@@ -18,6 +18,7 @@ export interface TaskInfo {
   'killGraceSeconds'?: (number | string);
   'labels'?: (_orbit_v1_Label)[];
   'allocationRole'?: (string);
+  '_killGraceSeconds'?: "killGraceSeconds";
 }
 
 export interface TaskInfo__Output {
@@ -28,7 +29,8 @@ export interface TaskInfo__Output {
   'command': (_orbit_v1_CommandInfo__Output | null);
   'container': (_orbit_v1_ContainerInfo__Output | null);
   'healthCheck': (_orbit_v1_HealthCheck__Output | null);
-  'killGraceSeconds': (number);
+  'killGraceSeconds'?: (number);
   'labels': (_orbit_v1_Label__Output)[];
   'allocationRole': (string);
+  '_killGraceSeconds'?: "killGraceSeconds";
 }

@@ -1,0 +1,35 @@
+/** `orbit master`'s flags for its per-call caps (master/limits.ts): one per cap, bounded. */
+import { Option } from 'commander';
+import { CALL_CAPS, type CallLimits } from '../master/limits.js';
+import { numberFlag, UsageError } from './common.js';
+
+const KEYS = Object.keys(CALL_CAPS) as (keyof CallLimits)[];
+
+/** Commander's name for a flag's value: `--max-tasks-per-accept` → `maxTasksPerAccept`. */
+function attribute(key: keyof CallLimits): string {
+  return new Option(CALL_CAPS[key].flag).attributeName();
+}
+
+/** Every cap's flag, with its range and default in its help line. */
+export function callLimitOptions(): Option[] {
+  return KEYS.map((key) => {
+    const { flag, items, per, bounds, default: fallback } = CALL_CAPS[key];
+    return new Option(`${flag} <n>`, `most ${items} in ${per} (${bounds.min} to ${bounds.max})`)
+      .argParser(numberFlag(flag, { integer: true }))
+      .default(fallback);
+  });
+}
+
+/** The caps from parsed flags; a value outside its bounds is a UsageError naming the flag and the range. */
+export function callLimitsFromFlags(flags: object): CallLimits {
+  const limits = {} as CallLimits;
+  for (const key of KEYS) {
+    const { flag, bounds } = CALL_CAPS[key];
+    const value = (flags as Record<string, unknown>)[attribute(key)];
+    if (!(typeof value === 'number' && Number.isInteger(value) && value >= bounds.min && value <= bounds.max)) {
+      throw new UsageError(`${flag} must be an integer from ${bounds.min} to ${bounds.max}, got ${String(value)}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
+}
