@@ -7,10 +7,11 @@ import { parseRemovalRate } from '../master/agent-health.js';
 import { startMaster } from '../master/master.js';
 import { callLimitOptions, callLimitsFromFlags } from './call-limit-flags.js';
 import { logLevelOption, numberFlag, UsageError } from './common.js';
+import { wireLimitOption, wireLimitsFromFlags, type WireLimitFlags } from './wire-limit-flags.js';
 
 const DAY_S = 86_400;
 
-interface MasterFlags {
+interface MasterFlags extends WireLimitFlags {
   ip: string;
   port: number;
   httpPort: number;
@@ -42,6 +43,9 @@ export function registerMasterCommand(program: Command): void {
     .option('--agent-removal-rate <rate>', 'at most this many agents marked unreachable per period, e.g. 1/20mins (default: no limit)')
     .option('--agent-reregister-timeout <seconds>', 'after a restart, how long to wait for known agents to come back', numberFlag('--agent-reregister-timeout'), 600)
     .option('--framework-resubscribe-timeout <seconds>', 'after a restart, the least time a framework that was subscribed has to come back, whatever its failover timeout (0 to 1 day)', numberFlag('--framework-resubscribe-timeout'), 120)
+    .addOption(wireLimitOption('maxReceiveBytes'))
+    .addOption(wireLimitOption('handshakeTimeoutMs'))
+    .addOption(wireLimitOption('maxStreamsPerConnection'))
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
       const callLimits = callLimitsFromFlags(flags);
@@ -57,6 +61,7 @@ export function registerMasterCommand(program: Command): void {
       }
       if (!(flags.agentPingTimeout > 0)) throw new UsageError('--agent-ping-timeout must be greater than 0');
       const removalRate = flags.agentRemovalRate === undefined ? undefined : parseRemovalRate(flags.agentRemovalRate);
+      const wireLimits = wireLimitsFromFlags(flags);
       const log = createLogger('master', flags.logLevel);
       const master = await startMaster({
         ip: flags.ip,
@@ -73,6 +78,7 @@ export function registerMasterCommand(program: Command): void {
         agentReregisterTimeoutMs: flags.agentReregisterTimeout * 1000,
         ...(removalRate ? { agentRemovalRate: removalRate } : {}),
         callLimits,
+        wireLimits,
       });
       process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard http://${flags.ip}:${master.httpPort}/, state http://${flags.ip}:${master.httpPort}/state\n`);
       await waitForSignal();

@@ -101,7 +101,12 @@ function strictDefinition(definition: protoLoader.PackageDefinition, root: proto
   return strict;
 }
 
-/** Channel options shared by every Orbit client and server: keepalives notice a dead peer. */
+/**
+ * Channel options shared by every Orbit client: keepalives notice a dead peer. Clients take up to
+ * 64 MiB from the master, more than the master takes from them (master/rpc/wire-limits.ts): they
+ * trust the master they chose, and what it sends grows with the cluster (GetState of thousands of
+ * agents, a cycle's offers for all of them in one batch).
+ */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
@@ -110,13 +115,17 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
 };
 
+/**
+ * Server options every Orbit server shares: keepalives notice a dead peer (and close a connection
+ * that never answers a ping, 15 s after it opened). Message and stream limits are the master's
+ * (master/rpc/wire-limits.ts); grpc-js' own default receive limit is 4 MiB.
+ */
 export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   'grpc.http2.min_time_between_pings_ms': 5_000,
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
 };
 
 /** Parses HOST:PORT; throws InvalidArgument-style errors naming the flag. */

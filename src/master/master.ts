@@ -9,15 +9,17 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../common/clock.js';
 import { newMasterId } from '../common/ids.js';
 import { silentLogger, type Logger } from '../common/logging.js';
-import { orbitV1, SERVER_OPTIONS } from '../common/proto.js';
+import { orbitV1 } from '../common/proto.js';
 import { MasterCore } from './core.js';
 import type { MasterCoreOptions } from './books.js';
 import { callLimits, type CallLimits } from './limits.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { createRouter } from './http/router.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
+import { listenForGrpc } from './rpc/connection-guard.js';
 import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
+import { serverOptions, wireLimits, type WireLimits } from './rpc/wire-limits.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import type { MasterMetrics } from './metrics-port.js';
 import { LogRegistryStore } from './registry/log-store.js';
@@ -62,6 +64,8 @@ export interface MasterOptions extends CoreSettings {
   dashboardStreamMs?: number;
   /** Per-call caps (limits.ts); each defaults to its CALL_CAPS entry. */
   callLimits?: Partial<CallLimits>;
+  /** What a message, stream and connection may cost (rpc/wire-limits.ts); each defaults to its WIRE_LIMITS entry. */
+  wireLimits?: Partial<WireLimits>;
 }
 
 export interface RunningMaster {
@@ -131,18 +135,18 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   restoreFromRegistry(core, registry);
 
   const v1 = orbitV1();
-  const server = new grpc.Server(SERVER_OPTIONS);
+  const wire = wireLimits(options.wireLimits);
+  const server = new grpc.Server(serverOptions(wire));
   server.addService(v1.AgentLink.service, agentLinkHandlers(core, log));
   server.addService(v1.Scheduler.service, schedulerHandlers(core, log, limits));
   server.addService(v1.Operator.service, operatorHandlers(core, limits));
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${ip.includes(':') ? `[${ip}]` : ip}:${options.port ?? 5050}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  }).catch(async (err: Error) => {
+  const grpcListener = await listenForGrpc(server, { host: ip, port: options.port ?? 5050, handshakeTimeoutMs: wire.handshakeTimeoutMs, log }).catch(async (err: Error) => {
     core.stop();
     await registry.close();
     unlock();
     throw new Error(`cannot listen for gRPC on ${ip}:${options.port ?? 5050}: ${err.message}`);
   });
+  const port = grpcListener.port;
 
   const http: HttpServer = createRouter(surface.attach(core), { log });
   const httpPort = await new Promise<number>((resolve, reject) => {
@@ -154,6 +158,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   }).catch(async (err: Error) => {
     core.stop();
     surface.stop();
+    grpcListener.close();
     server.forceShutdown();
     await registry.close();
     unlock();
@@ -171,6 +176,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
       stopped ??= (async () => {
         core.stop();
         surface.stop();
+        grpcListener.close();
         server.forceShutdown();
         await new Promise<void>((resolve) => {
           http.close(() => resolve());

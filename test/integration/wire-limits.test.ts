@@ -1,0 +1,129 @@
+import t from 'tap';
+import * as grpc from '@grpc/grpc-js';
+import { connect } from 'node:net';
+import { orbitV1 } from '../../src/common/proto.js';
+import { startMaster, type RunningMaster, type MasterOptions } from '../../src/master/master.js';
+import { cliBuildProblem, runOrbit } from '../helpers/cli.js';
+import { tempDir, type TestLike } from '../helpers/cluster.js';
+import { FRAME, frame, grpcHeaders, PREFACE, RawH2 } from '../helpers/raw-h2.js';
+
+const MiB = 2 ** 20;
+const REFUSED_STREAM = 0x7;
+const identity = (b: Buffer): Buffer => b;
+
+async function master(t: TestLike, wireLimits: MasterOptions['wireLimits'] = {}): Promise<RunningMaster> {
+  const m = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), wireLimits });
+  t.teardown(() => m.stop());
+  return m;
+}
+
+/** GetState with `bytes` as the request, raw: the status code (OK when answered). */
+function rawGetState(t: TestLike, m: RunningMaster, bytes: Buffer): Promise<{ code: grpc.status; details: string }> {
+  const client = new grpc.Client(m.address, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  return new Promise((resolve) => {
+    client.makeUnaryRequest('/orbit.v1.Operator/GetState', identity, identity, bytes, (err) => resolve({ code: err?.code ?? grpc.status.OK, details: err?.details ?? '' }));
+  });
+}
+
+/** A GetStateRequest of exactly `size` bytes: one unknown length-delimited field (number 15), which the master skips. */
+function getStateOfSize(size: number): Buffer {
+  const lengthBytes = 4; // every length from 2^21 to 2^28 - 1 takes four varint bytes
+  const length = size - 1 - lengthBytes;
+  const prefix = Buffer.from([0x7a, (length & 0x7f) | 0x80, ((length >> 7) & 0x7f) | 0x80, ((length >> 14) & 0x7f) | 0x80, length >> 21]);
+  return Buffer.concat([prefix, Buffer.alloc(length, 0x61)]);
+}
+
+function stillServes(t: TestLike, m: RunningMaster): Promise<grpc.ServiceError | null> {
+  const client = new (orbitV1().Operator)(m.address, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  return new Promise((resolve) => client.GetState({}, (err) => resolve(err)));
+}
+
+t.test('the master takes a message of 4 MiB and refuses one byte more with RESOURCE_EXHAUSTED', async (t) => {
+  const m = await master(t);
+  t.equal(getStateOfSize(4 * MiB).length, 4 * MiB);
+  const cases: [string, number, grpc.status][] = [
+    ['exactly the limit', 4 * MiB, grpc.status.OK],
+    ['one byte over', 4 * MiB + 1, grpc.status.RESOURCE_EXHAUSTED],
+    ['the old 64 MiB limit', 60 * MiB, grpc.status.RESOURCE_EXHAUSTED],
+  ];
+  for (const [name, size, code] of cases) {
+    const result = await rawGetState(t, m, getStateOfSize(size));
+    t.equal(result.code, code, `${name}: ${grpc.status[code]} ${result.details}`);
+  }
+  t.equal(await stillServes(t, m), null, 'and keeps serving');
+});
+
+t.test('a raised receive limit takes the larger message', async (t) => {
+  const m = await master(t, { maxReceiveBytes: 8 * MiB });
+  t.equal((await rawGetState(t, m, getStateOfSize(4 * MiB + 1))).code, grpc.status.OK);
+});
+
+t.test('connections that do not complete the HTTP/2 handshake are closed', async (t) => {
+  const timeoutMs = 500;
+  const m = await master(t, { handshakeTimeoutMs: timeoutMs });
+  const cases: [string, Buffer, 'at once' | 'after the timeout'][] = [
+    ['nothing at all', Buffer.alloc(0), 'after the timeout'],
+    ['half a preface', PREFACE.subarray(0, 10), 'after the timeout'],
+    ['the preface without SETTINGS', PREFACE, 'after the timeout'],
+    ['the preface and half a SETTINGS frame', Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(12)).subarray(0, 15)]), 'after the timeout'],
+    ['an HTTP/1.1 request', Buffer.from('GET /state HTTP/1.1\r\nHost: x\r\n\r\n'), 'at once'],
+    ['the preface and a PING first', Buffer.concat([PREFACE, frame(FRAME.PING, 0, 0, Buffer.alloc(8))]), 'at once'],
+    ['a SETTINGS frame of 7 bytes', Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(7))]), 'at once'],
+  ];
+  const closes = cases.map(async ([name, bytes, when]) => {
+    const started = Date.now();
+    const socket = connect(m.port, '127.0.0.1', () => socket.write(bytes));
+    socket.on('error', () => undefined);
+    socket.resume();
+    await new Promise((resolve) => socket.once('close', resolve));
+    return { name, when, ms: Date.now() - started };
+  });
+  t.equal(await stillServes(t, m), null, 'a real client is served meanwhile');
+  for (const { name, when, ms } of await Promise.all(closes)) {
+    if (when === 'at once') t.ok(ms < timeoutMs / 2, `${name}: closed at once (${ms} ms)`);
+    else t.ok(ms >= timeoutMs - 50 && ms < timeoutMs + 1500, `${name}: closed after the timeout (${ms} ms)`);
+  }
+});
+
+t.test('streams beyond the per-connection limit are refused; other connections are served', async (t) => {
+  const m = await master(t, { maxStreamsPerConnection: 16 });
+  const subscribe = (raw: RawH2, count: number) => {
+    for (let i = 0; i < count; i++) raw.send(grpcHeaders(1 + 2 * i, '/orbit.v1.Scheduler/Subscribe'));
+  };
+
+  // Sent before the server's SETTINGS have been acknowledged: each stream past 16 is refused alone.
+  const eager = await RawH2.open(m.port);
+  t.teardown(() => eager.close());
+  subscribe(eager, 20);
+  await new Promise((r) => setTimeout(r, 300));
+  const refused = eager.received(FRAME.RST_STREAM).filter((f) => f.payload.readUInt32BE(0) === REFUSED_STREAM).map((f) => f.streamId);
+  t.same(refused, [33, 35, 37, 39], 'the 17th to 20th streams get REFUSED_STREAM');
+  t.notOk(eager.closed, 'the first 16 stay open');
+
+  // A peer that has acknowledged the limit and still passes it breaks the protocol: the connection goes.
+  const knowing = await RawH2.open(m.port);
+  t.teardown(() => knowing.close());
+  await new Promise((r) => setTimeout(r, 100));
+  subscribe(knowing, 17);
+  await knowing.closedAt;
+  t.equal(knowing.received(FRAME.GOAWAY).length, 1, 'past the acknowledged limit: GOAWAY and the connection closed');
+
+  t.equal(await stillServes(t, m), null, 'the master keeps serving others');
+});
+
+t.test('orbit master refuses wire limits outside their bounds, naming the flag and the range', { skip: cliBuildProblem() }, async (t) => {
+  const dir = tempDir(t);
+  const cases: [string[], RegExp][] = [
+    [['--max-receive-bytes', '1000'], /--max-receive-bytes must be from 1048576 to 67108864 bytes, got 1000/],
+    [['--max-receive-bytes', '4.5'], /--max-receive-bytes: expected an integer/],
+    [['--handshake-timeout', '0.01'], /--handshake-timeout must be from 0.1 to 300 seconds, got 0.01/],
+    [['--max-streams-per-connection', '4'], /--max-streams-per-connection must be from 16 to 100000 streams, got 4/],
+  ];
+  await Promise.all(cases.map(async ([flags, message]) => {
+    const result = await runOrbit(t, ['master', '--work-dir', dir, '--port', '0', '--http-port', '0', ...flags], { timeoutMs: 20_000 });
+    t.equal(result.code, 1, `${flags.join(' ')} exits 1`);
+    t.match(result.stderr, message);
+  }));
+});
