@@ -44,6 +44,7 @@ export function registerMasterCommand(program: Command): void {
     .option('--agent-reregister-timeout <seconds>', 'after a restart, how long to wait for known agents to come back', numberFlag('--agent-reregister-timeout'), 600)
     .option('--framework-resubscribe-timeout <seconds>', 'after a restart, the least time a framework that was subscribed has to come back, whatever its failover timeout (0 to 1 day)', numberFlag('--framework-resubscribe-timeout'), 120)
     .addOption(wireLimitOption('maxReceiveBytes'))
+    .addOption(wireLimitOption('maxStreamQueueBytes'))
     .addOption(wireLimitOption('handshakeTimeoutMs'))
     .addOption(wireLimitOption('maxStreamsPerConnection'))
     .addOption(logLevelOption())

@@ -6,6 +6,7 @@ import { numberFlag, UsageError } from './common.js';
 /** The flags as commander parses them, in the flags' units. */
 export interface WireLimitFlags {
   maxReceiveBytes: number;
+  maxStreamQueueBytes: number;
   handshakeTimeout: number;
   maxStreamsPerConnection: number;
 }

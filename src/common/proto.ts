@@ -79,7 +79,16 @@ function strictDeserializer<T>(rule: MessageRule, deserialize: (bytes: Buffer) =
   };
 }
 
-/** `definition` with every service method's deserializers made strict. */
+/**
+ * Bytes given to a server stream's write are taken as the message already encoded: a bounded
+ * stream (master/rpc/bounded-stream.ts) encodes at write time to count its queue in bytes, and
+ * grpc-js then sends them as they are instead of encoding twice.
+ */
+function preEncodedPassthrough(serialize: (value: object) => Buffer): (value: object) => Buffer {
+  return (value) => (Buffer.isBuffer(value) ? value : serialize(value));
+}
+
+/** `definition` with every service method's deserializers made strict (and server streams taking encoded bytes). */
 function strictDefinition(definition: protoLoader.PackageDefinition, root: protobuf.Root): protoLoader.PackageDefinition {
   const rules = new Map<protobuf.Type, MessageRule>();
   const strict: protoLoader.PackageDefinition = { ...definition };
@@ -94,6 +103,7 @@ function strictDefinition(definition: protoLoader.PackageDefinition, root: proto
         ...method,
         requestDeserialize: strictDeserializer(messageRule(types.resolvedRequestType, rules), method.requestDeserialize),
         responseDeserialize: strictDeserializer(messageRule(types.resolvedResponseType, rules), method.responseDeserialize),
+        ...(method.responseStream ? { responseSerialize: preEncodedPassthrough(method.responseSerialize) } : {}),
       };
     }
     strict[name] = methods;

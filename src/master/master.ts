@@ -16,6 +16,7 @@ import { callLimits, type CallLimits } from './limits.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { createRouter } from './http/router.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
+import { OutboundStreams } from './rpc/bounded-stream.js';
 import { listenForGrpc } from './rpc/connection-guard.js';
 import { operatorHandlers } from './rpc/operator-service.js';
 import { schedulerHandlers } from './rpc/scheduler-service.js';
@@ -136,9 +137,10 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
 
   const v1 = orbitV1();
   const wire = wireLimits(options.wireLimits);
+  const streams = new OutboundStreams({ maxQueueBytes: wire.maxStreamQueueBytes, log, metrics: surface.metrics });
   const server = new grpc.Server(serverOptions(wire));
-  server.addService(v1.AgentLink.service, agentLinkHandlers(core, log));
-  server.addService(v1.Scheduler.service, schedulerHandlers(core, log, limits));
+  server.addService(v1.AgentLink.service, agentLinkHandlers(core, log, streams));
+  server.addService(v1.Scheduler.service, schedulerHandlers(core, log, limits, streams));
   server.addService(v1.Operator.service, operatorHandlers(core, limits));
   const grpcListener = await listenForGrpc(server, { host: ip, port: options.port ?? 5050, handshakeTimeoutMs: wire.handshakeTimeoutMs, log }).catch(async (err: Error) => {
     core.stop();

@@ -1,8 +1,9 @@
 /**
  * What the master core tells its metrics about. A port: the core calls it on the events it alone
  * sees (offers made, accepted, declined, rescinded; allocation cycles; status updates relayed;
- * registry writes); the HTTP layer turns it into Prometheus metrics. Gauges that can be read off
- * the books (agents, tasks by state, resources) are computed at scrape time instead.
+ * registry writes), the rpc layer on the streams it cuts; the HTTP layer turns it into Prometheus
+ * metrics. Gauges that can be read off the books (agents, tasks by state, resources) are computed
+ * at scrape time instead.
  */
 /** Something an operator would want in a "recent events" list. */
 export interface ClusterEvent {
@@ -40,7 +41,12 @@ export interface MasterMetrics {
   registryWrite(ms: number): void;
   /** Something happened that the dashboard's event list shows. */
   clusterEvent(event: ClusterEvent): void;
+  /** A framework's or agent's stream was cut: it had stopped reading and its unsent queue passed the bound. */
+  streamCut(kind: StreamKind): void;
 }
+
+/** Who is at the other end of a stream the master writes to. */
+export type StreamKind = 'framework' | 'agent';
 
 /** Does nothing; the default, and what tests use. */
 export const NO_METRICS: MasterMetrics = {
@@ -52,4 +58,5 @@ export const NO_METRICS: MasterMetrics = {
   statusUpdateRelayed: () => undefined,
   registryWrite: () => undefined,
   clusterEvent: () => undefined,
+  streamCut: () => undefined,
 };

@@ -8,7 +8,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from '../common/tasks.js';
 import { AGENT_STATUSES, summarizeCluster, type BooksView } from './cluster-summary.js';
-import type { ClusterEvent, MasterMetrics } from './metrics-port.js';
+import type { ClusterEvent, MasterMetrics, StreamKind } from './metrics-port.js';
 
 /** Allocation cycles and registry writes take from tens of microseconds to a second or so. */
 const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -31,6 +31,7 @@ export class PrometheusMetrics implements MasterMetrics {
   private readonly relayed: Counter<'source'>;
   private readonly registryWrites: Histogram;
   private readonly events: Counter<'type'>;
+  private readonly streamsCut: Counter<'kind'>;
   private readonly agents: Gauge<'status'>;
   private readonly frameworks: Gauge<'status'>;
   private readonly tasks: Gauge<'state'>;
@@ -51,6 +52,7 @@ export class PrometheusMetrics implements MasterMetrics {
     this.relayed = new Counter({ name: 'orbit_status_updates_relayed_total', help: 'Task status updates relayed to frameworks, by who made them.', labelNames: ['source'], registers });
     this.registryWrites = new Histogram({ name: 'orbit_registry_write_seconds', help: 'Latency of durable registry writes.', buckets: LATENCY_BUCKETS_S, registers });
     this.events = new Counter({ name: 'orbit_cluster_events_total', help: 'Cluster events (agents added and lost, frameworks connected, tasks failed), by type.', labelNames: ['type'], registers });
+    this.streamsCut = new Counter({ name: 'orbit_streams_cut_total', help: 'Streams to frameworks and agents cut because they stopped reading and their unsent queue passed the bound, by kind.', labelNames: ['kind'], registers });
     this.agents = new Gauge({ name: 'orbit_agents', help: 'Agents by status.', labelNames: ['status'], registers });
     this.frameworks = new Gauge({ name: 'orbit_frameworks', help: 'Frameworks by status: active (subscribed), disconnected (within failover), removed (kept for display).', labelNames: ['status'], registers });
     this.tasks = new Gauge({ name: 'orbit_tasks', help: "Tasks by state: active ones, and terminal ones still in the frameworks' completed lists.", labelNames: ['state'], registers });
@@ -59,6 +61,7 @@ export class PrometheusMetrics implements MasterMetrics {
     this.resourcesOffered = new Gauge({ name: 'orbit_resources_offered', help: 'Resources in outstanding offers, by kind.', labelNames: ['resource'], registers });
     this.offersOutstanding = new Gauge({ name: 'orbit_offers_outstanding', help: 'Offers made and not yet accepted, declined or rescinded.', registers });
     for (const source of ['AGENT', 'MASTER']) this.relayed.inc({ source }, 0);
+    for (const kind of ['framework', 'agent'] satisfies StreamKind[]) this.streamsCut.inc({ kind }, 0);
   }
 
   /** Where the scrape-time gauges read from; until called they stay at zero. */
@@ -105,6 +108,11 @@ export class PrometheusMetrics implements MasterMetrics {
     this.events.inc({ type: event.type });
     this.options.onClusterEvent?.(event);
     this.options.forward?.clusterEvent(event);
+  }
+
+  streamCut(kind: StreamKind): void {
+    this.streamsCut.inc({ kind });
+    this.options.forward?.streamCut(kind);
   }
 
   /** The Prometheus text exposition, with the gauges read off the books now. */

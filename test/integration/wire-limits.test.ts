@@ -118,6 +118,7 @@ t.test('orbit master refuses wire limits outside their bounds, naming the flag a
   const cases: [string[], RegExp][] = [
     [['--max-receive-bytes', '1000'], /--max-receive-bytes must be from 1048576 to 67108864 bytes, got 1000/],
     [['--max-receive-bytes', '4.5'], /--max-receive-bytes: expected an integer/],
+    [['--max-stream-queue-bytes', String(2 * 1024 * MiB)], /--max-stream-queue-bytes must be from 65536 to 1073741824 bytes/],
     [['--handshake-timeout', '0.01'], /--handshake-timeout must be from 0.1 to 300 seconds, got 0.01/],
     [['--max-streams-per-connection', '4'], /--max-streams-per-connection must be from 16 to 100000 streams, got 4/],
   ];

@@ -16,6 +16,7 @@ import type { MasterMessage } from '../../gen/orbit/v1/MasterMessage.js';
 import type { MasterCore } from '../core.js';
 import type { AgentChannel } from '../ports.js';
 import { Outbox } from '../../common/outbox.js';
+import type { OutboundStreams } from './bounded-stream.js';
 import { encodeAgentCommand } from './encode.js';
 import { peerAddress } from './status-codes.js';
 
@@ -25,13 +26,14 @@ function checkAgentInfo(info: AgentInfo): AgentInfo {
   return info;
 }
 
-export function agentLinkHandlers(core: MasterCore, log: Logger): AgentLinkHandlers {
+export function agentLinkHandlers(core: MasterCore, log: Logger, streams: OutboundStreams): AgentLinkHandlers {
   return {
     Connect(call: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>) {
       let agentId: string | undefined;
       let open = true;
+      const writer = streams.open(call, 'agent', () => agentId);
       const outbox = Outbox.forStream<MasterMessage>(
-        (message) => open && call.write(message),
+        (message) => open && writer.write(message),
         (messages) => ({ epoch: core.epoch, batch: { messages } }),
       );
       const channel: AgentChannel = {

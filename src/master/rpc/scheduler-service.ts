@@ -22,6 +22,7 @@ import type { SubscribeRequest__Output } from '../../gen/orbit/v1/SubscribeReque
 import type { TaskInfo__Output } from '../../gen/orbit/v1/TaskInfo.js';
 import type { MasterCore } from '../core.js';
 import { checkCap, type CallLimits } from '../limits.js';
+import type { OutboundStreams } from './bounded-stream.js';
 import type { FrameworkRecord } from '../records.js';
 import { encodeSchedulerEvent } from './encode.js';
 import { toServiceError } from './status-codes.js';
@@ -97,7 +98,7 @@ function launchCount(operations: readonly Operation__Output[]): number {
   return operations.reduce((n, op) => n + (op.launch?.tasks.length ?? 0), 0);
 }
 
-export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLimits): SchedulerHandlers {
+export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLimits, streams: OutboundStreams): SchedulerHandlers {
   /** Wraps a unary call: header check, then the action; faults become status codes. */
   function call<Req extends { header: CallHeader__Output | null }>(action: (framework: FrameworkRecord, request: Req) => void): grpc.handleUnaryCall<Req, CallResponse> {
     return (c, callback) => {
@@ -121,8 +122,9 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
       let open = true;
       let ids: { frameworkId: string; streamId: string } | undefined;
       // A turn's events go as one message: the updates of tasks launched together, say.
+      const writer = streams.open(stream, 'framework', () => ids?.frameworkId);
       const outbox = Outbox.forStream<Event>(
-        (event) => open && stream.write(event),
+        (event) => open && writer.write(event),
         (events) => ({ batch: { events } }),
       );
       const channel = {

@@ -11,6 +11,8 @@ const MiB = 1024 * KiB;
 export interface WireLimits {
   /** The largest message the master takes; a larger one gets RESOURCE_EXHAUSTED before it is decoded. */
   maxReceiveBytes: number;
+  /** Bytes a framework's or agent's stream may have written but not yet sent before it is cut. */
+  maxStreamQueueBytes: number;
   /** How long a new connection has to send the HTTP/2 preface and its first SETTINGS frame. */
   handshakeTimeoutMs: number;
   /** Streams one connection may have open at once; a peer that opens more has them refused. */
@@ -38,6 +40,16 @@ export const WIRE_LIMITS: Readonly<Record<keyof WireLimits, LimitSpec>> = {
     default: 4 * MiB,
     bounds: { min: 1 * MiB, max: 64 * MiB },
     description: 'the largest gRPC message the master takes; a larger one is refused with RESOURCE_EXHAUSTED',
+  },
+  maxStreamQueueBytes: {
+    flag: '--max-stream-queue-bytes',
+    unit: 'bytes',
+    scale: 1,
+    // A cycle's offers for 10,000 agents are about 3 MB: a reader that is merely slow has room for
+    // several; one that has stopped costs at most this much.
+    default: 16 * MiB,
+    bounds: { min: 64 * KiB, max: 1024 * MiB },
+    description: 'bytes queued for a framework or agent that is not reading before its stream is cut',
   },
   handshakeTimeoutMs: {
     flag: '--handshake-timeout',
