@@ -2,6 +2,8 @@
 // framework id in a state file, so after a kill -9 it re-subscribes under the same id and
 // reconciles. One JSON line per event on stdout. Built only on the public SDK (dist/).
 //   --master HOST:PORT --state FILE --tasks N
+// SIGUSR1 kills one of its running tasks, so that it launches another (the chaos run then kills
+// the agent that launch goes to, within milliseconds).
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SchedulerClient, buildTask, isTerminal } from '../dist/src/framework-sdk/index.js';
@@ -52,10 +54,17 @@ client.on('offers', async (offers) => {
     }
     for (const t of launch) {
       tasks.set(t.taskId, 'STAGING');
-      say('launched', { taskId: t.taskId, agentId: offer.agentId });
+      say('launched', { taskId: t.taskId, agentId: offer.agentId, hostname: offer.hostname });
     }
     await client.launch(offer, launch, { refuseSeconds: 0 }).catch(() => undefined);
   }
+});
+process.on('SIGUSR1', () => {
+  const running = [...tasks].filter(([, state]) => state === 'RUNNING').map(([id]) => id);
+  const victim = running[Math.floor(Math.random() * running.length)];
+  if (!victim) return;
+  say('killing', { taskId: victim });
+  client.kill(victim).catch(() => undefined);
 });
 setInterval(() => say('running', { count: [...tasks.values()].filter((s) => s === 'RUNNING').length }), 250);
 await client.start();

@@ -1,8 +1,11 @@
 /**
  * The chaos run (not part of `npm test`): for a bounded time, a framework keeps N tasks running on
  * three agents while agents, the master and the framework itself are killed -9 and restarted at
- * random. At the end it prints tasks launched, lost (must be 0), duplicate terminal updates (must
- * be 0) and the longest time the framework saw fewer than N tasks running.
+ * random, and agents are killed within milliseconds of a launch going to them. At the end it
+ * prints tasks launched, lost (must be 0: a task that died of a fault, or whose end the framework
+ * never heard), duplicate terminal updates (must be 0) and the longest time the framework saw
+ * fewer than N tasks running. A launch dropped because its agent died before it arrived is not
+ * lost: the framework is told (TASK_DROPPED) and launches again.
  *
  *   npm run bench:chaos [-- --seconds 60 --tasks 6 --seed 7]
  *
@@ -77,6 +80,12 @@ function kill(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   });
 }
 
+/** Ids of the tasks the master has active now. */
+async function activeTasks(httpPort: number): Promise<Set<string>> {
+  const state = (await (await fetch(`http://127.0.0.1:${httpPort}/state`)).json()) as { frameworks: { tasks: { id: string }[] }[] };
+  return new Set(state.frameworks.flatMap((f) => f.tasks.map((t) => t.id)));
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'orbit-chaos-'));
   const [port, httpPort] = [await freePort(), await freePort()];
@@ -120,7 +129,23 @@ async function main(): Promise<void> {
   while (Date.now() < end) {
     await sleep(3_000 + random() * 4_000);
     const pick = random();
-    if (pick < 0.5) {
+    if (pick < 0.3) {
+      // The framework kills a task and launches another; the agent that launch goes to dies at once.
+      const before = current.events.length;
+      current.child?.kill('SIGUSR1');
+      let launched: Record<string, unknown> | undefined;
+      for (let i = 0; i < 2_000 && !launched; i++) {
+        launched = current.events.slice(before).find((e) => e['event'] === 'launched');
+        if (!launched) await sleep(5);
+      }
+      const a = agents.find((x) => x.args.includes(String(launched?.['hostname'])));
+      if (!a) continue;
+      const seenAt = Date.now();
+      await kill(a);
+      faults.push(`kill -9 ${a.name} ${Date.now() - seenAt} ms after a launch to it`);
+      await sleep(500 + random() * 2_000);
+      start(a);
+    } else if (pick < 0.55) {
       const a = agents[Math.floor(random() * agents.length)]!;
       faults.push(`kill -9 ${a.name}`);
       await kill(a);
@@ -161,8 +186,13 @@ async function main(): Promise<void> {
     }
   }
   const duplicates = [...terminal.values()].filter((s) => s.size > 1).length;
-  const lostStates = new Set(['LOST', 'GONE', 'DROPPED']);
-  const lost = [...launched].filter((id) => lostStates.has(finalState.get(id) ?? '')).length;
+  // Lost: a task that died of a fault (LOST, GONE), or one whose end the framework never heard
+  // while the master no longer runs it. A DROPPED launch was told and launched again.
+  const active = await activeTasks(httpPort);
+  const died = [...launched].filter((id) => ['LOST', 'GONE'].includes(finalState.get(id) ?? ''));
+  const unheard = [...launched].filter((id) => !terminal.has(id) && !active.has(id));
+  const lost = died.length + unheard.length;
+  const dropped = [...launched].filter((id) => finalState.get(id) === 'DROPPED').length;
   // Longest stretch with fewer than TASKS running, as the framework saw it (after the first full house).
   let longestGapMs = 0;
   let gapStart: number | undefined;
@@ -179,7 +209,8 @@ async function main(): Promise<void> {
 
   console.log(`faults: ${faults.length} (${faults.join(', ')})`);
   console.log(`tasks launched: ${launched.size}`);
-  console.log(`tasks lost: ${lost} (must be 0)`);
+  console.log(`tasks lost: ${lost} (must be 0)${lost > 0 ? `: died ${died.join(', ') || 'none'}; end never heard ${unheard.join(', ') || 'none'}` : ''}`);
+  console.log(`launches dropped because their agent died first (the framework was told, and relaunched): ${dropped}`);
   console.log(`duplicate terminal updates: ${duplicates} (must be 0)`);
   console.log(`longest time with fewer than ${TASKS} tasks running in the framework's view: ${(longestGapMs / 1000).toFixed(1)} s`);
   console.log(`running at the end: ${runningCount()}/${TASKS}`);
