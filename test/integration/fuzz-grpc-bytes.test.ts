@@ -14,10 +14,10 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
 import { orbitV1 } from '../../src/common/proto.js';
-import { buildTask, SchedulerClient } from '../../src/framework-sdk/index.js';
 import { agentProcesses, assertRunning, spawnMaster } from '../helpers/agent-cli.js';
 import { cliBuildProblem } from '../helpers/cli.js';
-import { eventually, OfferPool, updatesUntil } from '../helpers/cluster.js';
+import { eventually } from '../helpers/cluster.js';
+import { launchOneTask } from '../helpers/well-behaved.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? Date.now() % 2 ** 31);
 const RUNS_PER_METHOD = 60;
@@ -182,13 +182,7 @@ if (problem !== undefined) {
     t.doesNotThrow(() => assertRunning(master.process, 'orbit master'), 'the master is alive');
     t.doesNotThrow(() => assertRunning(agent.current(), 'orbit agent'), 'its agent is alive');
 
-    const fw = new SchedulerClient({ master: master.address, framework: { name: 'well-behaved', failoverTimeoutMs: 60_000 }, reconnectBaseMs: 50, reconnectMaxMs: 500 });
-    t.teardown(() => fw.close());
-    const pool = new OfferPool(fw);
-    await fw.start();
-    const offer = await pool.take((o) => o.hostname === 'bytes-target', 15_000);
-    const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', simulated: { durationMs: 50 } });
-    const [updates] = await Promise.all([updatesUntil(fw, task.taskId, 'FINISHED', 15_000), fw.launch(offer, [task])]);
+    const updates = await launchOneTask(t, master.address, 'bytes-target');
     t.equal(updates.at(-1)?.state, 'FINISHED', 'a well-behaved framework still launches a task');
   });
 
