@@ -92,7 +92,11 @@ export function resourcesFromProto(list: readonly Resource__Output[], field: str
     if (problem !== undefined) throw new InvalidArgumentError(`${at}.ranges`, problem);
     return entry;
   });
-  return normalize(out);
+  const merged = normalize(out);
+  // Entries of one name and role add up; their total is held to the same cap as each.
+  const over = merged.find((r) => (r.scalar ?? 0) > MAX_SCALAR);
+  if (over) throw new InvalidArgumentError(field, `${over.name}${over.role === UNRESERVED_ROLE ? '' : `(${over.role})`} adds up to ${over.scalar}; at most ${MAX_SCALAR}`);
+  return merged;
 }
 
 // ---- attributes and labels --------------------------------------------------------------------

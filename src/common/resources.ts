@@ -86,10 +86,13 @@ const RANGE = /^(\d+)(?:\s*-\s*(\d+))?$/;
 /** Scalars are kept as integer thousandths while doing arithmetic. */
 const MILLI = 1000;
 /**
- * The largest scalar (a billion cpus, or MiB of mem: about a pebibyte). In thousandths it is 10¹²,
- * so sums of up to 9,000 such values (an agent's entries, a cluster's totals) stay exact integers.
+ * The largest scalar that enters from outside (a billion cpus, or MiB of mem: about a pebibyte):
+ * parseResources and the codec refuse more, so that sums of up to 9,000 such values (a framework's
+ * holdings, a cluster's totals) stay within MAX_EXACT_SCALAR.
  */
 export const MAX_SCALAR = 1_000_000_000;
+/** The largest scalar the arithmetic keeps exact: its thousandths are a safe integer. */
+const MAX_EXACT_SCALAR = Math.floor(Number.MAX_SAFE_INTEGER / MILLI);
 const MAX_PORT = 65535;
 /** Entries in one resource list on the wire (a task's, an agent's, a quota's). */
 export const MAX_RESOURCE_ENTRIES = 256;
@@ -126,7 +129,7 @@ export function resourceProblem(r: Resource): string | undefined {
   if (!isValidName('role', r.role)) return `role ${quote(r.role)} is not '*', or [A-Za-z0-9_.-] not starting with '.' or '-', at most 128`;
   if (r.kind === 'scalar') {
     const x = r.scalar;
-    if (x === undefined || !Number.isFinite(x) || x < 0 || x > MAX_SCALAR) return `scalar ${x} is not in 0..${MAX_SCALAR}`;
+    if (x === undefined || !Number.isFinite(x) || x < 0 || x > MAX_EXACT_SCALAR) return `scalar ${x} is not in 0..${MAX_EXACT_SCALAR}`;
   } else {
     const max = maxBound(r.name);
     if (r.ranges === undefined) return 'ranges missing';

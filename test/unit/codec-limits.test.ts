@@ -92,6 +92,7 @@ t.test('a task with a number out of range is refused, naming the field', async (
     ['a port above 65535', { ...base(), resources: [{ name: 'ports', type: 'RANGES', ranges: [{ begin: 1, end: 70_000 }] }] }, 'task.resources[0].ranges'],
     ['an inverted range', { ...base(), resources: [{ name: 'ports', type: 'RANGES', ranges: [{ begin: 9, end: 3 }] }] }, 'task.resources[0].ranges'],
     ['a range past 2^53', { ...base(), resources: [{ name: 'things', type: 'RANGES', ranges: [{ begin: '0', end: '18446744073709551615' }] }] }, 'task.resources[0].ranges'],
+    ['two entries of one resource adding up past 1e9', { ...base(), resources: [{ name: 'gpus', type: 'SCALAR', scalar: 1e9 }, { name: 'gpus', type: 'SCALAR', scalar: 0.001 }] }, 'task.resources'],
     ['300 resource entries', { ...base(), resources: Array.from({ length: 300 }, (_, i): Resource => ({ name: `r${i}`, type: 'SCALAR', scalar: 1 })) }, 'task.resources'],
     ['101 labels', { ...base(), labels: Array.from({ length: 101 }, (_, i) => ({ key: `k${i}`, value: 'v' })) }, 'task.labels'],
   ];
