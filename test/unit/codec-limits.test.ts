@@ -5,8 +5,6 @@
  * problems (overlapping ranges, NUL, oversized environment) refuse that task alone.
  */
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
 import {
   agentInfoFromProto,
   frameworkInfoFromProto,
@@ -26,6 +24,7 @@ import type { Resource } from '../../src/gen/orbit/v1/Resource.js';
 import type { TaskInfo, TaskInfo__Output } from '../../src/gen/orbit/v1/TaskInfo.js';
 import type { TaskStatus, TaskStatus__Output } from '../../src/gen/orbit/v1/TaskStatus.js';
 import { makeTask } from '../helpers/builders.js';
+import { overTheWire } from '../helpers/wire-arbitraries.js';
 
 // ---- the wire, as the master's handlers see it -------------------------------------------------
 
@@ -43,19 +42,9 @@ function wireFramework(framework: FrameworkInfo): FrameworkInfo__Output {
   return roundTrip<{ framework: FrameworkInfo__Output }>(v1.Scheduler.service.Subscribe as Method, { framework }).framework;
 }
 
-// Messages that no unary method carries alone go through protobufjs with proto-loader's options.
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => fileURLToPath(new URL(`../../proto/${target}`, import.meta.url));
-root.loadSync(['orbit/v1/common.proto', 'orbit/v1/agent.proto'], { keepCase: false });
-const TO_OBJECT = { longs: String, enums: String, defaults: true, oneofs: true };
-
-function wireMessage<T>(typeName: string, message: unknown): T {
-  const type = root.lookupType(typeName);
-  return type.toObject(type.decode(type.encode(type.fromObject(message as Record<string, unknown>)).finish()), TO_OBJECT) as T;
-}
-
-const wireAgent = (info: AgentInfo): AgentInfo__Output => wireMessage('orbit.v1.AgentInfo', info);
-const wireStatus = (status: TaskStatus): TaskStatus__Output => wireMessage('orbit.v1.TaskStatus', status);
+// Messages that no unary method carries alone go through protobufjs with the loader's options.
+const wireAgent = (info: AgentInfo): AgentInfo__Output => overTheWire('orbit.v1.AgentInfo', info);
+const wireStatus = (status: TaskStatus): TaskStatus__Output => overTheWire('orbit.v1.TaskStatus', status);
 
 const base = (): TaskInfo => taskToProto(makeTask('t1').obj());
 
