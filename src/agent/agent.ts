@@ -27,6 +27,7 @@ import { MasterLink } from './master-link.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import { Checkpoint, MemoryCheckpoint, type AgentCheckpoint } from './checkpoint.js';
 import { recoverAgent, RecoveryError, resourcesShortOf } from './recovery.js';
+import { reregistrationMessages } from './reregistration.js';
 import { StatusUpdateManager } from './status-updates.js';
 import { TaskRunner, type AgentTask } from './task-runner.js';
 
@@ -188,21 +189,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
    * Register the first time; afterwards re-register with every task this agent runs, and every
    * ended one whose updates are not all acknowledged (the master must not think it never arrived).
    */
-  const hello = (): AgentMessage => {
+  const hello = (): AgentMessage[] => {
     const agentInfo = agentInfoToProto({ ...info, id: agentId });
-    if (!agentId) return { register: { info: agentInfo, version: '0.1.0' } };
+    if (!agentId) return [{ register: { info: agentInfo, version: '0.1.0' } }];
     const unacknowledged = (t: AgentTask) => updates.hasPending(t.framework.id, t.spec.taskId) && !runner.isActive(t.framework.id, t.spec.taskId);
     const ended = new Map(runner.completedTasks().filter(unacknowledged).map((t) => [`${t.framework.id}/${t.spec.taskId}`, t]));
-    const tasks = [...runner.activeTasks(), ...ended.values()];
-    const frameworks = new Map(tasks.map((t) => [t.framework.id, t.framework]));
-    return {
-      reregister: {
-        info: agentInfo,
-        version: '0.1.0',
-        tasks: tasks.filter((t) => t.latest).map((t) => ({ task: taskToProto(t.spec), frameworkId: t.framework.id, latestStatus: statusToProto(t.latest!) })),
-        frameworks: [...frameworks.values()].map(frameworkInfoToProto),
-      },
-    };
+    const tasks = [...runner.activeTasks(), ...ended.values()].filter((t) => t.latest);
+    const frameworks = new Map(tasks.map((t) => [t.framework.id, frameworkInfoToProto(t.framework)]));
+    const reported = tasks.map((t) => ({ task: taskToProto(t.spec), frameworkId: t.framework.id, latestStatus: statusToProto(t.latest!) }));
+    return reregistrationMessages(agentInfo, '0.1.0', reported, frameworks);
   };
 
   const onCommand = (message: MasterMessage__Output) => {

@@ -16,8 +16,8 @@ import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 
 export interface MasterLinkHandlers {
-  /** The first message on a new stream: register, or re-register with the agent's tasks. */
-  hello(): AgentMessage;
+  /** The first messages on a new stream: register, or re-register with the agent's tasks (in parts when they are many). */
+  hello(): AgentMessage[];
   /** A command from the master (registered/reregistered included), epoch already checked. */
   onCommand(message: MasterMessage__Output): void;
   /** The master accepted the (re-)registration. */
@@ -51,8 +51,12 @@ export function newAgentLinkClient(master: string): AgentLinkClient {
   });
 }
 
-/** How long one wait for the master's connection lasts before it is renewed. */
-const MASTER_WAIT_MS = 60_000;
+/**
+ * How long one wait for the master's connection lasts before it is renewed. Short: grpc-js keeps
+ * the wait's timer until its deadline even after the client is closed, so a stopped agent would
+ * otherwise hold its process open for as long.
+ */
+const MASTER_WAIT_MS = 3_000;
 
 export class MasterLink {
   private client: AgentLinkClient | undefined;
@@ -134,7 +138,7 @@ export class MasterLink {
     call.on('data', (message: MasterMessage__Output) => this.receive(message, end));
     call.on('error', (err: Error) => end(errorMessage(err)));
     call.on('end', () => end('the master closed the stream'));
-    call.write(this.handlers.hello());
+    for (const message of this.handlers.hello()) call.write(message);
   }
 
   private receive(message: MasterMessage__Output, end: (reason: string) => void, inBatch = false): void {

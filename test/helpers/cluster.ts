@@ -69,8 +69,9 @@ export async function startAgentForTest(t: TestLike, masterAddress: string, spec
   return agent;
 }
 
-export async function startCluster(t: TestLike, agentSpecs: AgentSpec[] = [{}]): Promise<TestCluster> {
-  const master = await startMasterForTest(t);
+/** A master (or the one given) and agents of `agentSpecs`. */
+export async function startCluster(t: TestLike, agentSpecs: AgentSpec[] = [{}], given?: RunningMaster): Promise<TestCluster> {
+  const master = given ?? (await startMasterForTest(t));
   const agents: RunningAgent[] = [];
   const cluster: TestCluster = {
     master,

@@ -7,18 +7,21 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { agentInfoFromProto, frameworkInfoFromProto, required, statusFromProto, taskFromProto } from '../../common/codec.js';
 import { errorMessage, InvalidArgumentError } from '../../common/errors.js';
-import type { AgentInfo } from '../../common/cluster.js';
+import type { AgentInfo, FrameworkInfo } from '../../common/cluster.js';
 import { checkName } from '../../common/names.js';
 import { isEmpty } from '../../common/resources.js';
 import type { AgentLinkHandlers } from '../../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage__Output } from '../../gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage } from '../../gen/orbit/v1/MasterMessage.js';
-import type { MasterCore } from '../core.js';
+import type { MasterCore, ReportedTask } from '../core.js';
 import type { AgentChannel } from '../ports.js';
 import { Outbox } from '../../common/outbox.js';
 import type { OutboundStreams } from './bounded-stream.js';
 import { encodeAgentCommand } from './encode.js';
 import { peerAddress } from './status-codes.js';
+
+/** At most this many tasks in one re-registration, however many messages it comes in. */
+export const MAX_REREGISTER_TASKS = 100_000;
 
 /** The codec checked names, numbers and containerizers; an agent must also offer something. */
 function checkAgentInfo(info: AgentInfo): AgentInfo {
@@ -30,6 +33,8 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
   return {
     Connect(call: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>) {
       let agentId: string | undefined;
+      /** A re-registration that comes in several messages (more_tasks), gathered until its last. */
+      let parts: { agentId: string; tasks: ReportedTask[]; frameworks: FrameworkInfo[] } | undefined;
       let open = true;
       const writer = streams.open(call, 'agent', () => agentId);
       const outbox = Outbox.forStream<MasterMessage>(
@@ -65,13 +70,26 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
             const m = required(msg.reregister, 'reregister');
             const info = checkAgentInfo(agentInfoFromProto(required(m.info, 'reregister.info'), 'reregister.info'));
             if (!info.id) throw new InvalidArgumentError('reregister.info.id', 'a re-registration needs the agent id');
-            const tasks = m.tasks.map((t, i) => ({
-              spec: taskFromProto(required(t.task, `reregister.tasks[${i}].task`), `reregister.tasks[${i}].task`),
-              frameworkId: checkName('framework id', t.frameworkId, `reregister.tasks[${i}].framework_id`),
-              latest: statusFromProto(required(t.latestStatus, `reregister.tasks[${i}].latest_status`), `reregister.tasks[${i}].latest_status`),
-            }));
+            if (parts && parts.agentId !== info.id) throw new InvalidArgumentError('reregister.info.id', 'is not the id of the re-registration in progress on this stream');
+            const offset = parts?.tasks.length ?? 0;
+            if (offset + m.tasks.length > MAX_REREGISTER_TASKS) {
+              throw new InvalidArgumentError('reregister.tasks', `a re-registration may report at most ${MAX_REREGISTER_TASKS} tasks`);
+            }
+            const tasks = m.tasks.map((t, j) => {
+              const at = `reregister.tasks[${offset + j}]`;
+              return {
+                spec: taskFromProto(required(t.task, `${at}.task`), `${at}.task`),
+                frameworkId: checkName('framework id', t.frameworkId, `${at}.framework_id`),
+                latest: statusFromProto(required(t.latestStatus, `${at}.latest_status`), `${at}.latest_status`),
+              };
+            });
+            const frameworks = m.frameworks.map((f, j) => frameworkInfoFromProto(f, `reregister.frameworks[${j}]`));
+            parts = { agentId: info.id, tasks: [...(parts?.tasks ?? []), ...tasks], frameworks: [...(parts?.frameworks ?? []), ...frameworks] };
+            if (m.moreTasks) return;
+            const whole = parts;
+            parts = undefined;
             agentId = info.id;
-            core.reregisterAgent(channel, info, tasks, m.frameworks.map((f, i) => frameworkInfoFromProto(f, `reregister.frameworks[${i}]`)));
+            core.reregisterAgent(channel, info, whole.tasks, whole.frameworks);
             return;
           }
           case 'statusUpdate':

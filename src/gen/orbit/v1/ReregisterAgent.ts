@@ -10,6 +10,7 @@ export interface ReregisterAgent {
   'version'?: (string);
   'tasks'?: (_orbit_v1_AgentTask)[];
   'frameworks'?: (_orbit_v1_FrameworkInfo)[];
+  'moreTasks'?: (boolean);
 }
 
 export interface ReregisterAgent__Output {
@@ -17,4 +18,5 @@ export interface ReregisterAgent__Output {
   'version': (string);
   'tasks': (_orbit_v1_AgentTask__Output)[];
   'frameworks': (_orbit_v1_FrameworkInfo__Output)[];
+  'moreTasks': (boolean);
 }
