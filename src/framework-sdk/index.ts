@@ -4,7 +4,7 @@
  */
 
 // The connection to the master.
-export { SchedulerClient } from './scheduler-client.js';
+export { SchedulerClient, MAX_TASKS_PER_ACCEPT } from './scheduler-client.js';
 export {
   DEFAULT_FAILOVER_TIMEOUT_MS,
   type SchedulerClientOptions,

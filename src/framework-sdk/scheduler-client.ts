@@ -33,6 +33,11 @@ const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 export const MAX_ACKS_PER_CALL = 1000;
 /** At most this many tasks in one Reconcile call: within the master's --max-reconcile-tasks default. */
 export const MAX_RECONCILE_TASKS_PER_CALL = 1000;
+/**
+ * The most tasks one Accept may launch by the master's default (--max-tasks-per-accept): a
+ * framework placing more on one offer launches this many and places the rest again later.
+ */
+export const MAX_TASKS_PER_ACCEPT = 500;
 
 interface PendingAck {
   ack: Acknowledgement;

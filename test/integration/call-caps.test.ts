@@ -7,7 +7,7 @@ import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { taskToProto } from '../../src/common/codec.js';
 import { callLimitsFromFlags } from '../../src/cli/call-limit-flags.js';
-import { MAX_ACKS_PER_CALL, MAX_RECONCILE_TASKS_PER_CALL, SchedulerClient } from '../../src/framework-sdk/scheduler-client.js';
+import { MAX_ACKS_PER_CALL, MAX_RECONCILE_TASKS_PER_CALL, MAX_TASKS_PER_ACCEPT, SchedulerClient } from '../../src/framework-sdk/scheduler-client.js';
 import { buildTask } from '../../src/framework-sdk/index.js';
 import { CALL_CAPS, callLimits, type CallLimits } from '../../src/master/limits.js';
 import { startMaster } from '../../src/master/master.js';
@@ -70,6 +70,7 @@ t.test('the default caps hold what the SDK sends, and a long reconcile is split 
   const defaults = callLimits();
   t.ok(MAX_ACKS_PER_CALL <= defaults.acksPerCall, `the SDK's ${MAX_ACKS_PER_CALL} acknowledgements per call are within --max-acks-per-call ${defaults.acksPerCall}`);
   t.ok(MAX_RECONCILE_TASKS_PER_CALL <= defaults.reconcileTasks, `the SDK's ${MAX_RECONCILE_TASKS_PER_CALL} reconcile ids per call are within --max-reconcile-tasks ${defaults.reconcileTasks}`);
+  t.ok(MAX_TASKS_PER_ACCEPT <= defaults.tasksPerAccept, `the frameworks' ${MAX_TASKS_PER_ACCEPT} tasks per Accept are within --max-tasks-per-accept ${defaults.tasksPerAccept}`);
   const cluster = await startCluster(t, [{ hostname: 'alpha' }]);
   const fw = await cluster.framework({ name: 'reconciler' });
   const many = Array.from({ length: 2_500 }, (_, i) => ({ taskId: `gone-${i}`, agentId: '' }));

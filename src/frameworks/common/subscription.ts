@@ -3,7 +3,7 @@
  * id, reconciling what they know after every (re-)subscription, and turning one offer round into
  * Accepts and one Decline. What they do with offers and updates stays theirs.
  */
-import { SchedulerClient, type Logger, type Offer, type SubscribedInfo, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
+import { MAX_TASKS_PER_ACCEPT, SchedulerClient, type Logger, type Offer, type SubscribedInfo, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
 
 export interface SubscriptionOptions {
   master: string;
@@ -62,7 +62,8 @@ export function reconcileAll(client: SchedulerClient, known: { taskId: string; a
 /**
  * One Accept per offer that got tasks, and one Decline for the rest, all with `refuseSeconds`. A
  * failed Accept may or may not have reached the master: its tasks are reconciled, and LOST answers
- * get them replaced.
+ * get them replaced. So are the tasks placed on an offer past the master's cap of one Accept
+ * (MAX_TASKS_PER_ACCEPT): they are never sent, and come back LOST to be placed again.
  */
 export function launchAndDecline(client: SchedulerClient, offers: readonly Offer[], byOffer: ReadonlyMap<string, TaskSpec[]>, refuseSeconds: number, log: Logger): void {
   const unused: string[] = [];
@@ -72,11 +73,22 @@ export function launchAndDecline(client: SchedulerClient, offers: readonly Offer
       unused.push(offer.id);
       continue;
     }
-    log.info({ agentId: offer.agentId, tasks: tasks.map((t) => t.taskId) }, 'launching');
-    client.launch(offer, tasks, { refuseSeconds }).catch((err: unknown) => {
-      log.warn({ err: String(err), tasks: tasks.map((t) => t.taskId) }, 'launch call failed; reconciling');
-      client.reconcile(tasks.map((t) => ({ taskId: t.taskId, agentId: t.agentId }))).catch(() => undefined);
-    });
+    const sent = tasks.slice(0, MAX_TASKS_PER_ACCEPT);
+    const held = tasks.slice(MAX_TASKS_PER_ACCEPT);
+    const reconcile = (list: readonly TaskSpec[]) => client.reconcile(list.map((t) => ({ taskId: t.taskId, agentId: t.agentId }))).catch(() => undefined);
+    log.info({ agentId: offer.agentId, tasks: sent.map((t) => t.taskId) }, 'launching');
+    client.launch(offer, sent, { refuseSeconds }).then(
+      () => {
+        if (held.length > 0) {
+          log.warn({ agentId: offer.agentId, held: held.length }, `more than ${MAX_TASKS_PER_ACCEPT} tasks on one offer; the rest are placed again`);
+          void reconcile(held);
+        }
+      },
+      (err: unknown) => {
+        log.warn({ err: String(err), tasks: tasks.map((t) => t.taskId) }, 'launch call failed; reconciling');
+        void reconcile(tasks);
+      },
+    );
   }
   if (unused.length > 0) client.decline(unused, { refuseSeconds }).catch(() => undefined);
 }
