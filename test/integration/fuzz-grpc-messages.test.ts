@@ -30,9 +30,8 @@ const FAULTS = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.U
 const FAULT_TEXT = /TypeError|RangeError|is not a function|Cannot read prop|Maximum call stack|undefined|\[object /;
 const MAX_EPOCH = '18446744073709551615';
 /**
- * The largest command sent to the agent. Every task it accepts is in its re-registration, and a few
- * hundred tasks of the largest size the master accepts make one of more than 64 MiB (see the report
- * of issue 11); here the point is what the agent does with odd values, not how much it can hold.
+ * The largest command sent to the agent: the point here is what it does with odd values, not how
+ * much it can hold (every task it accepts is in its next re-registration, and in memory).
  */
 const MAX_COMMAND_BYTES = 256 * 1024;
 const HARMLESS = ['true', 'false', 'exit 3', '', 'a\0b'];
@@ -186,9 +185,7 @@ if (problem !== undefined) {
     const statuses: { taskId: string; state: string }[] = [];
     /** Frameworks the agent runs tasks of: shut down after each run, so tasks do not pile up. */
     const frameworks = new Set<string>();
-    // An agent running many large tasks re-registers with more than grpc-js' default 4 MiB (see
-    // the report of issue 11): this fake master takes what a real one might have to.
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    const server = new grpc.Server();
     server.addService(orbitV1().AgentLink.service, {
       Connect(call: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>) {
         stream = call;
