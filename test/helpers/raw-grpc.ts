@@ -8,6 +8,7 @@ import type { AgentMessage } from '../../src/gen/orbit/v1/AgentMessage.js';
 import type { Event__Output } from '../../src/gen/orbit/v1/Event.js';
 import type { FrameworkInfo } from '../../src/gen/orbit/v1/FrameworkInfo.js';
 import type { MasterMessage__Output } from '../../src/gen/orbit/v1/MasterMessage.js';
+import type { SchedulerClient } from '../../src/framework-sdk/index.js';
 import type { TestLike } from './cluster.js';
 
 /** A call's outcome: the status code and details (OK is 0), never a throw. */
@@ -63,6 +64,15 @@ export function rawScheduler(t: TestLike, address: string): RawScheduler {
       });
     },
   };
+}
+
+/**
+ * A raw client that calls as a subscribed SDK framework (the same header), to send what the SDK
+ * never would while the SDK client takes the offers and the updates.
+ */
+export async function rawAs(t: TestLike, address: string, framework: SchedulerClient): Promise<{ sched: RawScheduler; header: { frameworkId: string; streamId: string } }> {
+  const { frameworkId, streamId } = await framework.start();
+  return { sched: rawScheduler(t, address), header: { frameworkId, streamId } };
 }
 
 export interface RawOperator {

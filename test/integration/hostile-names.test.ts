@@ -18,7 +18,7 @@ import type { MasterMessage } from '../../src/gen/orbit/v1/MasterMessage.js';
 import type { TaskInfo } from '../../src/gen/orbit/v1/TaskInfo.js';
 import { agentStatus, frameworkInfo } from '../helpers/builders.js';
 import { atLeastCpus, eventually, OfferPool, sleep, startAgentForTest, startCluster, tempDir, updatesUntil } from '../helpers/cluster.js';
-import { rawAgentSession, rawOperator, rawScheduler } from '../helpers/raw-grpc.js';
+import { rawAgentSession, rawAs, rawOperator, rawScheduler } from '../helpers/raw-grpc.js';
 
 const TEN_KB = 'x'.repeat(10 * 1024);
 /** No status message may carry more than a quoted 64-character excerpt of what was sent. */
@@ -64,8 +64,8 @@ t.test('hostile names are refused where they enter, naming the field, never echo
   });
 
   const fw = await cluster.framework({ name: 'careful' });
-  const { streamId } = await fw.start();
-  const header = { frameworkId: fw.frameworkId!, streamId };
+  const { header } = await rawAs(t, address, fw);
+  const { streamId } = header;
   const pool = new OfferPool(fw);
   const offer: Offer = await pool.take(atLeastCpus(1));
   const good = (): TaskInfo => taskToProto(buildTask({ offer, resources: 'cpus:0.1;mem:32', command: 'true' }));

@@ -11,14 +11,12 @@ import { buildTask, type Offer, type TaskSpec } from '../../src/framework-sdk/in
 import type { TaskInfo } from '../../src/gen/orbit/v1/TaskInfo.js';
 import { agentStatus } from '../helpers/builders.js';
 import { atLeastCpus, nextEvent, OfferPool, startCluster, updatesUntil } from '../helpers/cluster.js';
-import { rawAgentSession, rawOperator, rawScheduler } from '../helpers/raw-grpc.js';
+import { rawAgentSession, rawAs, rawOperator } from '../helpers/raw-grpc.js';
 
 t.test('unknown enums and numbers out of range are INVALID_ARGUMENT naming the field', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha', resources: 'cpus:4;mem:2048;ports:[31000-31009]' }]);
   const fw = await cluster.framework({ name: 'numbers' });
-  const { streamId } = await fw.start();
-  const header = { frameworkId: fw.frameworkId!, streamId };
-  const sched = rawScheduler(t, cluster.master.address);
+  const { sched, header } = await rawAs(t, cluster.master.address, fw);
   const pool = new OfferPool(fw);
   let offer: Offer = await pool.take(atLeastCpus(1));
   const good = (extra: Partial<TaskInfo> = {}): TaskInfo => ({ ...taskToProto(buildTask({ offer, resources: 'cpus:0.1;mem:32', command: 'true' })), ...extra });
@@ -128,9 +126,7 @@ t.test('unknown enums and numbers out of range are INVALID_ARGUMENT naming the f
 t.test('a task only it gets wrong is refused alone (TASK_ERROR); the others of the accept launch', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha', resources: 'cpus:4;mem:2048;ports:[31000-31009]' }]);
   const fw = await cluster.framework({ name: 'refusals' });
-  const { streamId } = await fw.start();
-  const header = { frameworkId: fw.frameworkId!, streamId };
-  const sched = rawScheduler(t, cluster.master.address);
+  const { sched, header } = await rawAs(t, cluster.master.address, fw);
   const pool = new OfferPool(fw);
   const ports = (...ranges: [number, number][]) => ({ name: 'ports', type: 'RANGES' as const, ranges: ranges.map(([begin, end]) => ({ begin, end })) });
 
