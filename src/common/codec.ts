@@ -102,7 +102,8 @@ export function frameworkInfoFromProto(m: FrameworkInfo__Output, field = 'framew
     name,
     roles,
     user: checkName('user', m.user, `${field}.user`),
-    hostname: checkName('hostname', m.hostname, `${field}.hostname`),
+    // A framework need not say where it runs; an agent must (agentInfoFromProto).
+    hostname: m.hostname ? checkName('hostname', m.hostname, `${field}.hostname`) : '',
     failoverTimeoutMs: secondsToMs(m.failoverTimeoutSeconds, FAILOVER_TIMEOUT_MS, `${field}.failover_timeout_seconds`),
     principal: checkName('principal', m.principal, `${field}.principal`),
     labels: labelsFromProto(m.labels, `${field}.labels`),

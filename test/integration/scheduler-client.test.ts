@@ -176,7 +176,7 @@ t.test('no acknowledgement when autoAcknowledge is off', async (t) => {
   const { fake, client } = await setup(t, { autoAcknowledge: false });
   await client.start();
   const got = once<[TaskStatus]>(client, 'update');
-  fake.send({ update: { status: { taskId: 'task-a', agentId: 'agent-1', state: 'TASK_FINISHED', uuid: 'u1', exitCode: 0 } } });
+  fake.send({ update: { status: { taskId: 'task-a', frameworkId: 'fw-1', agentId: 'agent-1', state: 'TASK_FINISHED', uuid: 'u1', exitCode: 0 } } });
   const [s] = await got;
   t.match(s, { state: 'FINISHED', uuid: 'u1', exitCode: 0 }, 'decodes the status');
   await client.acknowledge(s);

@@ -183,6 +183,7 @@ t.test('a framework info out of bounds is refused, naming the field', async (t) 
   ];
   for (const [what, info, field] of cases) t.equal(refusedField(() => frameworkInfoFromProto(wireFramework(info))), field, what);
   t.equal(frameworkInfoFromProto(wireFramework({ ...ok, failoverTimeoutSeconds: 365 * 86_400 })).failoverTimeoutMs, 365 * 86_400_000, 'a year is accepted');
+  t.same(frameworkInfoFromProto(wireFramework({ name: 'bare' })), { id: '', name: 'bare', roles: [], user: '', hostname: '', failoverTimeoutMs: 0, principal: '', labels: {} }, 'only a name is needed');
 });
 
 t.test('an agent info out of bounds is refused, naming the field', async (t) => {
