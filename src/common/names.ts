@@ -53,7 +53,7 @@ const PATH_PART_TEXT = "letters, digits, '_', '.' and '-', starting with a lette
 const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/;
 const PRINTABLE_TEXT = 'printable characters (no control characters)';
 
-/** The rules, by kind. Every cap here is documented in README's limits table. */
+/** The rules, by kind (README, "What a message may say", lists the main ones). */
 export const NAME_RULES: Readonly<Record<NameKind, NameRule>> = {
   'framework id': { maxChars: 128, pattern: PATH_PART, allows: PATH_PART_TEXT },
   'framework name': { maxChars: 256, pattern: /^(?=.*\S)[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, allows: `${PRINTABLE_TEXT}, not blank` },
@@ -81,7 +81,7 @@ export const NAME_RULES: Readonly<Record<NameKind, NameRule>> = {
 /** Why `value` is not a valid `kind`, or undefined when it is. */
 export function nameProblem(kind: NameKind, value: string): string | undefined {
   const rule = NAME_RULES[kind];
-  if (value === '') return rule.optional ? undefined : `a ${kind} must not be empty`;
+  if (value === '') return rule.optional ? undefined : `an empty ${kind} is not allowed`;
   if (value.length > rule.maxChars) return `${quote(value)} is not a valid ${kind}: at most ${rule.maxChars} characters`;
   if (!rule.pattern.test(value)) return `${quote(value)} is not a valid ${kind}: ${rule.allows}`;
   return undefined;

@@ -97,7 +97,7 @@ t.test('checkName throws InvalidArgumentError naming the field, quoting at most 
   t.match(err.message, /^framework\.id: 'a{64}…' \(10240 bytes\) is not a valid framework id/);
   t.ok(err.message.length < 200, `short: ${err.message.length} characters`);
   t.equal(checkName('role', 'web', 'roles[0]'), 'web', 'returns the value when it is valid');
-  t.match((t.throws(() => checkName('task id', '', 'task_id')) as Error).message, /task_id: a task id must not be empty/);
+  t.match((t.throws(() => checkName('task id', '', 'task_id')) as Error).message, /task_id: an empty task id is not allowed/);
 });
 
 t.test('quote escapes control characters and cuts long values, marking their size', async (t) => {
