@@ -4,7 +4,7 @@
  * restarted with fewer resources than its tasks use, and a master restarted under `orbit run`.
  */
 import t from 'tap';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { cliBuildProblem, freePorts, spawnOrbit, type OrbitProcess } from '../helpers/cli.js';
@@ -55,21 +55,17 @@ t.test('an agent killed while a launch is on its way to it: the framework hears 
   const c = await cluster(t);
   const first = c.agent('a1');
   await registered(c, 'a1');
+  // Registered and its id checkpointed (a restart before that would register a new agent).
+  await eventually('the agent checkpointed its id', () => existsSync(join(c.workDir, 'a1', 'meta', 'agent.json')), 15_000);
   // Frozen, the agent cannot take the launch off its stream; killed, it never will.
   process.kill(first.pid, 'SIGSTOP');
   const fw = spawnFramework(t, c.master, { launch: 1, command: 'sleep 600' });
   const [taskId] = await eventually('the framework launches a task', () => (launchedTasks(fw).length === 1 ? launchedTasks(fw) : undefined), 15_000);
-  await eventually('the master staged it', async () => (await c.state()).frameworks.some((f) => f.tasks.some((x) => x.id === taskId && x.state === 'STAGING')), 15_000).catch(async (e) => {
-    console.error(JSON.stringify(fw.events()), fw.stderr(), JSON.stringify(await c.state()));
-    throw e;
-  });
+  await eventually('the master staged it', async () => (await c.state()).frameworks.some((f) => f.tasks.some((x) => x.id === taskId && x.state === 'STAGING')), 15_000);
   process.kill(first.pid, 'SIGKILL');
   await first.exited;
   c.agent('a1');
-  await eventually('the framework is told the launch was dropped', () => latestState(fw, taskId!) === 'DROPPED', 30_000).catch(async (e) => {
-    console.error(JSON.stringify(fw.events()), fw.stderr(), JSON.stringify(await c.state()));
-    throw e;
-  });
+  await eventually('the framework is told the launch was dropped', () => latestState(fw, taskId!) === 'DROPPED', 30_000);
   const dropped = updatesByTask(fw).get(taskId!)?.at(-1);
   t.equal(dropped?.source, 'MASTER');
   const s = await c.state();
