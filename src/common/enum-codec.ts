@@ -4,13 +4,14 @@
  * never a fallback (STYLE.md 20). Each `*_UNKNOWN` (the unset value) is decided per enum below.
  */
 import type { ContainerType__Output } from '../gen/orbit/v1/ContainerType.js';
+import type { ErrorReason__Output } from '../gen/orbit/v1/ErrorReason.js';
 import type { HealthCheckType__Output } from '../gen/orbit/v1/HealthCheckType.js';
 import type { ResourceType__Output } from '../gen/orbit/v1/ResourceType.js';
 import type { StatusReason__Output } from '../gen/orbit/v1/StatusReason.js';
 import type { StatusSource__Output } from '../gen/orbit/v1/StatusSource.js';
 import type { TaskState__Output } from '../gen/orbit/v1/TaskState.js';
 import { quote } from './echo.js';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, parseErrorReason, type ErrorReason } from './errors.js';
 import type { ContainerKind, HealthCheckSpec, StatusReason, StatusSource, TaskState } from './tasks.js';
 
 /** What arrives for an enum field: a known name, or the number of one this build does not know. */
@@ -139,4 +140,13 @@ export function resourceKindFromProto(type: Wire<ResourceType__Output>, field: s
   const kind = decode(RESOURCE_KINDS, type, field, 'resource type');
   if (!kind) throw new InvalidArgumentError(field, `resource '${name}' needs a type (SCALAR or RANGES)`);
   return kind;
+}
+
+/** Why something was refused. Unset or a reason this build does not know: undefined (the message still says why). */
+export function errorReasonFromProto(reason: Wire<ErrorReason__Output>): ErrorReason | undefined {
+  return typeof reason === 'string' && reason.startsWith('ERROR_') ? parseErrorReason(reason.slice('ERROR_'.length)) : undefined;
+}
+
+export function errorReasonToProto(reason: ErrorReason): ErrorReason__Output {
+  return `ERROR_${reason}`;
 }

@@ -52,6 +52,7 @@ export interface ProtoGrpcType {
       ContainerInfo: MessageTypeDefinition<_orbit_v1_ContainerInfo, _orbit_v1_ContainerInfo__Output>
       ContainerType: EnumTypeDefinition
       EnvVar: MessageTypeDefinition<_orbit_v1_EnvVar, _orbit_v1_EnvVar__Output>
+      ErrorReason: EnumTypeDefinition
       Filters: MessageTypeDefinition<_orbit_v1_Filters, _orbit_v1_Filters__Output>
       FrameworkInfo: MessageTypeDefinition<_orbit_v1_FrameworkInfo, _orbit_v1_FrameworkInfo__Output>
       FrameworkList: MessageTypeDefinition<_orbit_v1_FrameworkList, _orbit_v1_FrameworkList__Output>

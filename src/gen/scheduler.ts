@@ -72,6 +72,7 @@ export interface ProtoGrpcType {
       DestroyOperation: MessageTypeDefinition<_orbit_v1_DestroyOperation, _orbit_v1_DestroyOperation__Output>
       EnvVar: MessageTypeDefinition<_orbit_v1_EnvVar, _orbit_v1_EnvVar__Output>
       ErrorEvent: MessageTypeDefinition<_orbit_v1_ErrorEvent, _orbit_v1_ErrorEvent__Output>
+      ErrorReason: EnumTypeDefinition
       Event: MessageTypeDefinition<_orbit_v1_Event, _orbit_v1_Event__Output>
       Events: MessageTypeDefinition<_orbit_v1_Events, _orbit_v1_Events__Output>
       FailureEvent: MessageTypeDefinition<_orbit_v1_FailureEvent, _orbit_v1_FailureEvent__Output>

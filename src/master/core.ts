@@ -127,7 +127,7 @@ export class MasterCore extends MasterBooks {
   reregisterAgent(channel: AgentChannel, reportedInfo: AgentInfo, reported: readonly ReportedTask[], frameworks: readonly FrameworkInfo[]): void {
     const now = this.clock.now();
     if (this.removedAgents.has(reportedInfo.id)) {
-      throw new FailedPreconditionError(`agent '${reportedInfo.id}' was marked gone; start it with a fresh --work-dir to register as a new agent`);
+      throw new FailedPreconditionError('AGENT_GONE', `agent '${reportedInfo.id}' was marked gone; start it with a fresh --work-dir to register as a new agent`);
     }
     const info = { ...reportedInfo, resources: this.withReservations(reportedInfo.id, reportedInfo.resources) };
     // As Mesos does: an agent whose resources shrank below what its tasks use is refused (the
@@ -135,6 +135,7 @@ export class MasterCore extends MasterBooks {
     const running = reported.filter((t) => !isTerminal(t.latest.state)).reduce<Resources>((sum, t) => add(sum, t.spec.resources), EMPTY);
     if (!contains(info.resources, running)) {
       throw new FailedPreconditionError(
+        'AGENT_RESOURCES_SHRANK',
         `agent '${info.id}' re-registered with resources '${formatResources(info.resources)}', which do not hold the tasks it runs ('${formatResources(running)}'); restart it with --resources that hold them, or with a fresh --work-dir`,
       );
     }
@@ -252,13 +253,13 @@ export class MasterCore extends MasterBooks {
    */
   subscribe(info: FrameworkInfo, channel: FrameworkChannel): { frameworkId: string; streamId: string } {
     if (info.id && this.removedFrameworks.has(info.id)) {
-      throw new FailedPreconditionError(`framework '${info.id}' was torn down or failed over too late; subscribe without an id to start afresh`);
+      throw new FailedPreconditionError('FRAMEWORK_REMOVED', `framework '${info.id}' was torn down or failed over too late; subscribe without an id to start afresh`);
     }
     const now = this.clock.now();
     let framework = info.id ? this.frameworks.get(info.id) : undefined;
     if (framework) {
       if (framework.channel && framework.channel !== channel) {
-        framework.channel.send({ type: 'error', message: 'framework re-subscribed on another stream' });
+        framework.channel.send({ type: 'error', reason: 'RESUBSCRIBED', message: 'framework re-subscribed on another stream' });
         framework.channel.close();
       }
       for (const offerId of [...framework.offers]) this.discardOffer(offerId);
@@ -326,7 +327,7 @@ export class MasterCore extends MasterBooks {
     const framework = this.frameworks.get(frameworkId);
     if (!framework) throw new NotFoundError('framework', frameworkId);
     if (!framework.connected || framework.streamId !== streamId) {
-      throw new FailedPreconditionError(`stream '${streamId}' is not the current subscription of framework '${frameworkId}'; re-subscribe`);
+      throw new FailedPreconditionError('STALE_STREAM', `stream '${streamId}' is not the current subscription of framework '${frameworkId}'; re-subscribe`);
     }
     return framework;
   }
@@ -520,7 +521,7 @@ export class MasterCore extends MasterBooks {
         this.decideStatus(task, 'GONE', 'AGENT_REMOVED', `agent '${agentId}' was marked gone by an operator`);
       }
       this.allocator.removeAgent(agentId);
-      agent.channel?.send({ type: 'refused', message: `this agent was marked gone by an operator; start it with a fresh --work-dir to register anew` });
+      agent.channel?.send({ type: 'refused', reason: 'AGENT_GONE', message: `this agent was marked gone by an operator; start it with a fresh --work-dir to register anew` });
       agent.channel?.close();
       this.agents.delete(agentId);
     }
@@ -679,7 +680,7 @@ export class MasterCore extends MasterBooks {
     }
     for (const agentId of agentIds) this.agents.get(agentId)?.channel?.send({ type: 'shutdownFramework', frameworkId: id });
     if (framework.channel) {
-      framework.channel.send({ type: 'error', message: `framework '${id}' removed: ${why}` });
+      framework.channel.send({ type: 'error', reason: 'FRAMEWORK_REMOVED', message: `framework '${id}' removed: ${why}` });
       framework.channel.close();
     }
     this.failoverTimers.get(id)?.cancel();

@@ -72,6 +72,6 @@ export function checkCap(count: number, key: keyof CallLimits, limits: CallLimit
   const max = limits[key];
   if (count > max) {
     const { items, per, flag } = CALL_CAPS[key];
-    throw new InvalidArgumentError(field, `${count} ${items} exceed the cap of ${max} ${items} in ${per} (master flag ${flag})`);
+    throw new InvalidArgumentError(field, `${count} ${items} exceed the cap of ${max} ${items} in ${per} (master flag ${flag})`, { reason: 'LIMIT_EXCEEDED' });
   }
 }

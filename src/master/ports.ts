@@ -4,6 +4,7 @@
  * encodes them (and stamps master → agent commands with the master's epoch).
  */
 import type { FrameworkInfo, Offer } from '../common/cluster.js';
+import type { ErrorReason } from '../common/errors.js';
 import type { StatusReason, TaskSpec, TaskStatus } from '../common/tasks.js';
 
 export type AgentCommand =
@@ -14,7 +15,7 @@ export type AgentCommand =
   | { type: 'ack'; frameworkId: string; taskId: string; uuid: string }
   | { type: 'shutdownFramework'; frameworkId: string }
   | { type: 'reconcile'; frameworkId: string; taskIds: string[] }
-  | { type: 'refused'; message: string };
+  | { type: 'refused'; reason: ErrorReason; message: string };
 
 /** One agent's open AgentLink stream. */
 export interface AgentChannel {
@@ -31,7 +32,7 @@ export type SchedulerEvent =
   | { type: 'rescind'; offerId: string }
   | { type: 'update'; status: TaskStatus }
   | { type: 'failure'; agentId: string; message: string }
-  | { type: 'error'; message: string }
+  | { type: 'error'; reason: ErrorReason; message: string }
   | { type: 'heartbeat' };
 
 /** One framework's open Subscribe stream. */

@@ -53,12 +53,12 @@ export function checkQuota(role: string, guarantee: Resources, limit: Resources,
     for (const [kind, cap] of Object.entries(l)) {
       const held = ctx.allocated[kind] ?? 0;
       if (held > cap) {
-        throw new FailedPreconditionError(`role '${role}' holds ${kind} ${held}, above the new limit ${cap}; use --force to set it anyway (running tasks are not killed)`);
+        throw new FailedPreconditionError('FORCE_REQUIRED', `role '${role}' holds ${kind} ${held}, above the new limit ${cap}; use --force to set it anyway (running tasks are not killed)`);
       }
     }
     for (const [kind, want] of Object.entries(g)) {
       const have = ctx.total[kind] ?? 0;
-      if (want > have) throw new FailedPreconditionError(`the guarantee of ${kind} ${want} exceeds the cluster's ${kind} ${have}; use --force to set it anyway`);
+      if (want > have) throw new FailedPreconditionError('FORCE_REQUIRED', `the guarantee of ${kind} ${want} exceeds the cluster's ${kind} ${have}; use --force to set it anyway`);
     }
   }
   return { guarantee: g, limit: l };

@@ -358,7 +358,7 @@ t.test('a re-subscription on a new stream closes the old one with an error', asy
   const fw = addFramework({ failoverTimeoutMs: 10_000 });
   const channel = new FakeFrameworkChannel();
   core.subscribe(frameworkInfo({ id: fw.id }), channel);
-  t.strictSame(fw.channel.events.at(-1), { type: 'error', message: 'framework re-subscribed on another stream' });
+  t.strictSame(fw.channel.events.at(-1), { type: 'error', reason: 'RESUBSCRIBED', message: 'framework re-subscribed on another stream' });
   t.equal(fw.channel.closed, true);
   core.frameworkDisconnected(fw.id, fw.streamId);
   t.equal(fw.record.connected, true, 'the old stream ending late does not disconnect the new one');

@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { agentInfoFromProto, frameworkInfoFromProto, required, statusFromProto, taskFromProto } from '../../common/codec.js';
-import { errorMessage, InvalidArgumentError } from '../../common/errors.js';
+import { errorMessage, InvalidArgumentError, reasonOf, type ErrorReason } from '../../common/errors.js';
 import type { AgentInfo, FrameworkInfo } from '../../common/cluster.js';
 import { checkName } from '../../common/names.js';
 import { isEmpty } from '../../common/resources.js';
@@ -53,9 +53,9 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
           call.end();
         },
       };
-      const refuse = (message: string) => {
-        log.warn({ agentId, address: channel.address }, `agent refused: ${message}`);
-        channel.send({ type: 'refused', message });
+      const refuse = (message: string, reason: ErrorReason = 'PROTOCOL_VIOLATION') => {
+        log.warn({ agentId, address: channel.address, reason }, `agent refused: ${message}`);
+        channel.send({ type: 'refused', reason, message });
         channel.close();
       };
       /** One message; `inBatch` when it came inside a batch (which may not hold another). */
@@ -114,7 +114,7 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
         try {
           handle(msg, false);
         } catch (err) {
-          refuse(errorMessage(err));
+          refuse(errorMessage(err), reasonOf(err));
         }
       });
       const ended = () => {

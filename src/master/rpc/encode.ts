@@ -1,5 +1,6 @@
 /** Encodes the core's domain messages for the wire. */
 import {
+  errorReasonToProto,
   frameworkInfoToProto,
   offerToProto,
   reasonToProto,
@@ -37,7 +38,7 @@ export function encodeAgentCommand(command: AgentCommand, epoch: number): Master
     case 'reconcile':
       return { ...base, reconcile: { frameworkId: command.frameworkId, taskIds: command.taskIds } };
     case 'refused':
-      return { ...base, refused: { message: command.message } };
+      return { ...base, refused: { message: command.message, reason: errorReasonToProto(command.reason) } };
   }
 }
 
@@ -61,7 +62,7 @@ export function encodeSchedulerEvent(event: SchedulerEvent): Event {
     case 'failure':
       return { failure: { agentId: event.agentId, message: event.message } };
     case 'error':
-      return { error: { message: event.message } };
+      return { error: { message: event.message, reason: errorReasonToProto(event.reason) } };
     case 'heartbeat':
       return { heartbeat: {} };
   }

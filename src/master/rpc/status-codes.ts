@@ -1,7 +1,8 @@
 /** The one place faults become gRPC status codes (STYLE.md 7). */
 import * as grpc from '@grpc/grpc-js';
 import { truncateText } from '../../common/echo.js';
-import { errorMessage } from '../../common/errors.js';
+import { errorMessage, reasonOf } from '../../common/errors.js';
+import { encodeStatusDetails, STATUS_DETAILS_KEY } from '../../common/status-details.js';
 
 const CODES: Record<string, grpc.status> = {
   InvalidArgumentError: grpc.status.INVALID_ARGUMENT,
@@ -10,6 +11,7 @@ const CODES: Record<string, grpc.status> = {
   NotFoundError: grpc.status.NOT_FOUND,
   FailedPreconditionError: grpc.status.FAILED_PRECONDITION,
   UnimplementedError: grpc.status.UNIMPLEMENTED,
+  RegistryWriteError: grpc.status.UNAVAILABLE,
 };
 
 /**
@@ -18,10 +20,17 @@ const CODES: Record<string, grpc.status> = {
  */
 export const MAX_STATUS_DETAILS_CHARS = 1_024;
 
-/** A grpc-js service error for a thrown value; unknown faults become INTERNAL. */
+/**
+ * A grpc-js service error for a thrown value, with its typed reason in the status details;
+ * unknown faults become INTERNAL.
+ */
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const name = err instanceof Error ? err.name : '';
-  return { code: CODES[name] ?? grpc.status.INTERNAL, details: truncateText(errorMessage(err), MAX_STATUS_DETAILS_CHARS) };
+  const code = CODES[name] ?? grpc.status.INTERNAL;
+  const details = truncateText(errorMessage(err), MAX_STATUS_DETAILS_CHARS);
+  const metadata = new grpc.Metadata();
+  metadata.set(STATUS_DETAILS_KEY, encodeStatusDetails(code, details, { reason: reasonOf(err), metadata: {} }));
+  return { code, details, metadata };
 }
 
 /** The peer's IP address from grpc-js' `ipv4:127.0.0.1:5555` / `ipv6:[::1]:5555` form. */
