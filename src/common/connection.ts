@@ -1,0 +1,179 @@
+/**
+ * How every Orbit client reaches the masters, in one place (STYLE.md 19): the master list, the
+ * channel credentials and options, the clients of each service, and the typed reason a refused
+ * call carries. Today the credentials are insecure and a client moves down the list when a
+ * connection attempt fails; TLS, and following the leader's hint, are changes to this file.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
+import type { OperatorClient } from '../gen/orbit/v1/Operator.js';
+import type { SchedulerClient as SchedulerStub } from '../gen/orbit/v1/Scheduler.js';
+import { quote } from './echo.js';
+import { InvalidArgumentError, type ErrorReason } from './errors.js';
+import { orbitV1 } from './proto.js';
+import { decodeStatusDetails, STATUS_DETAILS_KEY } from './status-details.js';
+
+/** Masters, as `HOST:PORT` targets in the order a client tries them; never empty. */
+export type MasterList = readonly [string, ...string[]];
+
+// A hostname or IPv4 address (letters, digits, '_', '.', '-'), or an IPv6 address in brackets.
+const HOST = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const IPV6 = /^\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]$/;
+/** The longest host accepted: a DNS name's limit. */
+const MAX_HOST_CHARS = 253;
+const EXAMPLE = 'for example 127.0.0.1:5050, or h1:5050,h2:5050 for several masters';
+
+/** Why one `HOST:PORT` entry is not one, or undefined when it is. */
+function addressProblem(entry: string): string | undefined {
+  const colon = entry.lastIndexOf(':');
+  if (colon < 0) return 'has no port';
+  const host = entry.slice(0, colon);
+  const port = entry.slice(colon + 1);
+  if (host === '') return 'has no host';
+  if (host.length > MAX_HOST_CHARS) return `has a host of ${host.length} characters; at most ${MAX_HOST_CHARS}`;
+  if (!HOST.test(host) && !IPV6.test(host)) {
+    return /^[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*$/.test(host) ? 'has an IPv6 host without brackets ([::1]:5050)' : `has host ${quote(host)}: letters, digits, '_', '.' and '-', or an IPv6 address in brackets`;
+  }
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65_535) return `has port ${quote(port)}: 1 to 65535`;
+  return undefined;
+}
+
+/**
+ * Parses `HOST:PORT[,HOST:PORT...]`. Throws InvalidArgumentError naming `source` (the flag or
+ * variable it came from) and the entry at fault; an entry listed twice is refused too.
+ */
+export function parseMasterList(text: string, source = '--master'): MasterList {
+  const entries = text.split(',').map((e) => e.trim());
+  const several = entries.length > 1;
+  const seen = new Set<string>();
+  for (const [i, entry] of entries.entries()) {
+    const which = several ? `entry ${i + 1} of ${quote(text)}, ${quote(entry)}` : quote(entry);
+    if (entry === '') throw new InvalidArgumentError(source, `${several ? `entry ${i + 1} of ${quote(text)}` : 'the master address'} is empty; expected HOST:PORT (${EXAMPLE})`);
+    const problem = addressProblem(entry);
+    if (problem !== undefined) throw new InvalidArgumentError(source, `${which} ${problem}; expected HOST:PORT (${EXAMPLE})`);
+    if (seen.has(entry)) throw new InvalidArgumentError(source, `${which} is listed twice`);
+    seen.add(entry);
+  }
+  return entries as unknown as MasterList;
+}
+
+/** The list as `--master` takes it. */
+export function formatMasterList(masters: MasterList): string {
+  return masters.join(',');
+}
+
+// ---- credentials and options ------------------------------------------------------------------
+
+/** The credentials of every client channel to a master (insecure until TLS comes). */
+export function channelCredentials(): grpc.ChannelCredentials {
+  return grpc.credentials.createInsecure();
+}
+
+/** The credentials the master's gRPC server listens with; the clients' counterpart. */
+export function serverCredentials(): grpc.ServerCredentials {
+  return grpc.ServerCredentials.createInsecure();
+}
+
+/**
+ * Channel options shared by every Orbit client: keepalives notice a dead peer. Clients take up to
+ * 64 MiB from the master, more than the master takes from them (master/rpc/wire-limits.ts): they
+ * trust the master they chose, and what it sends grows with the cluster (GetState of thousands of
+ * agents, a cycle's offers for all of them in one batch).
+ */
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+};
+
+// ---- clients ----------------------------------------------------------------------------------
+
+/**
+ * A client of one master at a time: the first of the list, until a connection attempt through it
+ * fails; then the next (after the last, the first again). Several users may share one (a fleet's
+ * agents share a few connections): the first to report a failure moves them all.
+ */
+export class MasterClients<C extends grpc.Client> {
+  private index = 0;
+  private client: C;
+  private closed = false;
+
+  constructor(readonly masters: MasterList, private readonly make: (address: string) => C) {
+    this.client = make(masters[0]);
+  }
+
+  /** The client in use. */
+  get current(): C {
+    return this.client;
+  }
+
+  /** The master the client in use talks to. */
+  get address(): string {
+    return this.masters[this.index]!;
+  }
+
+  /**
+   * Reports that a connection attempt through `client` failed, and returns the client to use now:
+   * the next master's (the failed one is closed). A no-op when `client` is not the one in use (a
+   * user sharing it moved on already), when there is only one master, or after close().
+   */
+  failed(client: C): C {
+    if (client !== this.client || this.masters.length === 1 || this.closed) return this.client;
+    this.index = (this.index + 1) % this.masters.length;
+    this.client.close();
+    this.client = this.make(this.address);
+    return this.client;
+  }
+
+  /** Closes the client in use; idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+  }
+}
+
+/** True while `client` has a live connection to its master: a call that failed then was answered. */
+export function isConnected(client: grpc.Client): boolean {
+  return client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+}
+
+/** Scheduler clients, for a framework's SDK. */
+export function schedulerClients(masters: MasterList): MasterClients<SchedulerStub> {
+  return new MasterClients(masters, (address) => new (orbitV1().Scheduler)(address, channelCredentials(), CHANNEL_OPTIONS));
+}
+
+/** Operator clients, for the CLI. */
+export function operatorClients(masters: MasterList): MasterClients<OperatorClient> {
+  return new MasterClients(masters, (address) => new (orbitV1().Operator)(address, channelCredentials(), CHANNEL_OPTIONS));
+}
+
+/** An AgentLink client on a connection of its own (a fleet shares a few among its agents). */
+export function agentLinkClients(masters: MasterList): MasterClients<AgentLinkClient> {
+  return new MasterClients(masters, newAgentLinkClient);
+}
+
+/** One AgentLink client for `address`, on a connection of its own. */
+export function newAgentLinkClient(address: string): AgentLinkClient {
+  // A distinct option keeps grpc-js from pooling this client's connection with another client's.
+  return new (orbitV1().AgentLink)(address, channelCredentials(), {
+    ...CHANNEL_OPTIONS,
+    'grpc.use_local_subchannel_pool': 1,
+    // Notice a restarted master within a second, and never wait more than 3 s to try again.
+    'grpc.initial_reconnect_backoff_ms': 500,
+    'grpc.max_reconnect_backoff_ms': 3_000,
+  });
+}
+
+// ---- refusals ---------------------------------------------------------------------------------
+
+/**
+ * The typed reason of a refused call or stream, from the status details the master puts in its
+ * trailers; undefined when there is none (a connection failure, a reason this build does not know).
+ */
+export function statusReason(status: { metadata?: grpc.Metadata | undefined } | undefined): ErrorReason | undefined {
+  const [bytes] = status?.metadata?.get(STATUS_DETAILS_KEY) ?? [];
+  return bytes instanceof Uint8Array ? decodeStatusDetails(bytes)?.reason : undefined;
+}
