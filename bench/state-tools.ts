@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
-import { newAgentLinkClient } from '../src/agent/master-link.js';
+import { newAgentLinkClient } from '../src/common/connection.js';
 import type { AgentMessage } from '../src/gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../src/gen/orbit/v1/MasterMessage.js';
 import { rssKiB, sleep, spawnNodeProcess, type BenchProcess } from './lib/cluster.js';

@@ -11,19 +11,18 @@ import { hostname as osHostname } from 'node:os';
 import type { Attributes } from '../common/attributes.js';
 import type { AgentInfo } from '../common/cluster.js';
 import { systemClock, type Clock } from '../common/clock.js';
-import { agentInfoToProto, frameworkInfoToProto, statusToProto, taskToProto, reasonFromProto, secondsToMs } from '../common/codec.js';
-import { errorMessage } from '../common/errors.js';
+import { agentInfoToProto, frameworkInfoToProto, statusToProto, taskToProto } from '../common/codec.js';
+import { parseMasterList, type MasterClients } from '../common/connection.js';
+import { errorMessage, type ErrorReason } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { formatResources, type Resources } from '../common/resources.js';
-import { KILL_GRACE_MS } from '../common/task-limits.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
-import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 import type { Containerizer } from './containerizer/containerizer.js';
 import { createAgentHttpServer } from './http-server.js';
-import { decodeRunTask, refusedLaunchStatus } from './launch-decode.js';
+import { refusedLaunchStatus } from './launch-decode.js';
 import { AgentMetrics } from './metrics.js';
-import { MasterLink } from './master-link.js';
+import { MasterLink, type LinkCommand } from './master-link.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import { Checkpoint, MemoryCheckpoint, type AgentCheckpoint } from './checkpoint.js';
 import { recoverAgent, RecoveryError, resourcesShortOf } from './recovery.js';
@@ -32,6 +31,7 @@ import { StatusUpdateManager } from './status-updates.js';
 import { TaskRunner, type AgentTask } from './task-runner.js';
 
 export interface AgentOptions {
+  /** The masters, `HOST:PORT[,HOST:PORT...]`, tried in order. */
   master: string;
   workDir: string;
   ip?: string;
@@ -61,8 +61,14 @@ export interface AgentOptions {
   checkpoint?: 'work-dir' | 'memory';
   /** Serve /health, /state, /metrics and task output over HTTP (default true). */
   http?: boolean;
-  /** An AgentLink client shared with other agents in this process (see MasterLink). */
-  linkClient?: AgentLinkClient;
+  /** AgentLink clients shared with other agents in this process (see MasterLink). */
+  linkClients?: MasterClients<AgentLinkClient>;
+}
+
+/** Why the master refused an agent for good (see FINAL_REFUSALS): its reason, and one line saying so. */
+export interface AgentRefusal {
+  reason: ErrorReason;
+  line: string;
 }
 
 export interface RunningAgent {
@@ -72,8 +78,13 @@ export interface RunningAgent {
   httpPort: number;
   runner: TaskRunner;
   link: MasterLink;
-  /** Waits until registered with a master (rejects after `timeoutMs`). */
+  /** Waits until registered with a master (rejects after `timeoutMs`, or once the master refused the agent for good). */
   registered(timeoutMs?: number): Promise<string>;
+  /**
+   * Settles once the master refused this agent for good (AGENT_GONE, AGENT_RESOURCES_SHRANK): it
+   * no longer registers, and is to be stopped. Never settles otherwise.
+   */
+  readonly refused: Promise<AgentRefusal>;
   /** Stops talking to the master and serving HTTP. Running tasks are left running. */
   stop(): Promise<void>;
   /** Kills every task (with its grace), then stops; after stop() it only waits for that. */
@@ -81,6 +92,7 @@ export interface RunningAgent {
 }
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const masters = parseMasterList(options.master, 'master');
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
   const inMemory = options.checkpoint === 'memory';
@@ -96,7 +108,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     throw err;
   }
   let agentId = recovered.agentId ?? '';
-  const waiters: ((id: string) => void)[] = [];
+  const waiters: { resolve: (id: string) => void; reject: (err: Error) => void }[] = [];
+  let refusal: AgentRefusal | undefined;
+  let onRefused: (refusal: AgentRefusal) => void = () => undefined;
+  const refused = new Promise<AgentRefusal>((resolve) => (onRefused = resolve));
 
   const info: AgentInfo = {
     id: '',
@@ -200,37 +215,37 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     return reregistrationMessages(agentInfo, '0.1.0', reported, frameworks);
   };
 
-  const onCommand = (message: MasterMessage__Output) => {
+  const onCommand = (command: LinkCommand) => {
     try {
-      switch (message.message) {
-        case 'runTask': {
-          const launch = decodeRunTask(message.runTask!);
-          if (launch.ok) {
-            runner.run(launch.framework, launch.spec);
-            return;
-          }
-          log.warn({ frameworkId: launch.frameworkId, taskId: launch.taskId, err: launch.message }, 'refused a launch from the master');
+      switch (command.type) {
+        case 'runTask':
+          runner.run(command.framework, command.task);
+          return;
+        case 'invalidLaunch': {
+          const { frameworkId, taskId, message } = command;
+          log.warn({ frameworkId, taskId, err: message }, 'refused a launch from the master');
           // A second, bad launch of a task that runs must not end it: it is only logged.
-          if (launch.frameworkId && launch.taskId && !runner.isActive(launch.frameworkId, launch.taskId)) {
-            updates.enqueue(refusedLaunchStatus({ frameworkId: launch.frameworkId, taskId: launch.taskId, message: launch.message }, agentId, clock.now()));
+          if (frameworkId && taskId && !runner.isActive(frameworkId, taskId)) {
+            updates.enqueue(refusedLaunchStatus({ frameworkId, taskId, message }, agentId, clock.now()));
           }
           return;
         }
         case 'killTask': {
-          const m = message.killTask!;
-          const reason = reasonFromProto(m.reason, 'kill_task.reason');
-          const graceMs = m.killGraceSeconds === undefined || m.killGraceSeconds === null ? undefined : secondsToMs(m.killGraceSeconds, KILL_GRACE_MS, 'kill_task.kill_grace_seconds');
-          runner.kill(m.frameworkId, m.taskId, graceMs, reason === 'NONE' ? 'KILLED_BY_FRAMEWORK' : reason);
-          log.debug({ taskId: m.taskId, reason, graceMs }, 'kill requested');
+          const { frameworkId, taskId, killGraceMs, reason } = command;
+          runner.kill(frameworkId, taskId, killGraceMs, reason === 'NONE' ? 'KILLED_BY_FRAMEWORK' : reason);
+          log.debug({ taskId, reason, graceMs: killGraceMs }, 'kill requested');
           return;
         }
         case 'ack':
-          updates.acknowledge(message.ack!.frameworkId, message.ack!.taskId, message.ack!.uuid);
+          updates.acknowledge(command.frameworkId, command.taskId, command.uuid);
           return;
         case 'shutdownFramework':
-          runner.shutdownFramework(message.shutdownFramework!.frameworkId);
+          runner.shutdownFramework(command.frameworkId);
           return;
-        default:
+        // The link acted on these already; a master reconciles from what the agent re-registers with.
+        case 'registered':
+        case 'reregistered':
+        case 'reconcile':
           return;
       }
     } catch (err) {
@@ -240,10 +255,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   link = new MasterLink(
     {
-      master: options.master,
+      masters,
       clock,
       logger: log,
-      ...(options.linkClient ? { client: options.linkClient } : {}),
+      ...(options.linkClients ? { clients: options.linkClients } : {}),
       ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
       ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
     },
@@ -261,12 +276,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           }
         }
         agentId = id;
-        log.info({ agentId: id, master: options.master }, first ? 'registered with the master' : 're-registered with the master');
+        log.info({ agentId: id, master: link?.master }, first ? 'registered with the master' : 're-registered with the master');
         updates.resendAll();
-        for (const w of waiters.splice(0)) w(id);
+        for (const w of waiters.splice(0)) w.resolve(id);
       },
       onDisconnected(reason) {
         log.warn({ agentId, reason }, 'disconnected from the master');
+      },
+      onRefused(reason, line) {
+        refusal = { reason, line };
+        for (const w of waiters.splice(0)) w.reject(new Error(line));
+        onRefused(refusal);
       },
     },
   );
@@ -295,13 +315,21 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     httpPort: info.httpPort,
     runner,
     link,
+    refused,
     registered(timeoutMs = 30_000) {
       if (agentId && link?.isConnected) return Promise.resolve(agentId);
+      if (refusal) return Promise.reject(new Error(refusal.line));
       return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`agent did not register with ${options.master} within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push((id) => {
-          clearTimeout(timer);
-          resolve(id);
+        waiters.push({
+          resolve: (id) => {
+            clearTimeout(timer);
+            resolve(id);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
         });
       });
     },

@@ -10,11 +10,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { systemClock } from '../common/clock.js';
+import { agentLinkClients, parseMasterList, type MasterClients } from '../common/connection.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
 import { SimulatedContainerizer } from './containerizer/simulated.js';
-import { newAgentLinkClient } from './master-link.js';
 
 /** What every agent of the fleet gets as it is (the rest of AgentOptions the fleet decides). */
 type SharedAgentOptions = Pick<AgentOptions, 'master' | 'resources' | 'attributes' | 'clock' | 'logger' | 'backoffBaseMs' | 'backoffMaxMs' | 'statusRetryBaseMs' | 'statusRetryMaxMs'>;
@@ -51,11 +51,13 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
   if (!Number.isInteger(connections) || connections < 1 || connections > options.count) throw new RangeError(`connections must be 1 to the number of agents (${options.count}), not ${connections}`);
   if (options.startRate !== undefined && !(options.startRate > 0)) throw new RangeError(`startRate must be more than 0, not ${options.startRate}`);
   const { count: _count, connections: _connections, hostnamePrefix: _prefix, workDir: _workDir, startRate: _rate, ...shared } = options;
+  const masters = parseMasterList(options.master, 'master');
   const clock = options.clock ?? systemClock;
   const prefix = options.hostnamePrefix ?? 'sim';
   mkdirSync(options.workDir, { recursive: true });
   const unlock = lockWorkDir(options.workDir, 'fleet');
-  const clients: AgentLinkClient[] = Array.from({ length: connections }, () => newAgentLinkClient(options.master));
+  // Each connection moves down the master list on its own, its agents with it.
+  const clients: MasterClients<AgentLinkClient>[] = Array.from({ length: connections }, () => agentLinkClients(masters));
   const agents: RunningAgent[] = [];
   const width = String(options.count).length;
   let stopping = false;
@@ -74,7 +76,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
           containerizers: [new SimulatedContainerizer(clock)],
           checkpoint: 'memory',
           http: false,
-          linkClient: clients[i % connections]!,
+          linkClients: clients[i % connections]!,
           clock,
         }),
       );

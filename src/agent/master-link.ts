@@ -1,54 +1,55 @@
 /**
  * The agent's end of AgentLink: one bidirectional stream to the master. It registers (or
  * re-registers once it has an id), heartbeats at the interval the master gave, and reconnects
- * with jittered backoff — random in [0, base·2^n], capped — whenever the stream ends. Commands
- * stamped with an epoch lower than the highest seen are dropped: a stale master cannot act.
+ * with jittered backoff — random in [0, base·2^n], capped — whenever the stream ends, to the next
+ * master of its list when a connection attempt fails. Commands stamped with an epoch lower than
+ * the highest seen are dropped: a stale master cannot act. A refusal the agent cannot fix by
+ * trying again (FINAL_REFUSALS) stops the link for good.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { jitteredBackoffMs } from '../common/backoff.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
-import { errorMessage } from '../common/errors.js';
+import { agentLinkClients, isConnected, type MasterClients, type MasterList } from '../common/connection.js';
+import { errorMessage, type ErrorReason } from '../common/errors.js';
+import type { ReceivedAgentCommand } from '../common/master-messages.js';
+import { agentCommandFromProto, unbatchMasterMessage, type DecodedAgentCommand } from '../common/message-codec.js';
 import { Outbox } from '../common/outbox.js';
-import { CHANNEL_OPTIONS, orbitV1 } from '../common/proto.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 
+/** Refusals that registering again cannot change: the agent stops instead of retrying. */
+export const FINAL_REFUSALS: ReadonlySet<ErrorReason> = new Set<ErrorReason>(['AGENT_GONE', 'AGENT_RESOURCES_SHRANK']);
+
+/** The commands a link hands on: all but a refusal, which the link acts on itself. */
+export type LinkCommand = Exclude<ReceivedAgentCommand, { type: 'refused' }>;
+
 export interface MasterLinkHandlers {
   /** The first messages on a new stream: register, or re-register with the agent's tasks (in parts when they are many). */
   hello(): AgentMessage[];
-  /** A command from the master (registered/reregistered included), epoch already checked. */
-  onCommand(message: MasterMessage__Output): void;
+  /** A command from the master (registered/reregistered included), decoded, its epoch checked. */
+  onCommand(command: LinkCommand): void;
   /** The master accepted the (re-)registration. */
   onConnected(agentId: string, heartbeatIntervalMs: number): void;
   onDisconnected(reason: string): void;
+  /** The master refused this agent for good (FINAL_REFUSALS); the link has stopped. `line` says why, for a log or an exit. */
+  onRefused(reason: ErrorReason, line: string): void;
 }
 
 export interface MasterLinkOptions {
-  master: string;
+  /** The masters, tried in order (see MasterClients). */
+  masters: MasterList;
   clock: Clock;
   logger: Logger;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   random?: () => number;
   /**
-   * A client shared with other agents in this process: their streams share its connection, and
-   * stop() leaves it open. By default the link makes (and closes) a client of its own.
+   * Clients shared with other agents in this process: their streams share a connection, and
+   * stop() leaves it open. By default the link makes (and closes) clients of its own.
    */
-  client?: AgentLinkClient;
-}
-
-/** A client for the master's AgentLink service, on a connection of its own. */
-export function newAgentLinkClient(master: string): AgentLinkClient {
-  // A distinct option keeps grpc-js from pooling this client's connection with another client's.
-  return new (orbitV1().AgentLink)(master, grpc.credentials.createInsecure(), {
-    ...CHANNEL_OPTIONS,
-    'grpc.use_local_subchannel_pool': 1,
-    // Notice a restarted master within a second, and never wait more than 3 s to try again.
-    'grpc.initial_reconnect_backoff_ms': 500,
-    'grpc.max_reconnect_backoff_ms': 3_000,
-  });
+  clients?: MasterClients<AgentLinkClient>;
 }
 
 /**
@@ -59,7 +60,7 @@ export function newAgentLinkClient(master: string): AgentLinkClient {
 const MASTER_WAIT_MS = 3_000;
 
 export class MasterLink {
-  private client: AgentLinkClient | undefined;
+  private clients: MasterClients<AgentLinkClient> | undefined;
   private call: grpc.ClientDuplexStream<AgentMessage, MasterMessage__Output> | undefined;
   /** What is to be written on `call` at the end of this turn. */
   private outbox: Outbox<AgentMessage> | undefined;
@@ -74,13 +75,18 @@ export class MasterLink {
 
   /** Opens the stream (and keeps reopening it until stop()). */
   start(): void {
-    this.client = this.options.client ?? newAgentLinkClient(this.options.master);
+    this.clients = this.options.clients ?? agentLinkClients(this.options.masters);
     this.connect();
   }
 
   /** True while registered with a master. */
   get isConnected(): boolean {
     return this.connected;
+  }
+
+  /** The master the link talks to, or tries next. */
+  get master(): string {
+    return this.clients?.address ?? this.options.masters[0];
   }
 
   /** The highest master epoch seen so far. */
@@ -106,12 +112,12 @@ export class MasterLink {
     this.call?.cancel();
     this.call = undefined;
     this.outbox = undefined;
-    if (!this.options.client) this.client?.close();
+    if (!this.options.clients) this.clients?.close();
   }
 
   private connect(): void {
-    if (this.stopped || !this.client) return;
-    const call = this.client.Connect();
+    if (this.stopped || !this.clients) return;
+    const call = this.clients.current.Connect();
     this.call = call;
     let ended = false;
     const outbox = Outbox.forStream<AgentMessage>(
@@ -141,41 +147,59 @@ export class MasterLink {
     for (const message of this.handlers.hello()) call.write(message);
   }
 
-  private receive(message: MasterMessage__Output, end: (reason: string) => void, inBatch = false): void {
-    if (message.message === 'batch') {
-      if (inBatch) {
-        this.options.logger.warn('ignored a batch inside a batch from the master');
-        return;
-      }
-      for (const m of message.batch?.messages ?? []) {
-        this.receive(m, end, true);
-        if (m.message === 'refused') return;
-      }
-      return;
+  /** Acts on one stream message: a batch's commands in order, until one ends the stream. */
+  private receive(message: MasterMessage__Output, end: (reason: string) => void): void {
+    for (const m of unbatchMasterMessage(message)) {
+      if (!this.take(m, end)) return;
     }
-    const epoch = Number(message.epoch);
+  }
+
+  /** Acts on one command; false once it ended the stream (a refusal). */
+  private take(message: MasterMessage__Output, end: (reason: string) => void): boolean {
+    const log = this.options.logger;
+    let decoded: DecodedAgentCommand;
+    try {
+      decoded = agentCommandFromProto(message);
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'ignored a message from the master that does not decode');
+      return true;
+    }
+    const { epoch, command, warnings } = decoded;
     if (epoch < this.highestEpoch) {
-      this.options.logger.warn({ epoch, highestEpoch: this.highestEpoch }, 'ignored a command from a stale master');
-      return;
+      log.warn({ epoch, highestEpoch: this.highestEpoch }, 'ignored a command from a stale master');
+      return true;
     }
     this.highestEpoch = epoch;
-    if (message.message === 'refused') {
-      this.options.logger.error(`the master refused this agent: ${message.refused?.message ?? ''}`);
-      end(`refused: ${message.refused?.message ?? ''}`);
-      return;
+    for (const warning of warnings) log.warn(`from the master: ${warning}`);
+    if (command.type === 'refused') {
+      this.refused(command.reason, command.message, end);
+      return false;
     }
-    const registered = message.registered ?? message.reregistered;
-    if (registered && (message.message === 'registered' || message.message === 'reregistered')) {
+    if (command.type === 'registered' || command.type === 'reregistered') {
       this.connected = true;
       this.attempt = 0;
-      const intervalMs = Math.max(100, registered.heartbeatIntervalSeconds * 1000);
       this.heartbeat?.cancel();
-      this.heartbeat = this.options.clock.setRepeating(intervalMs, () => {
+      this.heartbeat = this.options.clock.setRepeating(command.heartbeatIntervalMs, () => {
         this.send({ heartbeat: { timestamp: this.options.clock.now() / 1000 } });
       });
-      this.handlers.onConnected(registered.agentId, intervalMs);
+      this.handlers.onConnected(command.agentId, command.heartbeatIntervalMs);
     }
-    this.handlers.onCommand(message);
+    this.handlers.onCommand(command);
+    return true;
+  }
+
+  /** A final refusal stops the link and is reported once; any other ends the stream, to register again after a backoff. */
+  private refused(reason: ErrorReason | undefined, message: string, end: (reason: string) => void): void {
+    if (reason !== undefined && FINAL_REFUSALS.has(reason)) {
+      const line = `the master refused this agent for good (${reason}): ${message}`;
+      this.options.logger.error(line);
+      this.connected = false;
+      this.stop();
+      this.handlers.onRefused(reason, line);
+      return;
+    }
+    this.options.logger.error({ reason }, `the master refused this agent: ${message}; registering again`);
+    end(`refused (${reason ?? 'no reason given'}): ${message}`);
   }
 
   /**
@@ -186,22 +210,32 @@ export class MasterLink {
    * stream counts as a failed attempt, and the backoff doubles.
    */
   private scheduleReconnect(reason: string): void {
-    if (this.stopped || !this.client) return;
-    if (this.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY) {
-      this.options.logger.warn({ attempt: this.attempt }, `lost the master (${reason}); waiting for it to answer`);
+    const clients = this.clients;
+    if (this.stopped || !clients) return;
+    if (!isConnected(clients.current)) {
+      // The connection is down: the next master of the list, if there are several.
+      clients.failed(clients.current);
+      this.options.logger.warn({ attempt: this.attempt, master: clients.address }, `lost the master (${reason}); waiting for one to answer`);
       this.waitForMaster();
       return;
     }
     this.retryAfterBackoff(this.attempt++, `lost the master (${reason})`);
   }
 
+  /** Waits for the current master, moving down the list each time a wait passes without a connection. */
   private waitForMaster(): void {
-    const client = this.client;
-    if (this.stopped || !client) return;
+    const clients = this.clients;
+    if (this.stopped || !clients) return;
+    const client = clients.current;
+    // A gRPC deadline is wall-clock time, whatever clock the link runs on.
     client.waitForReady(Date.now() + MASTER_WAIT_MS, (err) => {
       if (this.stopped) return;
-      if (err) this.waitForMaster();
-      else this.retryAfterBackoff(this.attempt, 'the master answers again');
+      if (!err) {
+        this.retryAfterBackoff(this.attempt, 'the master answers again');
+        return;
+      }
+      clients.failed(client);
+      this.waitForMaster();
     });
   }
 

@@ -1,6 +1,7 @@
 /**
- * `orbit agent`: runs an agent until SIGINT or SIGTERM. On start it recovers from the checkpoint in
- * its work dir: the same agent id, the tasks a previous run left running, unacknowledged updates.
+ * `orbit agent`: runs an agent until SIGINT or SIGTERM, or until the master refuses it for good
+ * (exit 1, saying why). On start it recovers from the checkpoint in its work dir: the same agent
+ * id, the tasks a previous run left running, unacknowledged updates.
  */
 import type { Command } from 'commander';
 import { parseAttributes } from '../common/attributes.js';
@@ -140,7 +141,9 @@ export function registerAgentCommand(program: Command): void {
         throw err;
       });
       process.stdout.write(`orbit agent offering ${formatResources(resources)}; master ${master}; http://${flags.ip}:${agent.httpPort}/state\n`);
-      await waitForSignal();
+      // A refusal for good (marked gone, resources that no longer hold its tasks) ends the agent, non-zero.
+      const refusal = await Promise.race([waitForSignal().then(() => undefined), agent.refused]);
       await (flags.killTasksOnExit ? agent.shutdown() : agent.stop());
+      if (refusal) throw new UsageError(refusal.line);
     });
 }

@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Checkpoint } from '../../src/agent/checkpoint.js';
 import type { Containerizer, RecoveredContainer } from '../../src/agent/containerizer/containerizer.js';
-import { decodeRunTask } from '../../src/agent/launch-decode.js';
 import { TaskRunner } from '../../src/agent/task-runner.js';
 import { ManualClock } from '../../src/common/clock.js';
 import { frameworkInfoToProto, launchRefusal, taskFromProto, taskToProto } from '../../src/common/codec.js';
 import { InvalidArgumentError } from '../../src/common/errors.js';
+import { runTaskFromProto } from '../../src/common/message-codec.js';
 import { silentLogger } from '../../src/common/logging.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import { parseResources } from '../../src/common/resources.js';
@@ -154,16 +154,16 @@ t.test('any launch the master accepts survives the agent\'s checkpoint, a restar
     if (!launched) return;
     accepted++;
     // The agent decodes the run_task with the same rules and gets the same task.
-    const decoded = decodeRunTask(runTaskOverTheWire(launched));
-    assert.ok(decoded.ok, `the agent refused what the master launched: ${decoded.ok ? '' : decoded.message}`);
-    assert.deepStrictEqual(decoded.spec, launched);
+    const decoded = runTaskFromProto(runTaskOverTheWire(launched));
+    assert.ok(decoded.type === 'runTask', `the agent refused what the master launched: ${decoded.type === 'runTask' ? '' : decoded.message}`);
+    assert.deepStrictEqual(decoded.task, launched);
 
     // Checkpointed before the launch, then read back by a restarted agent (strict: a refusal throws).
     const workDir = mkdtempSync(join(dir, 'agent-'));
     const before = new Checkpoint(workDir);
     before.saveAgentId(AGENT);
     before.saveFramework(decoded.framework);
-    before.saveTask({ frameworkId: FW.id, spec: decoded.spec, containerId: 'ctr-1', sandboxDir: join(workDir, 'sandboxes', FW.id, decoded.spec.taskId, 'ctr-1'), startedAt: 1_700_000_000_000 });
+    before.saveTask({ frameworkId: FW.id, spec: decoded.task, containerId: 'ctr-1', sandboxDir: join(workDir, 'sandboxes', FW.id, decoded.task.taskId, 'ctr-1'), startedAt: 1_700_000_000_000 });
     const loaded = new Checkpoint(workDir).load(true);
     assert.equal(loaded.tasks.length, 1);
     const recovered = loaded.tasks[0]!;
