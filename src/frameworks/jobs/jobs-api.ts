@@ -55,7 +55,7 @@ export function jobsRoutes(fw: JobsFramework): Route[] {
   ];
 }
 
-/** Serves the API for `fw` on host:port (port 0: any free one). */
+/** Serves the API for `fw` on host:port (port 0: any free one); a handler's fault is logged to the framework's logger. */
 export function startJobsApi(fw: JobsFramework, host: string, port: number): Promise<RunningApi> {
-  return startApiServer(jobsRoutes(fw), host, port);
+  return startApiServer(jobsRoutes(fw), host, port, { log: fw.logger });
 }

@@ -112,6 +112,11 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     return this.frameworkId;
   }
 
+  /** Where the framework logs; its API server logs its faults there too. */
+  get logger(): Logger {
+    return this.log;
+  }
+
   /** Reads the state dir; a no-op once done. Throws StateFileError. */
   load(): void {
     if (this.loaded) return;

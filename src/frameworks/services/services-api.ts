@@ -42,7 +42,7 @@ export function servicesRoutes(fw: ServicesFramework): Route[] {
   ];
 }
 
-/** Serves the API for `fw` on host:port (port 0: any free one). */
+/** Serves the API for `fw` on host:port (port 0: any free one); a handler's fault is logged to the framework's logger. */
 export function startServicesApi(fw: ServicesFramework, host: string, port: number): Promise<RunningApi> {
-  return startApiServer(servicesRoutes(fw), host, port);
+  return startApiServer(servicesRoutes(fw), host, port, { log: fw.logger });
 }

@@ -103,6 +103,11 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
     return this.frameworkId;
   }
 
+  /** Where the framework logs; its API server logs its faults there too. */
+  get logger(): Logger {
+    return this.log;
+  }
+
   /** Reads the state dir (apps, task ids, framework id); a no-op once done. Throws StateFileError. */
   load(): void {
     if (this.loaded) return;
