@@ -107,7 +107,7 @@ export async function runDemoFramework(options: DemoOptions): Promise<DemoResult
       else result.failed++;
       settle();
     });
-    client.on('error', (message) => reject(new Error(`the master ended the subscription: ${message}`)));
+    client.on('error', reject);
     client.start().catch(reject);
   });
 

@@ -282,7 +282,7 @@ export function runTask(o: RunOptions): Promise<number> {
     client.on('disconnected', (reason) => {
       lastDisconnect = reason;
     });
-    client.on('error', (message) => void finish(1, `the master ended the subscription: ${message}`));
+    client.on('error', (error) => void finish(1, error.message));
 
     client.start().catch(() => undefined);
     timers.push(

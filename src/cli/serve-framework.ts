@@ -81,7 +81,7 @@ export async function serveFramework<F extends ServableFramework>(spec: ServeSpe
     await Promise.race([io.waitForStop(), failed]);
     fw.stop();
     await api.close();
-    if (fatal !== undefined) throw usage(`the master ended the subscription: ${fatal}`);
+    if (fatal !== undefined) throw usage(fatal);
   } finally {
     fw.stop();
     release();

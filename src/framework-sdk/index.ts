@@ -13,7 +13,9 @@ export {
   type SubscribedInfo,
   type AgentFailure,
 } from './scheduler-events.js';
-export { OrbitCallError, type CallFilters } from './wire.js';
+export { OrbitCallError, SubscriptionError, type CallFilters } from './wire.js';
+// Why the master refused a call or ended a subscription: act on it, not on the message's words.
+export { ERROR_REASONS, type ErrorReason } from '../common/errors.js';
 
 // Helpers for offers and tasks.
 export { takeResources, checkFit, offerFits, portsOf } from './offers.js';

@@ -1,7 +1,9 @@
 /**
  * SchedulerClient: a framework's connection to the master. It subscribes (a server stream of
  * events), keeps the subscription alive across failures by re-subscribing with the same framework
- * id, and turns the unary scheduler calls into promises. Events and calls speak domain types.
+ * id (to the next master of its list when a connection attempt fails), and turns the unary
+ * scheduler calls into promises. Events and calls speak domain types; its timers run on the
+ * Clock it is given.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
@@ -12,12 +14,15 @@ import type { CallResponse__Output } from '../gen/orbit/v1/CallResponse.js';
 import type { Event__Output } from '../gen/orbit/v1/Event.js';
 import type { SchedulerClient as SchedulerStub } from '../gen/orbit/v1/Scheduler.js';
 import { jitteredBackoffMs } from '../common/backoff.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import type { FrameworkInfo, Offer, Operation } from '../common/cluster.js';
-import { frameworkInfoToProto, offerFromProto, statusFromProto } from '../common/codec.js';
+import { frameworkInfoToProto } from '../common/codec.js';
+import { isConnected, parseMasterList, schedulerClients, statusReason, type MasterClients } from '../common/connection.js';
 import { Outbox } from '../common/outbox.js';
 import { errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
-import { CHANNEL_OPTIONS, orbitV1, parseAddress } from '../common/proto.js';
+import type { ReceivedSchedulerEvent } from '../common/master-messages.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, schedulerEventFromProto, unbatchEvent } from '../common/message-codec.js';
 import type { TaskSpec, TaskStatus } from '../common/tasks.js';
 import {
   DEFAULT_FAILOVER_TIMEOUT_MS,
@@ -25,9 +30,9 @@ import {
   type SchedulerEvents,
   type SubscribedInfo,
 } from './scheduler-events.js';
-import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, type CallFilters } from './wire.js';
+import { FATAL_SUBSCRIBE_CODES, MISSED_HEARTBEATS, nextState, type SubscriptionState } from './subscription-state.js';
+import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, SubscriptionError, type CallFilters } from './wire.js';
 
-const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 /** At most this many acknowledgements in one Acknowledge call: within the master's --max-acks-per-call default. */
 export const MAX_ACKS_PER_CALL = 1000;
@@ -44,50 +49,29 @@ interface PendingAck {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
-/** Without an event for this many heartbeat intervals the stream is taken for dead. */
-const MISSED_HEARTBEATS = 3;
-/** Subscribe statuses that re-subscribing cannot fix: the client stops instead of retrying. */
-const FATAL_SUBSCRIBE_CODES: ReadonlySet<grpc.status> = new Set([
-  grpc.status.INVALID_ARGUMENT,
-  grpc.status.NOT_FOUND,
-  grpc.status.FAILED_PRECONDITION,
-  grpc.status.PERMISSION_DENIED,
-  grpc.status.UNAUTHENTICATED,
-  grpc.status.UNIMPLEMENTED,
-]);
-
-/**
- * Where the subscription is.
- * - idle: start() not called yet.       - connecting: a Subscribe call is open, no SUBSCRIBED yet.
- * - subscribed: events flow; calls are allowed.
- * - backoff: waiting to re-subscribe.   - closed: close(), teardown() or an ERROR event; final.
- */
-type ClientState = 'idle' | 'connecting' | 'subscribed' | 'backoff' | 'closed';
-
-const ALLOWED_FROM: Record<ClientState, readonly ClientState[]> = {
-  idle: [],
-  connecting: ['idle', 'backoff'],
-  subscribed: ['connecting', 'subscribed'],
-  backoff: ['connecting', 'subscribed'],
-  closed: ['idle', 'connecting', 'subscribed', 'backoff'],
-};
 
 /** A framework's scheduler connection to the master; see SchedulerEvents for what it emits. */
 export class SchedulerClient extends EventEmitter<SchedulerEvents> {
-  private readonly stub: SchedulerStub;
+  private readonly clients: MasterClients<SchedulerStub>;
+  private readonly clock: Clock;
   private readonly info: FrameworkInfo;
   private readonly autoAcknowledge: boolean;
   private readonly reconnectBaseMs: number;
   private readonly reconnectMaxMs: number;
   private readonly callTimeoutMs: number;
   private readonly log: Logger;
-  private state: ClientState = 'idle';
+  private state: SubscriptionState = 'idle';
   private stream: grpc.ClientReadableStream<Event__Output> | undefined;
   private streamId: string | undefined;
-  private heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  private heartbeatMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
   private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private reconnectTimer: TimerHandle | undefined;
+  /**
+   * Held while waiting to re-subscribe: a clock's timers do not keep the process alive, and a
+   * framework whose master is away is not done.
+   */
+  private keepAlive: NodeJS.Timeout | undefined;
+  private watchdog: TimerHandle | undefined;
   private lastSubscribed: SubscribedInfo | undefined;
   private waiters: { resolve: (info: SubscribedInfo) => void; reject: (err: Error) => void }[] = [];
   /** Acknowledgements waiting for the end of the tick (see acknowledge()). */
@@ -95,7 +79,7 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
 
   constructor(options: SchedulerClientOptions) {
     super();
-    const { host, port } = parseAddress(options.master, 'master');
+    const masters = parseMasterList(options.master, 'master');
     const f = options.framework;
     this.info = {
       id: f.id ?? '',
@@ -112,8 +96,13 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     this.reconnectMaxMs = options.reconnectMaxMs ?? 60_000;
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.log = (options.logger ?? silentLogger).child({ framework: f.name });
-    const { Scheduler } = orbitV1();
-    this.stub = new Scheduler(`${host}:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.clock = options.clock ?? systemClock;
+    this.clients = schedulerClients(masters);
+  }
+
+  /** The stub of the master in use. */
+  private get stub(): SchedulerStub {
+    return this.clients.current;
   }
 
   /** The framework id, once the master assigned it (or the one given to resume). */
@@ -128,7 +117,8 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
 
   /**
    * Subscribes; resolves at the first SUBSCRIBED (at once if already subscribed). Until then the
-   * client keeps retrying with backoff; rejects if the master sends ERROR or close() is called first.
+   * client keeps retrying with backoff; rejects with a SubscriptionError if the master ends the
+   * subscription for good first (an ERROR event, a refused Subscribe), or if close() is called.
    */
   start(): Promise<SubscribedInfo> {
     if (this.state === 'closed') return Promise.reject(new Error('the scheduler client is closed'));
@@ -215,26 +205,34 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
 
   // ---- subscription -------------------------------------------------------------------------
 
-  private transition(to: ClientState): void {
-    if (!ALLOWED_FROM[to].includes(this.state)) throw new Error(`scheduler client: illegal transition ${this.state} -> ${to}`);
-    this.state = to;
+  private transition(to: SubscriptionState): void {
+    this.state = nextState(this.state, to);
   }
 
   private connect(): void {
     this.transition('connecting');
+    this.releaseProcess();
     const resubscribed = this.info.id !== '';
     const call = this.stub.Subscribe({ framework: frameworkInfoToProto(this.info) });
     this.stream = call;
     this.armWatchdog();
     call.on('data', (message: Event__Output) => {
       // A batch holds the events of one turn on the master, in order; an event may end the stream.
-      const events = message.event === 'batch' ? (message.batch?.events ?? []) : [message];
-      for (const event of events) {
+      for (const m of unbatchEvent(message)) {
         if (this.stream !== call) return;
+        let event: ReceivedSchedulerEvent;
+        try {
+          const decoded = schedulerEventFromProto(m);
+          for (const warning of decoded.warnings) this.log.warn(`from the master: ${warning}`);
+          event = decoded.event;
+        } catch (err) {
+          this.log.warn({ err: errorMessage(err) }, 'ignoring a scheduler event that does not decode');
+          continue;
+        }
         try {
           this.onEvent(event, resubscribed);
         } catch (err) {
-          this.log.error({ err: errorMessage(err), event: event.event }, 'failed to handle a scheduler event');
+          this.log.error({ err: errorMessage(err), event: event.type }, 'failed to handle a scheduler event');
         }
       }
     });
@@ -247,133 +245,121 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
   private onStreamEnded(call: grpc.ClientReadableStream<Event__Output>, s: grpc.StatusObject): void {
     if (this.stream !== call || this.state === 'closed') return;
     this.stream = undefined;
-    const reason = s.code === grpc.status.OK ? 'the master ended the subscription' : `${grpc.status[s.code]}: ${s.details}`;
     if (FATAL_SUBSCRIBE_CODES.has(s.code)) {
-      this.fail(reason);
+      this.fail(new SubscriptionError(statusReason(s), s.details, grpc.status[s.code]));
       return;
     }
-    this.disconnect(reason);
+    this.disconnect(s.code === grpc.status.OK ? 'the master ended the subscription' : `${grpc.status[s.code]}: ${s.details}`);
   }
 
   private disconnect(reason: string): void {
     this.streamId = undefined;
     this.clearWatchdog();
     this.transition('backoff');
+    // No connection: the next master of the list (if there are several) on the next attempt.
+    const stub = this.stub;
+    if (!isConnected(stub)) this.clients.failed(stub);
     const delay = jitteredBackoffMs(this.attempt++, this.reconnectBaseMs, this.reconnectMaxMs);
-    this.log.warn({ reason, delayMs: delay }, 'scheduler stream lost; re-subscribing');
-    this.reconnectTimer = setTimeout(() => {
+    this.log.warn({ reason, delayMs: delay, master: this.clients.address }, 'scheduler stream lost; re-subscribing');
+    this.holdProcess();
+    this.reconnectTimer = this.clock.setTimer(delay, () => {
       this.reconnectTimer = undefined;
       if (this.state === 'backoff') this.connect();
-    }, delay);
+    });
     this.safeEmit('disconnected', reason);
   }
 
-  /** The master refused the subscription for good: stop, then tell the listeners. */
-  private fail(message: string): void {
+  /** The master ended the subscription for good: stop, then tell the listeners. */
+  private fail(error: SubscriptionError): void {
     this.stop();
-    for (const w of this.waiters.splice(0)) w.reject(new Error(`the master ended the subscription: ${message}`));
-    if (this.listenerCount('error') > 0) this.safeEmit('error', message);
-    else this.log.error({ message }, 'the master ended the subscription');
+    for (const w of this.waiters.splice(0)) w.reject(error);
+    if (this.listenerCount('error') > 0) this.safeEmit('error', error);
+    else this.log.error({ reason: error.reason }, error.message);
   }
 
   private stop(): void {
     this.transition('closed');
     this.streamId = undefined;
     this.clearWatchdog();
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer?.cancel();
+    this.releaseProcess();
     const call = this.stream;
     this.stream = undefined;
     call?.cancel();
-    this.stub.close();
+    this.clients.close();
+  }
+
+  private holdProcess(): void {
+    this.keepAlive ??= setInterval(() => undefined, 2 ** 30);
+  }
+
+  private releaseProcess(): void {
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
   }
 
   private armWatchdog(): void {
     this.clearWatchdog();
     const ms = MISSED_HEARTBEATS * this.heartbeatMs;
-    this.watchdog = setTimeout(() => {
+    this.watchdog = this.clock.setTimer(ms, () => {
       const call = this.stream;
       this.stream = undefined;
       call?.cancel();
       this.disconnect(`no event from the master in ${ms} ms`);
-    }, ms);
-    this.watchdog.unref();
+    });
   }
 
   private clearWatchdog(): void {
-    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog?.cancel();
     this.watchdog = undefined;
   }
 
-  private onEvent(event: Event__Output, resubscribed: boolean): void {
+  private onEvent(event: ReceivedSchedulerEvent, resubscribed: boolean): void {
     this.armWatchdog();
-    switch (event.event) {
+    switch (event.type) {
       case 'subscribed': {
-        const s = event.subscribed;
-        if (!s) return;
-        this.info.id = s.frameworkId;
-        this.streamId = s.streamId;
-        this.heartbeatMs = s.heartbeatIntervalSeconds > 0 ? s.heartbeatIntervalSeconds * 1000 : DEFAULT_HEARTBEAT_MS;
+        this.info.id = event.frameworkId;
+        this.streamId = event.streamId;
+        this.heartbeatMs = event.heartbeatIntervalMs;
         this.attempt = 0;
         this.transition('subscribed');
         this.armWatchdog();
         const info: SubscribedInfo = {
-          frameworkId: s.frameworkId,
-          streamId: s.streamId,
-          heartbeatIntervalMs: this.heartbeatMs,
-          masterId: s.masterId,
+          frameworkId: event.frameworkId,
+          streamId: event.streamId,
+          heartbeatIntervalMs: event.heartbeatIntervalMs,
+          masterId: event.masterId,
           resubscribed,
         };
         this.lastSubscribed = info;
-        this.log.info({ frameworkId: info.frameworkId, resubscribed }, 'subscribed');
+        this.log.info({ frameworkId: info.frameworkId, resubscribed, master: this.clients.address }, 'subscribed');
         for (const w of this.waiters.splice(0)) w.resolve(info);
         this.safeEmit('subscribed', info);
         return;
       }
-      case 'offers': {
-        const offers: Offer[] = [];
-        for (const m of event.offers?.offers ?? []) {
-          try {
-            offers.push(offerFromProto(m));
-          } catch (err) {
-            this.log.warn({ offerId: m.id, err: errorMessage(err) }, 'ignoring an offer that does not decode');
-          }
-        }
-        if (offers.length > 0) this.safeEmit('offers', offers);
+      case 'offers':
+        if (event.offers.length > 0) this.safeEmit('offers', event.offers);
         return;
-      }
       case 'rescind':
-        if (event.rescind) this.safeEmit('rescind', event.rescind.offerId);
+        this.safeEmit('rescind', event.offerId);
         return;
       case 'update':
-        if (event.update?.status) this.onUpdate(event.update.status);
+        this.onUpdate(event.status);
         return;
       case 'failure':
-        if (event.failure) this.safeEmit('failure', { agentId: event.failure.agentId, message: event.failure.message });
+        this.safeEmit('failure', { agentId: event.agentId, message: event.message });
         return;
       case 'error':
-        this.fail(event.error?.message ?? 'the master ended the subscription');
+        this.fail(new SubscriptionError(event.reason, event.message));
         return;
       case 'heartbeat':
         this.safeEmit('heartbeat');
-        return;
-      case 'batch':
-        this.log.warn('ignoring a batch inside a batch of scheduler events');
-        return;
-      case 'message':
-      case undefined:
         return;
     }
   }
 
   /** Emits the update, then acknowledges it unless a listener threw (so the agent resends it). */
-  private onUpdate(m: NonNullable<NonNullable<Event__Output['update']>['status']>): void {
-    let status: TaskStatus;
-    try {
-      status = statusFromProto(m);
-    } catch (err) {
-      this.log.warn({ taskId: m.taskId, err: errorMessage(err) }, 'ignoring a status that does not decode');
-      return;
-    }
+  private onUpdate(status: TaskStatus): void {
     const handled = this.safeEmit('update', status);
     if (handled && this.autoAcknowledge && status.uuid && this.state === 'subscribed') {
       this.acknowledge(status).catch((err: unknown) => {
@@ -421,6 +407,7 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     }
     const header: CallHeader = { frameworkId: this.info.id, streamId };
     return new Promise((resolve, reject) => {
+      // A gRPC deadline is wall-clock time, whatever clock the client runs on.
       invoke(header, { deadline: Date.now() + this.callTimeoutMs }, (err) => (err ? reject(callErrorFrom(name, err)) : resolve()));
     });
   }

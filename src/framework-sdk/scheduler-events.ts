@@ -1,7 +1,9 @@
 /** The SchedulerClient's options and the events it emits, with their arguments. */
+import type { Clock } from '../common/clock.js';
 import type { Offer } from '../common/cluster.js';
 import type { Logger } from '../common/logging.js';
 import type { TaskStatus } from '../common/tasks.js';
+import type { SubscriptionError } from './wire.js';
 
 /** The SDK's default failover timeout: the master keeps a disconnected framework's tasks a week. */
 export const DEFAULT_FAILOVER_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
@@ -24,7 +26,10 @@ export interface FrameworkOptions {
 
 /** How to reach the master, who the framework is, and how the client behaves. */
 export interface SchedulerClientOptions {
-  /** The master's gRPC address, `host:port`. */
+  /**
+   * The masters' gRPC addresses, `host:port[,host:port...]`: the client subscribes to the first,
+   * and moves to the next when a connection attempt fails.
+   */
   master: string;
   framework: FrameworkOptions;
   /** Acknowledge each update after the `update` listeners ran (default true). */
@@ -35,6 +40,8 @@ export interface SchedulerClientOptions {
   /** Deadline of each unary call; default 10 s. */
   callTimeoutMs?: number;
   logger?: Logger;
+  /** The clock of the reconnect backoff and the heartbeat watchdog (default: the system clock). */
+  clock?: Clock;
 }
 
 /** What the `subscribed` event carries. */
@@ -61,7 +68,7 @@ export interface SchedulerEvents {
   update: [status: TaskStatus];
   failure: [failure: AgentFailure];
   /** The master ended the subscription for good (e.g. torn down); the client has stopped. */
-  error: [message: string];
+  error: [error: SubscriptionError];
   heartbeat: [];
   /** The stream broke; the client re-subscribes after a backoff. */
   disconnected: [reason: string];

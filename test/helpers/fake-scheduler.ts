@@ -4,13 +4,29 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
+import type { ErrorReason } from '../../src/common/errors.js';
 import { orbitV1 } from '../../src/common/proto.js';
+import { encodeStatusDetails, STATUS_DETAILS_KEY } from '../../src/common/status-details.js';
 import type { CallHeader__Output } from '../../src/gen/orbit/v1/CallHeader.js';
 import type { Event } from '../../src/gen/orbit/v1/Event.js';
 import type { SchedulerHandlers } from '../../src/gen/orbit/v1/Scheduler.js';
 import type { SubscribeRequest__Output } from '../../src/gen/orbit/v1/SubscribeRequest.js';
 
 export type CallName = 'Accept' | 'Decline' | 'Revive' | 'Suppress' | 'Kill' | 'Acknowledge' | 'Reconcile' | 'Message' | 'Teardown';
+
+/** A status a call or Subscribe fails with; a `reason` goes in the status details, as the master puts it. */
+export interface FakeFailure {
+  code: grpc.status;
+  details: string;
+  reason?: ErrorReason;
+}
+
+/** `failure` as grpc-js takes it from a handler. */
+function statusOf(failure: FakeFailure): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  if (failure.reason) metadata.set(STATUS_DETAILS_KEY, encodeStatusDetails(failure.code, failure.details, { reason: failure.reason, metadata: {} }));
+  return { code: failure.code, details: failure.details, metadata };
+}
 
 export interface RecordedCall {
   method: CallName;
@@ -27,9 +43,9 @@ export class FakeScheduler extends EventEmitter {
   /** The heartbeat interval announced in SUBSCRIBED. */
   heartbeatSeconds = 60;
   /** When set, the next Subscribe fails with this status instead of answering. */
-  refuseSubscribe: { code: grpc.status; details: string } | undefined;
+  refuseSubscribe: FakeFailure | undefined;
   /** Calls of these methods fail with the given status. */
-  readonly failures = new Map<CallName, { code: grpc.status; details: string }>();
+  readonly failures = new Map<CallName, FakeFailure>();
   port = 0;
 
   async listen(): Promise<string> {
@@ -37,14 +53,14 @@ export class FakeScheduler extends EventEmitter {
       this.calls.push({ method, request: call.request as unknown as RecordedCall['request'] });
       this.emit('call', method);
       const failure = this.failures.get(method);
-      if (failure) callback({ code: failure.code, details: failure.details, name: 'Error', message: failure.details, metadata: new grpc.Metadata() });
+      if (failure) callback(statusOf(failure));
       else callback(null, {});
     };
     const handlers: SchedulerHandlers = {
       Subscribe: (call) => {
         this.subscriptions.push(call.request);
         if (this.refuseSubscribe) {
-          call.emit('error', this.refuseSubscribe);
+          call.emit('error', statusOf(this.refuseSubscribe));
           return;
         }
         this.stream = call;

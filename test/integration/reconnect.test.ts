@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createServer } from 'node:net';
-import { buildTask, SchedulerClient } from '../../src/framework-sdk/index.js';
+import { buildTask, SchedulerClient, SubscriptionError } from '../../src/framework-sdk/index.js';
 import { eventually, nextEvent, sleep, startAgentForTest, startCluster, startMasterForTest, tempDir, updatesUntil } from '../helpers/cluster.js';
 
 function freePort(): Promise<number> {
@@ -138,6 +138,7 @@ t.test('a torn-down framework loses its tasks and cannot come back under its id'
 
   const late = new SchedulerClient({ master: cluster.master.address, framework: { name: 'done', id: frameworkId }, reconnectBaseMs: 50 });
   t.teardown(() => late.close());
-  const refused = await late.start().then(() => 'subscribed', (err: Error) => err.message);
-  t.match(refused, /torn down/);
+  const refused = await late.start().then(() => 'subscribed', (err: unknown) => err);
+  t.type(refused, SubscriptionError);
+  t.match(refused, { reason: 'FRAMEWORK_REMOVED', code: 'FAILED_PRECONDITION', message: /torn down/ }, 'refused for good, with the reason a program acts on');
 });

@@ -1,31 +1,43 @@
 import * as grpc from '@grpc/grpc-js';
 import t, { type Test } from 'tap';
+import { ManualClock } from '../../src/common/clock.js';
 import {
   buildTask,
   formatResources,
   OrbitCallError,
   SchedulerClient,
+  SubscriptionError,
   type Offer,
   type SchedulerClientOptions,
+  type SubscribedInfo,
   type TaskStatus,
 } from '../../src/framework-sdk/index.js';
+import { freePorts } from '../helpers/cli.js';
 import { FakeScheduler, once, until } from '../helpers/fake-scheduler.js';
 
-/** A fake master and a client subscribed to it; both are closed when the test ends. */
+/** The longest reconnect backoff of a setup() client: advancing its clock this far re-subscribes. */
+const RECONNECT_MAX_MS = 200;
+
+/**
+ * A fake master and a client of it on a manual clock; both are closed when the test ends.
+ * `masters` makes the client's master list from the fake's address.
+ */
 async function setup(
   t: Test,
   options: Partial<SchedulerClientOptions> = {},
   before?: (fake: FakeScheduler) => void,
-): Promise<{ fake: FakeScheduler; client: SchedulerClient }> {
+  masters = (fake: string): string => fake,
+): Promise<{ fake: FakeScheduler; client: SchedulerClient; clock: ManualClock }> {
   const fake = new FakeScheduler();
   before?.(fake);
-  const master = await fake.listen();
-  const client = new SchedulerClient({ master, framework: { name: 'test-fw' }, reconnectBaseMs: 50, reconnectMaxMs: 200, ...options });
+  const master = masters(await fake.listen());
+  const clock = new ManualClock();
+  const client = new SchedulerClient({ master, framework: { name: 'test-fw' }, reconnectBaseMs: 50, reconnectMaxMs: RECONNECT_MAX_MS, clock, ...options });
   t.teardown(() => {
     client.close();
     fake.close();
   });
-  return { fake, client };
+  return { fake, client, clock };
 }
 
 const resource = (name: string, scalar: number) => ({ name, type: 'SCALAR' as const, scalar, role: '*' });
@@ -143,11 +155,11 @@ t.test('a batch of events is handled event by event, in order; a nested batch is
 t.test('an ERROR inside a batch stops the client; the events after it are not handled', async (t) => {
   const { fake, client } = await setup(t);
   await client.start();
-  const error = once<[string]>(client, 'error');
+  const error = once<[SubscriptionError]>(client, 'error');
   const rescinds: string[] = [];
   client.on('rescind', (id) => rescinds.push(id));
-  fake.send({ batch: { events: [{ rescind: { offerId: 'before' } }, { error: { message: 'framework torn down' } }, { rescind: { offerId: 'after' } }] } });
-  t.same(await error, ['framework torn down']);
+  fake.send({ batch: { events: [{ rescind: { offerId: 'before' } }, { error: { message: 'framework torn down', reason: 'ERROR_FRAMEWORK_REMOVED' } }, { rescind: { offerId: 'after' } }] } });
+  t.match((await error)[0], { details: 'framework torn down', reason: 'FRAMEWORK_REMOVED' });
   await new Promise((r) => setTimeout(r, 50));
   t.same(rescinds, ['before'], 'the event before the error was handled, the one after was not');
   t.notOk(client.subscribed, 'is no longer subscribed');
@@ -163,13 +175,13 @@ t.test('explicit acknowledgements in one tick share a call and its outcome', asy
   ]);
   t.equal(fake.callsOf('Acknowledge').length, 1, 'one call for both');
   t.equal((fake.callsOf('Acknowledge')[0]?.acks as unknown[]).length, 2);
-  fake.failures.set('Acknowledge', { code: grpc.status.FAILED_PRECONDITION, details: 'stale stream' });
+  fake.failures.set('Acknowledge', { code: grpc.status.FAILED_PRECONDITION, details: 'stale stream', reason: 'STALE_STREAM' });
   const outcomes = await Promise.allSettled([
     client.acknowledge({ agentId: 'agent-1', taskId: 'd', uuid: 'u3' }),
     client.acknowledge({ agentId: 'agent-1', taskId: 'e', uuid: 'u4' }),
   ]);
   t.same(outcomes.map((o) => o.status), ['rejected', 'rejected'], 'a failed call rejects every acknowledgement in it');
-  t.match((outcomes[0] as PromiseRejectedResult).reason, { code: 'FAILED_PRECONDITION' });
+  t.match((outcomes[0] as PromiseRejectedResult).reason, { code: 'FAILED_PRECONDITION', reason: 'STALE_STREAM' });
 });
 
 t.test('no acknowledgement when autoAcknowledge is off', async (t) => {
@@ -207,22 +219,32 @@ t.test('calls carry the framework id and stream id', async (t) => {
   t.same(fake.callsOf('Reconcile').map((r) => r['tasks']), [[], [{ taskId: 't1', agentId: '' }]], 'reconciles implicitly, then explicitly');
 });
 
-t.test("a call's gRPC error becomes an OrbitCallError with the code and message", async (t) => {
+t.test("a call's gRPC error becomes an OrbitCallError with the code, the message and the master's typed reason", async (t) => {
+  const cases: [string, { code: grpc.status; details: string; reason?: 'INVALID_ARGUMENT' | 'LIMIT_EXCEEDED' | 'STALE_STREAM' }, object][] = [
+    ['a malformed field', { code: grpc.status.INVALID_ARGUMENT, details: 'operations[0].launch.tasks[0].task_id: bad', reason: 'INVALID_ARGUMENT' }, { code: 'INVALID_ARGUMENT', reason: 'INVALID_ARGUMENT' }],
+    ['a cap', { code: grpc.status.INVALID_ARGUMENT, details: 'operations: too many', reason: 'LIMIT_EXCEEDED' }, { code: 'INVALID_ARGUMENT', reason: 'LIMIT_EXCEEDED' }],
+    ['a stale stream', { code: grpc.status.FAILED_PRECONDITION, details: 'not the current stream', reason: 'STALE_STREAM' }, { code: 'FAILED_PRECONDITION', reason: 'STALE_STREAM' }],
+    ['a status without details', { code: grpc.status.INTERNAL, details: 'something broke' }, { code: 'INTERNAL', reason: undefined }],
+  ];
   const { fake, client } = await setup(t);
-  fake.failures.set('Accept', { code: grpc.status.INVALID_ARGUMENT, details: 'operations[0].launch.tasks[0].task_id: bad' });
   await client.start();
-  const err = await client.accept(['offer-1'], []).catch((e: unknown) => e);
-  t.type(err, OrbitCallError);
-  t.match(err, { call: 'Accept', code: 'INVALID_ARGUMENT', details: 'operations[0].launch.tasks[0].task_id: bad' });
+  for (const [what, failure, want] of cases) {
+    fake.failures.set('Accept', failure);
+    const err = await client.accept(['offer-1'], []).catch((e: unknown) => e);
+    t.type(err, OrbitCallError, what);
+    t.match(err, { call: 'Accept', details: failure.details, ...want }, what);
+  }
 });
 
-t.test('re-subscribes with the same framework id when the stream fails', async (t) => {
-  const { fake, client } = await setup(t);
+t.test('re-subscribes with the same framework id after the backoff when the stream fails', async (t) => {
+  const { fake, client, clock } = await setup(t);
   await client.start();
   const disconnected = once<[string]>(client, 'disconnected');
-  const resubscribed = once<[{ resubscribed: boolean; streamId: string }]>(client, 'subscribed');
+  const resubscribed = once<[SubscribedInfo]>(client, 'subscribed');
   fake.fail(grpc.status.UNAVAILABLE, 'master going away');
   t.match((await disconnected)[0], /UNAVAILABLE: master going away/, 'says why it disconnected');
+  t.equal(fake.subscriptions.length, 1, 'waits for the backoff');
+  clock.advance(RECONNECT_MAX_MS);
   const [info] = await resubscribed;
   t.match(info, { resubscribed: true, streamId: 'stream-2' }, 'gets a new stream id');
   t.equal(fake.subscriptions[1]?.framework?.id, 'fw-1', 're-subscribes with the framework id');
@@ -230,48 +252,107 @@ t.test('re-subscribes with the same framework id when the stream fails', async (
   t.same(fake.callsOf('Revive')[0]?.header, { frameworkId: 'fw-1', streamId: 'stream-2' }, 'calls use the new stream id');
 });
 
-t.test('re-subscribes when no event arrives within 3 heartbeat intervals', async (t) => {
-  const { fake, client } = await setup(t, {}, (f) => (f.heartbeatSeconds = 0.05));
+t.test('re-subscribes when no event arrives within 3 heartbeat intervals; any event restarts the count', async (t) => {
+  const { fake, client, clock } = await setup(t, {}, (f) => (f.heartbeatSeconds = 1));
   await client.start();
-  const [reason] = await once<[string]>(client, 'disconnected');
-  t.match(reason, /no event from the master in 150 ms/);
-  await once(client, 'subscribed');
+  let disconnects = 0;
+  client.on('disconnected', () => disconnects++);
+  clock.advance(2_900);
+  const heartbeat = once(client, 'heartbeat');
+  fake.send({ heartbeat: {} });
+  await heartbeat;
+  clock.advance(2_900);
+  t.equal(disconnects, 0, 'a heartbeat 2.9 s in keeps the stream for 3 s more');
+  const disconnected = once<[string]>(client, 'disconnected');
+  clock.advance(100);
+  t.match((await disconnected)[0], /no event from the master in 3000 ms/);
+  const subscribed = once(client, 'subscribed');
+  clock.advance(RECONNECT_MAX_MS);
+  await subscribed;
   t.equal(fake.subscriptions.length, 2, 'subscribed again');
 });
 
-t.test('an ERROR event stops the client: no reconnection', async (t) => {
-  const { fake, client } = await setup(t);
-  await client.start();
-  const error = once<[string]>(client, 'error');
-  let disconnects = 0;
-  client.on('disconnected', () => disconnects++);
-  fake.send({ error: { message: 'framework torn down' } });
-  fake.end();
-  t.same(await error, ['framework torn down'], 'emits the master’s message');
-  await new Promise((r) => setTimeout(r, 300)); // several reconnect periods at 50 ms
-  t.equal(fake.subscriptions.length, 1, 'did not re-subscribe');
-  t.equal(disconnects, 0, 'did not report a disconnect');
-  t.notOk(client.subscribed, 'is no longer subscribed');
-  t.match(await client.revive().catch((e: unknown) => e), { code: 'UNAVAILABLE', message: /closed/ }, 'refuses calls');
+t.test('a heartbeat interval outside 0.1 s to 1 hour is taken as 15 s', async (t) => {
+  const cases: [number, number][] = [
+    [60, 60_000],
+    [0.1, 100],
+    [3600, 3_600_000],
+    [0.05, 15_000],
+    [0, 15_000],
+    [7200, 15_000],
+    [NaN, 15_000],
+    [Infinity, 15_000],
+  ];
+  for (const [seconds, ms] of cases) {
+    const { client } = await setup(t, {}, (f) => (f.heartbeatSeconds = seconds));
+    t.equal((await client.start()).heartbeatIntervalMs, ms, `${seconds} s`);
+    client.close();
+  }
 });
 
-t.test('a subscription refused as NOT_FOUND stops the client', async (t) => {
-  const { fake, client } = await setup(t, { framework: { name: 'test-fw', id: 'fw-gone' } }, (f) => {
-    f.refuseSubscribe = { code: grpc.status.NOT_FOUND, details: "unknown framework 'fw-gone'" };
-  });
-  const error = once<[string]>(client, 'error');
-  const started = client.start().catch((e: unknown) => e);
-  t.match((await error)[0], /NOT_FOUND: unknown framework/);
-  t.match(await started, { message: /unknown framework/ }, 'start() rejects');
-  t.equal(fake.subscriptions.length, 1, 'did not retry');
+t.test('with several masters, subscribes to the next when one cannot be reached', async (t) => {
+  const [dead] = await freePorts(1);
+  const { fake, client, clock } = await setup(t, {}, undefined, (live) => `127.0.0.1:${dead},${live}`);
+  const disconnected = once<[string]>(client, 'disconnected');
+  const started = client.start();
+  t.match((await disconnected)[0], /UNAVAILABLE/, 'the first master does not answer');
+  clock.advance(RECONNECT_MAX_MS);
+  t.match(await started, { frameworkId: 'fw-1' }, 'subscribed with the second');
+  t.equal(fake.subscriptions.length, 1);
+});
+
+t.test('an ERROR event stops the client with its reason: no reconnection', async (t) => {
+  const { fake, client, clock } = await setup(t);
+  await client.start();
+  const error = once<[SubscriptionError]>(client, 'error');
+  let disconnects = 0;
+  client.on('disconnected', () => disconnects++);
+  fake.send({ error: { message: 'framework torn down', reason: 'ERROR_FRAMEWORK_REMOVED' } });
+  fake.end();
+  const [err] = await error;
+  t.type(err, SubscriptionError);
+  t.match(err, { reason: 'FRAMEWORK_REMOVED', details: 'framework torn down', code: undefined, message: 'the master ended the subscription: framework torn down' }, 'emits the master’s reason and message');
+  clock.advance(60_000); // far past any reconnect backoff
+  t.equal(disconnects, 0, 'did not report a disconnect');
+  t.notOk(client.subscribed, 'is no longer subscribed');
+  t.match(await client.revive().catch((e: unknown) => e), { code: 'UNAVAILABLE', message: /closed/ }, 'refuses calls: it is closed for good');
+  t.equal(fake.subscriptions.length, 1, 'did not re-subscribe');
+});
+
+t.test('an ERROR event with a reason this SDK does not know still stops the client', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const error = once<[SubscriptionError]>(client, 'error');
+  fake.send({ error: { message: 'a newer master says no', reason: 99 as never } });
+  t.match((await error)[0], { reason: undefined, details: 'a newer master says no' });
+});
+
+t.test('a refused subscription stops the client; the error and start() carry the reason', async (t) => {
+  const cases: [string, { code: grpc.status; details: string; reason?: 'UNKNOWN_FRAMEWORK' | 'FRAMEWORK_REMOVED' | 'INVALID_ARGUMENT' }, object][] = [
+    ['an unknown framework', { code: grpc.status.NOT_FOUND, details: "unknown framework 'fw-gone'", reason: 'UNKNOWN_FRAMEWORK' }, { code: 'NOT_FOUND', reason: 'UNKNOWN_FRAMEWORK' }],
+    ['a retired framework id', { code: grpc.status.FAILED_PRECONDITION, details: "framework 'fw-gone' was torn down", reason: 'FRAMEWORK_REMOVED' }, { code: 'FAILED_PRECONDITION', reason: 'FRAMEWORK_REMOVED' }],
+    ['a malformed subscription', { code: grpc.status.INVALID_ARGUMENT, details: 'framework.name: is empty', reason: 'INVALID_ARGUMENT' }, { code: 'INVALID_ARGUMENT', reason: 'INVALID_ARGUMENT' }],
+    ['a refusal without status details', { code: grpc.status.PERMISSION_DENIED, details: 'no' }, { code: 'PERMISSION_DENIED', reason: undefined }],
+  ];
+  for (const [what, refusal, want] of cases) {
+    const { fake, client } = await setup(t, { framework: { name: 'test-fw', id: 'fw-gone' } }, (f) => (f.refuseSubscribe = refusal));
+    const error = once<[SubscriptionError]>(client, 'error');
+    const started = client.start().catch((e: unknown) => e);
+    const [err] = await error;
+    t.match(err, { details: refusal.details, ...want }, `${what}: the error event`);
+    t.match(err.message, `${want['code' as keyof typeof want]}: ${refusal.details}`, `${what}: the message says the code and the master's words`);
+    t.equal(await started, err, `${what}: start() rejects with the same error`);
+    t.equal(fake.subscriptions.length, 1, `${what}: did not retry`);
+  }
 });
 
 t.test('teardown() tears the framework down and closes the client', async (t) => {
-  const { fake, client } = await setup(t);
+  const { fake, client, clock } = await setup(t);
   await client.start();
   await client.teardown();
   t.equal(fake.callsOf('Teardown').length, 1);
   t.notOk(client.subscribed);
-  await new Promise((r) => setTimeout(r, 150));
-  t.equal(fake.subscriptions.length, 1, 'does not re-subscribe after teardown');
+  clock.advance(60_000);
+  t.match(await client.revive().catch((e: unknown) => e), { message: /closed/ }, 'closed for good: it does not re-subscribe');
+  t.equal(fake.subscriptions.length, 1);
 });

@@ -3,7 +3,7 @@
  * id, reconciling what they know after every (re-)subscription, and turning one offer round into
  * Accepts and one Decline. What they do with offers and updates stays theirs.
  */
-import { MAX_TASKS_PER_ACCEPT, SchedulerClient, type Logger, type Offer, type SubscribedInfo, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
+import { MAX_TASKS_PER_ACCEPT, SchedulerClient, type Logger, type Offer, type SubscribedInfo, type SubscriptionError, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
 
 export interface SubscriptionOptions {
   master: string;
@@ -19,7 +19,7 @@ export interface SubscriptionHandlers {
   offers(offers: Offer[]): void;
   update(status: TaskStatus): void;
   /** The master ended the subscription for good (see isRetiredId). */
-  fatal(client: SchedulerClient, message: string): void;
+  fatal(client: SchedulerClient, error: SubscriptionError): void;
 }
 
 /** A started SchedulerClient for the framework (under `frameworkId` once it has one), its events wired to `on`. */
@@ -40,14 +40,18 @@ export function subscribe(options: SubscriptionOptions, defaultName: string, fra
   client.on('offers', (offers) => on.offers(offers));
   client.on('update', (status) => on.update(status));
   client.on('disconnected', (reason) => log.warn({ reason }, 'lost the master; re-subscribing'));
-  client.on('error', (message) => on.fatal(client, message));
+  client.on('error', (error) => on.fatal(client, error));
   client.start().catch(() => undefined); // the subscribed and error events say how it went
   return client;
 }
 
-/** The master refuses a framework id it has retired (torn down): its tasks are gone, and a fresh subscription is the way back. */
-export function isRetiredId(message: string): boolean {
-  return /subscribe without an id/.test(message);
+/**
+ * The master refused to subscribe a framework id it has retired (torn down, or failed over too
+ * late): its tasks are gone, and a fresh subscription is the way back. The same reason in an ERROR
+ * event ends a live subscription (an operator's teardown), which stops the framework instead.
+ */
+export function isRetiredId(error: SubscriptionError): boolean {
+  return error.reason === 'FRAMEWORK_REMOVED' && error.code !== undefined;
 }
 
 /**

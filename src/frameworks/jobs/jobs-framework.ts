@@ -25,6 +25,7 @@ import {
   type Offer,
   type Resources,
   type SubscribedInfo,
+  type SubscriptionError,
   type TaskSpec,
   type TaskStatus,
   type TimerHandle,
@@ -80,7 +81,7 @@ export class RunNotFoundError extends Error {
 export interface JobsFrameworkEvents {
   /** A run, task or schedule changed. */
   changed: [];
-  /** The master ended the subscription for good; the framework has stopped. */
+  /** The master ended the subscription for good; the framework has stopped. `message` says so, and why. */
   error: [message: string];
 }
 
@@ -237,7 +238,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
       subscribed: (info) => this.onSubscribed(info),
       offers: (offers) => this.onOffers(offers),
       update: (status) => this.onUpdate(status),
-      fatal: (c, message) => this.onFatal(c, message),
+      fatal: (c, error) => this.onFatal(c, error),
     });
     this.client = client;
     this.demand = new OfferDemand(client);
@@ -258,9 +259,10 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     this.evaluate();
   }
 
-  private onFatal(client: SchedulerClient, message: string): void {
+  private onFatal(client: SchedulerClient, error: SubscriptionError): void {
     if (client !== this.client || this.stopped) return;
-    if (this.frameworkId && isRetiredId(message)) {
+    const message = error.details;
+    if (this.frameworkId && isRetiredId(error)) {
       this.log.warn({ frameworkId: this.frameworkId, message }, 'the master retired this framework id; its tasks are gone; subscribing afresh');
       const now = this.clock.now();
       for (const run of this.runs) {
@@ -271,11 +273,11 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
       this.connect();
       return;
     }
-    this.firstSubscription?.reject(new Error(`the master ended the subscription: ${message}`));
+    this.firstSubscription?.reject(error);
     this.firstSubscription = undefined;
     this.stop();
-    if (this.listenerCount('error') > 0) this.emit('error', message);
-    else this.log.error({ message }, 'the master ended the subscription; stopped');
+    if (this.listenerCount('error') > 0) this.emit('error', error.message);
+    else this.log.error({ reason: error.reason }, `${error.message}; stopped`);
   }
 
   private onOffers(offers: Offer[]): void {

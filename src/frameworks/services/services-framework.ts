@@ -22,6 +22,7 @@ import {
   type Logger,
   type Offer,
   type SubscribedInfo,
+  type SubscriptionError,
   type TaskSpec,
   type TaskStatus,
   type TimerHandle,
@@ -66,7 +67,7 @@ export interface ServicesFrameworkOptions {
 export interface ServicesFrameworkEvents {
   /** Something about an app changed (status, instance, deploy). */
   changed: [];
-  /** The master ended the subscription for good; the framework has stopped. */
+  /** The master ended the subscription for good; the framework has stopped. `message` says so, and why. */
   error: [message: string];
 }
 
@@ -195,7 +196,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
       subscribed: (info) => this.onSubscribed(info),
       offers: (offers) => this.onOffers(offers),
       update: (status) => this.onUpdate(status),
-      fatal: (c, message) => this.onFatal(c, message),
+      fatal: (c, error) => this.onFatal(c, error),
     });
     this.client = client;
     this.demand = new OfferDemand(client);
@@ -220,9 +221,10 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
   }
 
   /** The master refused the subscription for good. A torn-down id starts afresh; anything else stops. */
-  private onFatal(client: SchedulerClient, message: string): void {
+  private onFatal(client: SchedulerClient, error: SubscriptionError): void {
     if (client !== this.client || this.stopped) return;
-    if (this.frameworkId && isRetiredId(message)) {
+    const message = error.details;
+    if (this.frameworkId && isRetiredId(error)) {
       this.log.warn({ frameworkId: this.frameworkId, message }, 'the master retired this framework id; its tasks are gone; subscribing afresh');
       const now = this.clock.now();
       for (const app of this.apps.values()) {
@@ -233,11 +235,11 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
       this.connect();
       return;
     }
-    this.firstSubscription?.reject(new Error(`the master ended the subscription: ${message}`));
+    this.firstSubscription?.reject(error);
     this.firstSubscription = undefined;
     this.stop();
-    if (this.listenerCount('error') > 0) this.emit('error', message);
-    else this.log.error({ message }, 'the master ended the subscription; stopped');
+    if (this.listenerCount('error') > 0) this.emit('error', error.message);
+    else this.log.error({ reason: error.reason }, `${error.message}; stopped`);
   }
 
   // ---- offers and updates -----------------------------------------------------------------
