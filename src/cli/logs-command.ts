@@ -108,7 +108,7 @@ export async function printLogs(o: LogsOptions): Promise<void> {
       return !task || isTerminal(task.state);
     } catch (err) {
       // The framework was removed meanwhile: its tasks have been killed.
-      if (err instanceof UsageError && /unknown framework/.test(err.message)) return true;
+      if (err instanceof UsageError && err.reason === 'UNKNOWN_FRAMEWORK') return true;
       throw err;
     }
   };

@@ -1,6 +1,8 @@
 /**
- * One-shot Operator calls for the CLI, with a deadline; a master that cannot be reached becomes
- * a one-line UsageError (`cannot reach the master at HOST:PORT (...)`).
+ * One-shot Operator calls for the CLI, with a deadline, to the first master of the list that can
+ * be reached (each is tried in turn while connection attempts fail). None reachable is a one-line
+ * UsageError (`cannot reach the master at HOST:PORT (...)`); a refusal is one too, with the
+ * master's typed reason.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { AgentList__Output } from '../gen/orbit/v1/AgentList.js';
@@ -11,8 +13,8 @@ import type { OperatorResponse__Output } from '../gen/orbit/v1/OperatorResponse.
 import type { TaskList__Output } from '../gen/orbit/v1/TaskList.js';
 import type { TaskSummary__Output } from '../gen/orbit/v1/TaskSummary.js';
 import { resourcesToProto } from '../common/codec.js';
+import { isConnected, operatorClients, parseMasterList, statusReason } from '../common/connection.js';
 import type { Resources } from '../common/resources.js';
-import { CHANNEL_OPTIONS, orbitV1 } from '../common/proto.js';
 import { resolveMaster, UsageError } from './common.js';
 
 /** How long an operator command waits for the master. */
@@ -21,29 +23,39 @@ export const OPERATOR_DEADLINE_MS = 5_000;
 const UNREACHABLE: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
 const REFUSED: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.NOT_FOUND, grpc.status.UNIMPLEMENTED]);
 
-function call<Res>(
+async function call<Res>(
   master: string,
   name: string,
   timeoutMs: number,
   invoke: (client: OperatorClient, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void,
 ): Promise<Res> {
-  const client = new (orbitV1().Operator)(master, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-  return new Promise<Res>((resolve, reject) => {
-    invoke(client, { deadline: Date.now() + timeoutMs }, (err, res) => {
-      client.close();
-      if (err) {
-        const why = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
-        if (UNREACHABLE.has(err.code)) reject(new UsageError(`cannot reach the master at ${master} (${why})`));
-        // The master refused the request: the operator's to fix, said in one line.
-        else if (REFUSED.has(err.code)) reject(new UsageError(err.details || err.message));
-        else reject(new Error(`Operator.${name} failed: ${why}`));
-      } else if (!res) {
-        reject(new Error(`Operator.${name} returned nothing`));
-      } else {
-        resolve(res);
+  const clients = operatorClients(parseMasterList(master));
+  try {
+    for (let tried = 1; ; tried++) {
+      const client = clients.current;
+      const outcome = await new Promise<{ err: grpc.ServiceError | null; res: Res | undefined }>((resolve) => {
+        invoke(client, { deadline: Date.now() + timeoutMs }, (err, res) => resolve({ err, res }));
+      });
+      const { err, res } = outcome;
+      if (!err) {
+        if (!res) throw new Error(`Operator.${name} returned nothing`);
+        return res;
       }
-    });
-  });
+      // Never answered: the next master, until each was tried once.
+      if (!isConnected(client) && tried < clients.masters.length) {
+        clients.failed(client);
+        continue;
+      }
+      const why = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
+      const where = clients.masters.length === 1 ? `the master at ${master}` : `any of the masters ${master}`;
+      if (UNREACHABLE.has(err.code)) throw new UsageError(`cannot reach ${where} (${why})`);
+      // The master refused the request: the operator's to fix, said in one line.
+      if (REFUSED.has(err.code)) throw new UsageError(err.details || err.message, { reason: statusReason(err) });
+      throw new Error(`Operator.${name} failed: ${why}`);
+    }
+  } finally {
+    clients.close();
+  }
 }
 
 /** Operator.GetState; rejects with UsageError when the master cannot be reached in time. */

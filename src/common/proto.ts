@@ -112,20 +112,6 @@ function strictDefinition(definition: protoLoader.PackageDefinition, root: proto
 }
 
 /**
- * Channel options shared by every Orbit client: keepalives notice a dead peer. Clients take up to
- * 64 MiB from the master, more than the master takes from them (master/rpc/wire-limits.ts): they
- * trust the master they chose, and what it sends grows with the cluster (GetState of thousands of
- * agents, a cycle's offers for all of them in one batch).
- */
-export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.keepalive_permit_without_calls': 1,
-  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-};
-
-/**
  * Server options every Orbit server shares: keepalives notice a dead peer (and close a connection
  * that never answers a ping, 15 s after it opened). Message and stream limits are the master's
  * (master/rpc/wire-limits.ts); grpc-js' own default receive limit is 4 MiB.
@@ -137,13 +123,3 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   'grpc.http2.min_time_between_pings_ms': 5_000,
 };
-
-/** Parses HOST:PORT; throws InvalidArgument-style errors naming the flag. */
-export function parseAddress(text: string, what = '--master'): { host: string; port: number } {
-  const m = /^\[?([^\]\s]*?)\]?:(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !m[1] || !(port > 0 && port < 65536)) {
-    throw new Error(`${what}: expected HOST:PORT (for example 127.0.0.1:5050), got '${text}'`);
-  }
-  return { host: m[1], port };
-}

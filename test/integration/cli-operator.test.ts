@@ -22,6 +22,8 @@ interface CliResult {
   stderr: string;
   /** The failure's class: UsageError for the operator's mistakes (printed without a stack). */
   errorName?: string;
+  /** The master's typed reason, when it refused the command. */
+  reason?: string;
 }
 
 /** The orbit program with the operator commands (and a stand-in for the `agent` daemon command). */
@@ -60,7 +62,8 @@ async function orbit(args: string[]): Promise<CliResult> {
   } catch (err) {
     if (err instanceof CommanderError) return { code: err.exitCode, stdout, stderr };
     const e = err instanceof Error ? err : new Error(String(err));
-    return { code: 1, stdout, stderr: `${stderr}orbit: ${e.message}\n`, errorName: e.name };
+    const reason = (e as { reason?: string }).reason;
+    return { code: 1, stdout, stderr: `${stderr}orbit: ${e.message}\n`, errorName: e.name, ...(reason ? { reason } : {}) };
   } finally {
     process.stdout.write = write;
   }
@@ -218,17 +221,19 @@ t.test('the operator commands against a real master and agents', async (t) => {
   });
 
   await t.test('unknown ids, a bad --state and a bad --master: one line, exit 1', async (t) => {
-    const cases: { args: string[]; says: (string | RegExp)[] }[] = [
+    const cases: { args: string[]; says: (string | RegExp)[]; reason?: string }[] = [
       { args: ['task', 'no-such-task'], says: ["unknown task 'no-such-task'"] },
       { args: ['logs', 'no-such-task'], says: ["unknown task 'no-such-task'"] },
       { args: ['tasks', '--framework', 'fw-nope'], says: ["unknown framework 'fw-nope'"] },
       { args: ['tasks', '--state', 'bogus'], says: ['--state', "'BOGUS'", 'RUNNING'] },
       { args: ['tasks', '--limit', '-1'], says: ['--limit'] },
-      { args: ['agent', 'drain', 'agent-nope'], says: ["unknown agent 'agent-nope'"] },
-      { args: ['agent', 'reactivate', 'agent-nope'], says: ["unknown agent 'agent-nope'"] },
-      { args: ['agent', 'gone', 'agent-nope'], says: ["unknown agent 'agent-nope'"] },
-      { args: ['framework', 'teardown', 'fw-nope'], says: ["unknown framework 'fw-nope'"] },
+      { args: ['agent', 'drain', 'agent-nope'], says: ["unknown agent 'agent-nope'"], reason: 'UNKNOWN_AGENT' },
+      { args: ['agent', 'reactivate', 'agent-nope'], says: ["unknown agent 'agent-nope'"], reason: 'UNKNOWN_AGENT' },
+      { args: ['agent', 'gone', 'agent-nope'], says: ["unknown agent 'agent-nope'"], reason: 'UNKNOWN_AGENT' },
+      { args: ['framework', 'teardown', 'fw-nope'], says: ["unknown framework 'fw-nope'"], reason: 'UNKNOWN_FRAMEWORK' },
       { args: ['agents', '--master', 'nohostport'], says: ['--master', 'nohostport'] },
+      { args: ['agents', '--master', `${master},`], says: ['--master', `entry 2 of '${master},' is empty`] },
+      { args: ['agents', '--master', `${master},${master}`], says: ['--master', 'listed twice'] },
     ];
     for (const c of cases) {
       const args = c.args.includes('--master') ? c.args : [...c.args, '--master', master];
@@ -237,7 +242,18 @@ t.test('the operator commands against a real master and agents', async (t) => {
       t.equal(r.errorName, 'UsageError', 'a usage error: printed without a stack');
       t.equal(r.stderr.trim().split('\n').length, 1, 'in one line');
       for (const s of c.says) t.match(r.stderr, s, `names ${String(s)}`);
+      if (c.reason) t.equal(r.reason, c.reason, `carries the master's reason, ${c.reason}`);
     }
+  });
+
+  await t.test('a list of masters: the first that answers serves the command; none answering is one line', async (t) => {
+    const [otherDead] = await freePorts(1);
+    const listed = await orbit(['agents', '--master', `${deadMaster},${master}`]);
+    t.equal(listed.code, 0, 'a dead first master is passed over', show(listed));
+    t.match(row(listed.stdout, alpha), /\balpha\b/);
+    const none = await orbit(['agents', '--master', `${deadMaster},127.0.0.1:${otherDead}`]);
+    t.equal(none.code, 1, show(none));
+    t.match(none.stderr, `cannot reach any of the masters ${deadMaster},127.0.0.1:${otherDead}`);
   });
 
   await t.test('an unreachable master: every command says so in one line and exits 1', async (t) => {
