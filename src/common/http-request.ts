@@ -10,10 +10,13 @@
  * refuses control bytes in a target; they are checked again so the result does not depend on it.
  */
 
+import { quote } from './echo.js';
+
+/** Problems quote the client's value through echo.ts, as every error does; re-exported for this module's users. */
+export { quote };
+
 /** The longest request target accepted, in bytes (Node hands a target over one byte per char). */
 export const MAX_TARGET_BYTES = 8 * 1024;
-/** The most characters of a client's value that a problem message repeats. */
-export const MAX_ECHO_CHARS = 100;
 
 /** The parts of a target that routes look at. */
 export interface RequestTarget {
@@ -25,11 +28,6 @@ export interface RequestTarget {
 export type TargetResult = ({ ok: true } & RequestTarget) | { ok: false; status: 400 | 414; problem: string };
 
 export type SegmentResult = { ok: true; value: string } | { ok: false; problem: string };
-
-/** `text` in quotes, cut to MAX_ECHO_CHARS with its full length said, for messages that repeat a client's value. */
-export function quote(text: string): string {
-  return text.length <= MAX_ECHO_CHARS ? `'${text}'` : `'${text.slice(0, MAX_ECHO_CHARS)}…' (${text.length} chars)`;
-}
 
 const hex = (code: number): string => `0x${code.toString(16).padStart(2, '0').toUpperCase()}`;
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { quote } from '../../src/common/http-request.js';
+import { quote } from '../../src/common/echo.js';
 import { buildTask } from '../../src/framework-sdk/index.js';
 import { atLeastCpus, OfferPool, startCluster, updatesUntil } from '../helpers/cluster.js';
 import { healthStatus, jsonError, rawExchange, type RawOutcome } from '../helpers/raw-http.js';

@@ -1,6 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { decodePathSegment, MAX_ECHO_CHARS, MAX_TARGET_BYTES, parseRequestTarget, quote } from '../../src/common/http-request.js';
+import { ECHO_MAX_CHARS } from '../../src/common/echo.js';
+import { decodePathSegment, MAX_TARGET_BYTES, parseRequestTarget, quote } from '../../src/common/http-request.js';
 
 /** The parsed target as plain data: path and query pairs. */
 function parsed(target: string | undefined): unknown {
@@ -64,13 +65,14 @@ t.test('parseRequestTarget refuses a target over the cap with a 414 saying the c
   }
 });
 
-t.test('a problem repeats at most MAX_ECHO_CHARS of the client value', async (t) => {
+t.test("a problem repeats at most ECHO_MAX_CHARS of the client's value, quoted as every error quotes (echo.ts)", async (t) => {
   const long = `ftp://${'x'.repeat(5000)}/`;
   const r = parseRequestTarget(long);
   t.notOk(r.ok);
-  if (!r.ok) t.ok(r.problem.length < MAX_ECHO_CHARS + 120, `the problem is ${r.problem.length} chars`);
+  if (!r.ok) t.ok(r.problem.length < ECHO_MAX_CHARS + 120, `the problem is ${r.problem.length} chars`);
+  if (!r.ok) t.match(r.problem, `'ftp://${'x'.repeat(ECHO_MAX_CHARS - 6)}…' (5007 bytes)`, 'cut, with its full size said');
   t.equal(quote('short'), "'short'");
-  t.equal(quote('y'.repeat(150)), `'${'y'.repeat(MAX_ECHO_CHARS)}…' (150 chars)`);
+  t.equal(quote('y'.repeat(150)), `'${'y'.repeat(ECHO_MAX_CHARS)}…' (150 bytes)`);
 });
 
 t.test('decodePathSegment decodes well-formed segments', async (t) => {

@@ -7,7 +7,8 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createJsonServer, sendJson, type JsonServerOptions } from '../../common/http-json.js';
-import { decodePathSegment, quote } from '../../common/http-request.js';
+import { quote } from '../../common/echo.js';
+import { decodePathSegment } from '../../common/http-request.js';
 import { silentLogger } from '../../common/logging.js';
 import { SpecError } from './spec-reader.js';
 
