@@ -125,6 +125,8 @@ t.test('a malformed entry is refused, naming the field, and nothing is written',
       info: { ...framework('f1').info, labels: { n: 1 as unknown as string } },
     })), 'changes[0].entry.info.labels.n'],
     ['a zero weight', () => registryChange.setWeight('web', 0), 'changes[0].weight'],
+    ['a weight under the least an operator may set (0.001)', () => registryChange.setWeight('web', 1e-300), 'changes[0].weight'],
+    ['a weight over the most an operator may set (1e6)', () => registryChange.setWeight('web', 1e7), 'changes[0].weight'],
     ['a quota without a limit', () => registryChange.setQuota('web', { guarantee: '' } as QuotaEntry), 'changes[0].entry.limit'],
   ];
   for (const [name, change, field] of cases) {
@@ -146,6 +148,8 @@ t.test('recovery throws RegistryCorruptError naming the key of a malformed value
     ['a framework with a string deadline', 'framework/f1', { ...framework('f1'), failoverDeadline: 'soon' }],
     ['a framework without info', 'framework/f1', {}],
     ['a negative weight', 'weight/web', -1],
+    ['a weight under the least an operator may set', 'weight/web', 1e-300],
+    ['a weight over the most an operator may set', 'weight/web', 1e7],
     ['a weight that is a string', 'weight/web', '2'],
     ['a quota with a numeric guarantee', 'quota/web', { guarantee: 2, limit: 'cpus:4' }],
   ];

@@ -9,6 +9,8 @@
  */
 import type { FrameworkInfo } from '../../common/cluster.js';
 import { InvalidArgumentError } from '../../common/errors.js';
+import { within } from '../../common/task-limits.js';
+import { ROLE_WEIGHT } from '../quota.js';
 import { RegistryCorruptError, type RegistryOp, type RegistryStore } from './registry-store.js';
 
 export { MemoryRegistryStore } from './memory-store.js';
@@ -321,9 +323,10 @@ function readQuota(v: unknown, at: string): QuotaEntry {
   return Object.freeze({ guarantee: str(o.guarantee, `${at}.guarantee`), limit: str(o.limit, `${at}.limit`) });
 }
 
+/** A role's weight, within the bounds an operator may set (quota.ts); anything else is refused, or corrupt when read back. */
 function readWeight(v: unknown, at: string): number {
   const weight = num(v, at);
-  if (!(weight > 0)) throw new ShapeError(at, 'must be a positive number');
+  if (!within(weight, ROLE_WEIGHT)) throw new ShapeError(at, `must be a number from ${ROLE_WEIGHT.min} to ${ROLE_WEIGHT.max}, got ${weight}`);
   return weight;
 }
 
