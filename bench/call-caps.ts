@@ -191,7 +191,7 @@ async function main(): Promise<void> {
   const agent = spawnOrbitProcess(['agent', '--master', master.address, '--work-dir', join(workDir, 'agent'), '--http-port', String(agentHttp), '--hostname', 'caps',
     '--containerizers', 'simulated', '--resources', 'cpus:1000;mem:10000000', '--log-level', 'warn']);
   try {
-    while (![...master.core.agents.values()].some((a) => a.active)) await sleep(50);
+    while (![...master.core.view.agents()].some((a) => a.state === 'active')) await sleep(50);
     const worker = new Worker(new URL(import.meta.url), { workerData: { address: master.address } });
     const next = () => new Promise<unknown>((resolve) => worker.once('message', resolve));
     await next();

@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`orbit: ${message}\n`);
-    if (err instanceof Error && !['UsageError', 'InvalidArgumentError', 'ResourceParseError', 'AttributeParseError', 'WorkDirLockedError', 'RegistryCorruptError'].includes(err.name)) {
+    if (err instanceof Error && !['UsageError', 'InvalidArgumentError', 'ResourceParseError', 'AttributeParseError', 'WorkDirLockedError', 'RegistryCorruptError', 'RegistryWriteError'].includes(err.name)) {
       process.stderr.write(`${err.stack ?? ''}\n`);
     }
     process.exitCode = 1;

@@ -11,6 +11,11 @@ import { wireLimitOption, wireLimitsFromFlags, type WireLimitFlags } from './wir
 
 const DAY_S = 86_400;
 
+/** The master stopped because a registry write failed (one line on stderr, exit 1, no stack). */
+class RegistryFailure extends Error {
+  override readonly name = 'RegistryWriteError';
+}
+
 interface MasterFlags extends WireLimitFlags {
   ip: string;
   port: number;
@@ -82,8 +87,10 @@ export function registerMasterCommand(program: Command): void {
         wireLimits,
       });
       process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard http://${flags.ip}:${master.httpPort}/, state http://${flags.ip}:${master.httpPort}/state\n`);
-      await waitForSignal();
+      // A failed registry write stops the master: exit non-zero, naming the write, for a supervisor to see.
+      const failure = await Promise.race([waitForSignal().then(() => undefined), master.failed]);
       await master.stop();
+      if (failure) throw new RegistryFailure(failure.message);
     });
   for (const option of callLimitOptions()) command.addOption(option);
 }

@@ -8,25 +8,7 @@ import { isTerminal, type TaskState } from '../common/tasks.js';
 import type { AgentStatusView } from '../common/state-view.js';
 import type { Resources } from '../common/resources.js';
 import { SHARE_KINDS, type Scalars } from '../common/scalars.js';
-import type { AgentRecord, FrameworkRecord } from './records.js';
-
-/** The parts of the master's books the operator surface reads. MasterCore satisfies it. */
-export interface BooksView {
-  readonly agents: ReadonlyMap<string, AgentRecord>;
-  readonly frameworks: ReadonlyMap<string, FrameworkRecord>;
-  readonly completedFrameworks: readonly FrameworkRecord[];
-  readonly offers: { readonly size: number };
-}
-
-export const AGENT_STATUSES: readonly AgentStatusView[] = ['active', 'disconnected', 'unreachable', 'draining', 'drained'];
-
-/** An agent's status as GET /state reports it (unreachable wins over drained, draining, disconnected). */
-export function agentStatus(agent: AgentRecord): AgentStatusView {
-  if (!agent.reachable) return 'unreachable';
-  if (agent.drained) return 'drained';
-  if (agent.draining) return 'draining';
-  return agent.channel ? 'active' : 'disconnected';
-}
+import type { MasterView } from './master-view.js';
 
 export interface ResourceTotals {
   /** Every registered agent's resources (reserved and unreserved alike). */
@@ -71,12 +53,12 @@ function roundScalars(a: Scalars): Scalars {
  * Sums every agent's total, used and offered scalars; always has cpus, mem, disk and gpus.
  * Sums first and rounds once: no per-agent objects (10,000 agents take a few milliseconds).
  */
-export function resourceTotals(agents: Iterable<AgentRecord>): ResourceTotals {
+export function resourceTotals(view: MasterView): ResourceTotals {
   const totals: ResourceTotals = { total: zeroScalars(), used: zeroScalars(), offered: zeroScalars() };
-  for (const agent of agents) {
+  for (const agent of view.agents()) {
     addScalarsInto(totals.total, agent.info.resources);
-    addScalarsInto(totals.used, agent.used);
-    addScalarsInto(totals.offered, agent.offered);
+    addScalarsInto(totals.used, view.usedOn(agent.info.id));
+    addScalarsInto(totals.offered, view.offeredOn(agent.info.id));
   }
   roundScalars(totals.total);
   roundScalars(totals.used);
@@ -93,19 +75,19 @@ export function emptyTaskCounts(): Record<TaskState, number> {
 }
 
 /** Counts agents, frameworks and tasks and sums the resources, in one pass over the books. */
-export function summarizeCluster(books: BooksView): ClusterSummary {
+export function summarizeCluster(view: MasterView): ClusterSummary {
   const agents: Record<AgentStatusView, number> = { active: 0, disconnected: 0, unreachable: 0, draining: 0, drained: 0 };
-  for (const agent of books.agents.values()) agents[agentStatus(agent)] += 1;
+  for (const agent of view.agents()) agents[view.agentStatus(agent)] += 1;
   const tasks = emptyTaskCounts();
-  const frameworks = { active: 0, disconnected: 0, removed: books.completedFrameworks.length };
+  const frameworks = { active: 0, disconnected: 0, removed: view.removedFrameworks().length };
   let activeTasks = 0;
-  for (const framework of books.frameworks.values()) {
-    frameworks[framework.connected ? 'active' : 'disconnected'] += 1;
-    for (const task of framework.tasks.values()) {
+  for (const framework of view.frameworks()) {
+    frameworks[framework.state === 'subscribed' ? 'active' : 'disconnected'] += 1;
+    for (const task of view.tasksOf(framework.info.id)) {
       tasks[task.state] += 1;
       if (!isTerminal(task.state)) activeTasks += 1;
     }
-    for (const task of framework.completed) tasks[task.state] += 1;
+    for (const task of view.endedOf(framework.info.id)) tasks[task.state] += 1;
   }
-  return { agents, frameworks, tasks, activeTasks, resources: resourceTotals(books.agents.values()), offersOutstanding: books.offers.size };
+  return { agents, frameworks, tasks, activeTasks, resources: resourceTotals(view), offersOutstanding: view.offerCount() };
 }

@@ -3,15 +3,15 @@
  * Scheduler, Operator) and the HTTP status endpoint. `startMaster` returns once both listen.
  */
 import * as grpc from '@grpc/grpc-js';
-import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../common/clock.js';
 import { newMasterId } from '../common/ids.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { orbitV1 } from '../common/proto.js';
-import { MasterCore } from './core.js';
-import type { MasterCoreOptions } from './books.js';
+import { MasterCore, type MasterCoreOptions } from './core.js';
+import type { RegistryWriteError } from './effects.js';
 import { callLimits, type CallLimits } from './limits.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { createRouter } from './http/router.js';
@@ -26,6 +26,8 @@ import type { MasterMetrics } from './metrics-port.js';
 import { LogRegistryStore } from './registry/log-store.js';
 import { registryPersistence, restoreFromRegistry } from './registry/persistence.js';
 import { Registry } from './registry/registry.js';
+import type { RegistryStore } from './registry/registry-store.js';
+import { SessionTable } from './rpc/sessions.js';
 
 /** The core's timings and limits, handed through as they are. */
 const CORE_SETTINGS = [
@@ -67,6 +69,8 @@ export interface MasterOptions extends CoreSettings {
   callLimits?: Partial<CallLimits>;
   /** What a message, stream and connection may cost (rpc/wire-limits.ts); each defaults to its WIRE_LIMITS entry. */
   wireLimits?: Partial<WireLimits>;
+  /** Where the registry lives (and the epoch is taken): default, the fsync'd log under the work dir. */
+  registryStore?: RegistryStore;
 }
 
 export interface RunningMaster {
@@ -75,30 +79,13 @@ export interface RunningMaster {
   address: string;
   port: number;
   httpPort: number;
+  /**
+   * Settles when a registry write failed: the master has stopped serving (memory may be ahead of
+   * the registry), and whoever runs it should exit non-zero. Never settles otherwise.
+   */
+  failed: Promise<RegistryWriteError>;
   /** Stops serving: ends every stream and closes both servers. Idempotent. */
   stop(): Promise<void>;
-}
-
-/**
- * Every start takes the next epoch, kept in the work dir (written to a temp file, fsync'd and
- * renamed, so a crash leaves the old value or the new one, never half of one).
- */
-function nextEpoch(workDir: string): number {
-  const path = join(workDir, 'epoch');
-  let last = 0;
-  try {
-    last = Number(readFileSync(path, 'utf8').trim()) || 0;
-  } catch {
-    // First start in this work dir.
-  }
-  const epoch = last + 1;
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${epoch}\n`);
-  const fd = openSync(tmp, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
-  return epoch;
 }
 
 export async function startMaster(options: MasterOptions): Promise<RunningMaster> {
@@ -110,30 +97,49 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const clock = options.clock ?? systemClock;
   // A corrupt registry stops the master here, naming the file and offset: someone has to look.
   let registry: Registry;
+  let epoch: number;
   try {
-    const store = await LogRegistryStore.open({ dir: join(options.workDir, 'registry'), log: (m) => log.warn(m) });
+    const store = options.registryStore ?? (await LogRegistryStore.open({ dir: join(options.workDir, 'registry'), log: (m) => log.warn(m) }));
     registry = await Registry.recover(store);
+    epoch = await registry.takeEpoch();
   } catch (err) {
     unlock();
     throw err;
   }
+  let reportFailure!: (err: RegistryWriteError) => void;
+  const failed = new Promise<RegistryWriteError>((resolve) => (reportFailure = resolve));
   const surface = new OperatorSurface({
     clock,
     ...(options.metrics !== undefined ? { forward: options.metrics } : {}),
     ...(options.historySampleMs !== undefined ? { historySampleMs: options.historySampleMs } : {}),
     ...(options.dashboardStreamMs !== undefined ? { streamIntervalMs: options.dashboardStreamMs } : {}),
   });
+  const sessions = new SessionTable();
+  // Set once the master is up; a registry write can only fail after that.
+  let running: RunningMaster | undefined;
   const core = new MasterCore({
     persistence: registryPersistence(registry, () => clock.now()),
     masterId: newMasterId(),
-    epoch: nextEpoch(options.workDir),
+    epoch,
     clock,
     logger: log,
     ...coreSettings(options),
     metrics: surface.metrics,
+    sessions,
+    onFatal: (err) => {
+      reportFailure(err);
+      void running?.stop();
+    },
   });
 
-  restoreFromRegistry(core, registry);
+  try {
+    await restoreFromRegistry(core, registry);
+  } catch (err) {
+    core.stop();
+    await registry.close();
+    unlock();
+    throw err;
+  }
 
   const v1 = orbitV1();
   const wire = wireLimits(options.wireLimits);
@@ -169,11 +175,12 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
 
   log.info({ masterId: core.masterId, epoch: core.epoch, port, httpPort }, 'master started');
   let stopped: Promise<void> | undefined;
-  return {
+  running = {
     core,
     address: `${ip}:${port}`,
     port,
     httpPort,
+    failed,
     stop() {
       stopped ??= (async () => {
         core.stop();
@@ -191,4 +198,5 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
       return stopped;
     },
   };
+  return running;
 }

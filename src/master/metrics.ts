@@ -7,7 +7,9 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATES } from '../common/tasks.js';
-import { AGENT_STATUSES, summarizeCluster, type BooksView } from './cluster-summary.js';
+import { AGENT_STATUS_VIEWS } from '../common/state-view.js';
+import { summarizeCluster } from './cluster-summary.js';
+import type { MasterView } from './master-view.js';
 import type { ClusterEvent, MasterMetrics, StreamKind } from './metrics-port.js';
 
 /** Allocation cycles and registry writes take from tens of microseconds to a second or so. */
@@ -22,7 +24,7 @@ export interface PrometheusMetricsOptions {
 
 export class PrometheusMetrics implements MasterMetrics {
   readonly registry = new Registry();
-  private books: BooksView | undefined;
+  private books: MasterView | undefined;
   private readonly made: Counter;
   private readonly accepted: Counter;
   private readonly declined: Counter;
@@ -65,7 +67,7 @@ export class PrometheusMetrics implements MasterMetrics {
   }
 
   /** Where the scrape-time gauges read from; until called they stay at zero. */
-  observe(books: BooksView): void {
+  observe(books: MasterView): void {
     this.books = books;
   }
 
@@ -128,7 +130,7 @@ export class PrometheusMetrics implements MasterMetrics {
   private refreshGauges(): void {
     if (!this.books) return;
     const s = summarizeCluster(this.books);
-    for (const status of AGENT_STATUSES) this.agents.set({ status }, s.agents[status]);
+    for (const status of AGENT_STATUS_VIEWS) this.agents.set({ status }, s.agents[status]);
     this.frameworks.set({ status: 'active' }, s.frameworks.active);
     this.frameworks.set({ status: 'disconnected' }, s.frameworks.disconnected);
     this.frameworks.set({ status: 'removed' }, s.frameworks.removed);

@@ -1,15 +1,23 @@
 /**
- * Outstanding offers and the bookkeeping that keeps "a resource is in at most one outstanding
- * offer" true: every offer adds to its agent's `offered`, every removal takes it back out.
+ * The offers book: outstanding offers, by agent and by framework, what each agent has offered,
+ * and each offer's timeout. Keeps "a resource is in at most one outstanding offer" true: every
+ * offer adds to its agent's offered resources, every removal takes them back out.
  */
 import type { Offer } from '../common/cluster.js';
+import type { Clock, TimerHandle } from '../common/clock.js';
 import { newOfferId } from '../common/ids.js';
-import { add, EMPTY, subtract } from '../common/resources.js';
+import { add, EMPTY, subtract, type Resources } from '../common/resources.js';
 import type { OfferDecision } from './allocator/allocator.js';
-import type { AgentRecord, FrameworkRecord, OfferRecord } from './records.js';
+import type { OfferRecord } from './records.js';
 
 export class OfferBook {
   private readonly offers = new Map<string, OfferRecord>();
+  private readonly byAgent = new Map<string, Set<string>>();
+  private readonly byFramework = new Map<string, Set<string>>();
+  private readonly offeredOnAgent = new Map<string, Resources>();
+  private readonly timers = new Map<string, TimerHandle>();
+
+  constructor(private readonly clock: Clock) {}
 
   get(offerId: string): OfferRecord | undefined {
     return this.offers.get(offerId);
@@ -19,38 +27,76 @@ export class OfferBook {
     return this.offers.size;
   }
 
-  /** Records a decision as an offer, marking its resources offered on the agent. */
-  create(decision: OfferDecision, agent: AgentRecord, framework: FrameworkRecord, now: number): Offer {
+  /** Ids of the agent's outstanding offers (a copy: safe to remove them while iterating). */
+  onAgent(agentId: string): string[] {
+    return [...(this.byAgent.get(agentId) ?? [])];
+  }
+
+  /** Ids of the framework's outstanding offers (a copy). */
+  ofFramework(frameworkId: string): string[] {
+    return [...(this.byFramework.get(frameworkId) ?? [])];
+  }
+
+  /** What the agent has in outstanding offers. */
+  offeredOn(agentId: string): Resources {
+    return this.offeredOnAgent.get(agentId) ?? EMPTY;
+  }
+
+  /** What the framework holds in outstanding offers. */
+  offeredTo(frameworkId: string): Resources {
+    let total = EMPTY;
+    for (const id of this.byFramework.get(frameworkId) ?? []) total = add(total, this.offers.get(id)!.offer.resources);
+    return total;
+  }
+
+  /** Records an allocator decision as an offer; `onTimeout` runs if it is still outstanding after `timeoutMs`. */
+  create(decision: OfferDecision, agent: { hostname: string; attributes: Offer['attributes'] }, now: number, timeoutMs: number, onTimeout: (offerId: string) => void): Offer {
     const offer: Offer = {
       id: newOfferId(),
       frameworkId: decision.frameworkId,
       agentId: decision.agentId,
-      hostname: agent.info.hostname,
+      hostname: agent.hostname,
       role: decision.role,
       resources: decision.resources,
-      attributes: agent.info.attributes,
+      attributes: agent.attributes,
     };
     this.offers.set(offer.id, { offer, createdAt: now });
+    const onAgent = setOf(this.byAgent, offer.agentId);
     // Usually an agent's only outstanding offer: no arithmetic then (it runs on every offer).
-    agent.offered = agent.offers.size === 0 ? offer.resources : add(agent.offered, offer.resources);
-    agent.offers.add(offer.id);
-    framework.offers.add(offer.id);
+    this.offeredOnAgent.set(offer.agentId, onAgent.size === 0 ? offer.resources : add(this.offeredOn(offer.agentId), offer.resources));
+    onAgent.add(offer.id);
+    setOf(this.byFramework, offer.frameworkId).add(offer.id);
+    this.timers.set(offer.id, this.clock.setTimer(timeoutMs, () => onTimeout(offer.id)));
     return offer;
   }
 
-  /**
-   * Removes an offer and returns its resources to the agent's pool; returns the offer, or
-   * undefined (a no-op) when it is not outstanding.
-   */
-  remove(offerId: string, agent: AgentRecord | undefined, framework: FrameworkRecord | undefined): Offer | undefined {
+  /** Removes an offer (its resources no longer offered on its agent); undefined, a no-op, when it is not outstanding. */
+  remove(offerId: string): Offer | undefined {
     const record = this.offers.get(offerId);
     if (!record) return undefined;
+    const { agentId, frameworkId } = record.offer;
     this.offers.delete(offerId);
-    if (agent) {
-      agent.offers.delete(offerId);
-      agent.offered = agent.offers.size === 0 ? EMPTY : subtract(agent.offered, record.offer.resources);
-    }
-    framework?.offers.delete(offerId);
+    this.timers.get(offerId)?.cancel();
+    this.timers.delete(offerId);
+    const onAgent = this.byAgent.get(agentId)!;
+    onAgent.delete(offerId);
+    this.offeredOnAgent.set(agentId, onAgent.size === 0 ? EMPTY : subtract(this.offeredOn(agentId), record.offer.resources));
+    if (onAgent.size === 0) this.byAgent.delete(agentId);
+    const ofFramework = this.byFramework.get(frameworkId)!;
+    ofFramework.delete(offerId);
+    if (ofFramework.size === 0) this.byFramework.delete(frameworkId);
     return record.offer;
   }
+
+  /** Cancels every offer timer. Idempotent. */
+  stop(): void {
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+  }
+}
+
+function setOf(map: Map<string, Set<string>>, key: string): Set<string> {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  return set;
 }

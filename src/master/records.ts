@@ -1,12 +1,13 @@
 /**
- * The master's in-memory records of agents, frameworks, tasks and outstanding offers.
- * Plain data; the Master class is the only writer.
+ * The master's in-memory records of agents, frameworks, tasks and outstanding offers. Plain data:
+ * no stream, timer or socket (live streams are the rpc layer's session table). Each kind has one
+ * writer, its book (agents.ts, frameworks.ts, tasks.ts, offer-book.ts); everyone else reads them
+ * through the books' queries.
  */
 import type { AgentInfo, FrameworkInfo, Offer } from '../common/cluster.js';
-import type { Resources } from '../common/resources.js';
 import type { TaskSpec, TaskState, TaskStatus } from '../common/tasks.js';
-import type { PendingMasterUpdates } from './master-updates.js';
-import type { AgentChannel, FrameworkChannel } from './ports.js';
+import type { AgentState, DrainState } from './agent-lifecycle.js';
+import type { FrameworkState } from './framework-lifecycle.js';
 
 /** How many statuses of a task the master keeps for `orbit task` and /state. */
 export const TASK_STATUS_HISTORY = 20;
@@ -26,42 +27,21 @@ export interface TaskRecord {
 
 export interface AgentRecord {
   info: AgentInfo;
-  /** Resources of tasks that are not terminal. */
-  used: Resources;
-  /** Resources in outstanding offers. */
-  offered: Resources;
-  channel: AgentChannel | undefined;
-  /** Accepts new tasks and gets offers (false while disconnected or unreachable). */
-  active: boolean;
-  /** False once it missed too many heartbeats; true again when it re-registers. */
-  reachable: boolean;
-  /** An operator drained it: no offers, its tasks killed; `drained` once they have all ended. */
-  draining: boolean;
-  drained: boolean;
+  state: AgentState;
+  drain: DrainState;
+  /** The peer's IP address, as the master saw it at the last (re-)registration. */
+  address: string;
   registeredAt: number;
   lastHeartbeatAt: number;
-  /** Tasks on this agent, keyed by `taskKey`. */
-  tasks: Map<string, TaskRecord>;
-  offers: Set<string>;
 }
 
 export interface FrameworkRecord {
   info: FrameworkInfo;
+  state: FrameworkState;
+  /** The current subscription's stream; calls from any other are refused. */
   streamId: string | undefined;
-  channel: FrameworkChannel | undefined;
-  /** Subscribed right now. */
-  connected: boolean;
   registeredAt: number;
   disconnectedAt: number | undefined;
-  /** Active (non-terminal) tasks by task id. */
-  tasks: Map<string, TaskRecord>;
-  /** Terminal tasks, newest last, bounded. */
-  completed: TaskRecord[];
-  offers: Set<string>;
-  suppressedRoles: Set<string>;
-  used: Resources;
-  /** Master-made updates not yet acknowledged: sent again at every re-subscription. */
-  masterUpdates: PendingMasterUpdates;
 }
 
 export interface OfferRecord {
@@ -72,4 +52,9 @@ export interface OfferRecord {
 /** Task ids are unique within a framework; the master keys tasks by both. */
 export function taskKey(frameworkId: string, taskId: string): string {
   return `${frameworkId}/${taskId}`;
+}
+
+/** The role a task's resources are accounted to: its offer's ('*' for tasks of older agents). */
+export function roleOf(task: TaskRecord): string {
+  return task.spec.allocationRole || '*';
 }

@@ -10,9 +10,8 @@ import { formatAttributes, type Attributes } from '../common/attributes.js';
 import { formatResources, type Resources } from '../common/resources.js';
 import { scalarsToResources } from '../common/scalars.js';
 import type { TaskState, TaskStatus } from '../common/tasks.js';
-import { agentStatus } from './cluster-summary.js';
 import type { AgentView, ClusterStateView, FrameworkView, RoleView, TaskView } from '../common/state-view.js';
-import type { MasterCore } from './core.js';
+import type { MasterView } from './master-view.js';
 import type { AgentRecord, FrameworkRecord, TaskRecord } from './records.js';
 
 export const ORBIT_VERSION = '0.1.0';
@@ -90,18 +89,18 @@ export function taskView(task: TaskRecord): TaskView {
   return taskViewOf({ task, state: task.state, healthy: task.healthy, statuses: task.statuses });
 }
 
-export function agentView(agent: AgentRecord): AgentView {
+export function agentView(view: MasterView, agent: AgentRecord): AgentView {
   return {
     id: agent.info.id,
     hostname: agent.info.hostname,
-    address: agent.channel?.address ?? '',
+    address: agent.address,
     httpPort: agent.info.httpPort,
     resources: resourcesText(agent.info.resources),
-    used: resourcesText(agent.used),
-    offered: resourcesText(agent.offered),
+    used: resourcesText(view.usedOn(agent.info.id)),
+    offered: resourcesText(view.offeredOn(agent.info.id)),
     attributes: attributesText(agent.info.attributes),
-    active: agent.active,
-    status: agentStatus(agent),
+    active: agent.state === 'active',
+    status: view.agentStatus(agent),
     registeredAt: agent.registeredAt,
     lastHeartbeatAt: agent.lastHeartbeatAt,
   };
@@ -113,7 +112,7 @@ interface AgentText {
   info: AgentRecord['info'];
   resources: Resources;
   attributes: Attributes;
-  channel: AgentRecord['channel'];
+  address: string;
   used: Resources;
   offered: Resources;
   active: boolean;
@@ -127,37 +126,40 @@ const agentTexts = new WeakMap<AgentRecord, AgentText>();
 /**
  * `JSON.stringify(agentView(agent))`, remembered until something it shows changes (a heartbeat
  * does, so an agent's text is remade every heartbeat interval at most). The books replace an
- * agent's info, resources and channel rather than change them, so comparing them by identity is
+ * agent's info, resources and sums rather than change them, so comparing them by identity is
  * enough. About 300 bytes an agent, for a /state that mostly joins ready-made text.
  */
-export function agentJson(agent: AgentRecord): string {
-  const status = agentStatus(agent);
+export function agentJson(view: MasterView, agent: AgentRecord): string {
+  const status = view.agentStatus(agent);
+  const used = view.usedOn(agent.info.id);
+  const offered = view.offeredOn(agent.info.id);
+  const active = agent.state === 'active';
   const c = agentTexts.get(agent);
   if (
     c !== undefined &&
     c.info === agent.info &&
     c.resources === agent.info.resources &&
     c.attributes === agent.info.attributes &&
-    c.channel === agent.channel &&
-    c.used === agent.used &&
-    c.offered === agent.offered &&
-    c.active === agent.active &&
+    c.address === agent.address &&
+    c.used === used &&
+    c.offered === offered &&
+    c.active === active &&
     c.status === status &&
     c.registeredAt === agent.registeredAt &&
     c.lastHeartbeatAt === agent.lastHeartbeatAt
   ) {
     return c.json;
   }
-  const json = JSON.stringify(agentView(agent));
+  const json = JSON.stringify(agentView(view, agent));
   agentTexts.set(agent, {
     json,
     info: agent.info,
     resources: agent.info.resources,
     attributes: agent.info.attributes,
-    channel: agent.channel,
-    used: agent.used,
-    offered: agent.offered,
-    active: agent.active,
+    address: agent.address,
+    used,
+    offered,
+    active,
     status,
     registeredAt: agent.registeredAt,
     lastHeartbeatAt: agent.lastHeartbeatAt,
@@ -167,31 +169,33 @@ export function agentJson(agent: AgentRecord): string {
 
 type FrameworkHead = Omit<FrameworkView, 'tasks' | 'completedTasks'>;
 
-function frameworkHead(framework: FrameworkRecord, offered: string): FrameworkHead {
+function frameworkHead(view: MasterView, framework: FrameworkRecord, offered: string): FrameworkHead {
+  const id = framework.info.id;
   return {
-    id: framework.info.id,
+    id,
     name: framework.info.name,
     roles: [...framework.info.roles],
-    active: framework.connected,
+    active: framework.state === 'subscribed',
     registeredAt: framework.registeredAt,
     failoverTimeoutSeconds: framework.info.failoverTimeoutMs / 1000,
-    suppressedRoles: [...framework.suppressedRoles].sort(),
-    used: resourcesText(framework.used),
+    suppressedRoles: framework.state === 'removed' ? [] : view.suppressedRoles(id),
+    used: resourcesText(framework.state === 'removed' ? [] : view.usedBy(id)),
     offered,
   };
 }
 
-export function frameworkView(framework: FrameworkRecord, offered: string): FrameworkView {
+export function frameworkView(view: MasterView, framework: FrameworkRecord, offered: string): FrameworkView {
+  const id = framework.info.id;
   return {
-    ...frameworkHead(framework, offered),
-    tasks: [...framework.tasks.values()].map(taskView),
+    ...frameworkHead(view, framework, offered),
+    tasks: Array.from(view.tasksOf(id), taskView),
     // Newest first, as operators read them.
-    completedTasks: framework.completed.map(taskView).reverse(),
+    completedTasks: view.endedOf(id).map(taskView).reverse(),
   };
 }
 
-function roleViews(core: MasterCore): RoleView[] {
-  return core.allocator.roleSummaries().map((r) => ({
+function roleViews(view: MasterView): RoleView[] {
+  return view.roleSummaries().map((r) => ({
     role: r.role,
     weight: r.weight,
     ...(r.quota ? { quota: { guarantee: formatResources(scalarsToResources(r.quota.guarantee)), limit: formatResources(scalarsToResources(r.quota.limit)) } } : {}),
@@ -202,16 +206,16 @@ function roleViews(core: MasterCore): RoleView[] {
   }));
 }
 
-export function clusterStateView(core: MasterCore): ClusterStateView {
+export function clusterStateView(view: MasterView): ClusterStateView {
   return {
-    masterId: core.masterId,
+    masterId: view.masterId,
     version: ORBIT_VERSION,
-    startedAt: core.startedAt,
-    epoch: core.epoch,
-    agents: [...core.agents.values()].map(agentView),
-    frameworks: [...core.frameworks.values()].map((f) => frameworkView(f, resourcesText(core.offeredTo(f)))),
-    roles: roleViews(core),
-    completedFrameworks: [...core.completedFrameworks].reverse().map((f) => frameworkView(f, '')),
+    startedAt: view.startedAt,
+    epoch: view.epoch,
+    agents: Array.from(view.agents(), (a) => agentView(view, a)),
+    frameworks: Array.from(view.frameworks(), (f) => frameworkView(view, f, resourcesText(view.offeredTo(f.info.id)))),
+    roles: roleViews(view),
+    completedFrameworks: [...view.removedFrameworks()].reverse().map((f) => frameworkView(view, f, '')),
   };
 }
 
@@ -237,11 +241,12 @@ interface FrameworkSnapshot {
   completed: TaskSnapshot[];
 }
 
-function snapshotFramework(framework: FrameworkRecord, offered: string): FrameworkSnapshot {
+function snapshotFramework(view: MasterView, framework: FrameworkRecord, offered: string): FrameworkSnapshot {
+  const id = framework.info.id;
   return {
-    head: frameworkHead(framework, offered),
-    tasks: Array.from(framework.tasks.values(), snapshotTask),
-    completed: framework.completed.map(snapshotTask).reverse(),
+    head: frameworkHead(view, framework, offered),
+    tasks: Array.from(view.tasksOf(id), snapshotTask),
+    completed: view.endedOf(id).map(snapshotTask).reverse(),
   };
 }
 
@@ -251,19 +256,19 @@ const CHUNK = 64;
 const AGENT_CHUNK = 1024;
 
 /**
- * The bytes of `JSON.stringify(clusterStateView(core))` (UTF-8), built so that a large cluster does
+ * The bytes of `JSON.stringify(clusterStateView(view))` (UTF-8), built so that a large cluster does
  * not hold the event loop: first, in one turn, a snapshot of everything the text will say (agent
  * texts, and for tasks only what can change; the rest is never changed in place),
  * then the text in slices of about `slices.sliceMs`, with the event loop free in between. The
  * books may change between slices; the text shows them as they were at the snapshot. Agents'
  * texts are remembered between builds (agentJson); tasks' are not (there are many more of them).
  */
-export async function clusterStateJson(core: MasterCore, slices: Slices = EVENT_LOOP_SLICES): Promise<Buffer> {
-  const head = { masterId: core.masterId, version: ORBIT_VERSION, startedAt: core.startedAt, epoch: core.epoch };
-  const agents = Array.from(core.agents.values(), agentJson);
-  const frameworks = Array.from(core.frameworks.values(), (f) => snapshotFramework(f, resourcesText(core.offeredTo(f))));
-  const roles = roleViews(core);
-  const completedFrameworks = [...core.completedFrameworks].reverse().map((f) => snapshotFramework(f, ''));
+export async function clusterStateJson(view: MasterView, slices: Slices = EVENT_LOOP_SLICES): Promise<Buffer> {
+  const head = { masterId: view.masterId, version: ORBIT_VERSION, startedAt: view.startedAt, epoch: view.epoch };
+  const agents = Array.from(view.agents(), (a) => agentJson(view, a));
+  const frameworks = Array.from(view.frameworks(), (f) => snapshotFramework(view, f, resourcesText(view.offeredTo(f.info.id))));
+  const roles = roleViews(view);
+  const completedFrameworks = [...view.removedFrameworks()].reverse().map((f) => snapshotFramework(view, f, ''));
 
   /** Encoded slices, and the text of the current one. */
   const done: Buffer[] = [];

@@ -6,6 +6,7 @@ import { ManualClock } from '../../src/common/clock.js';
 import { formatResources, type Resources } from '../../src/common/resources.js';
 import type { TaskSpec, TaskStatus } from '../../src/common/tasks.js';
 import { MasterCore, type MasterCoreOptions } from '../../src/master/core.js';
+import type { MasterView } from '../../src/master/master-view.js';
 import type { AgentChannel, AgentCommand, FrameworkChannel, SchedulerEvent } from '../../src/master/ports.js';
 import { agentInfo, frameworkInfo, makeTask } from './builders.js';
 
@@ -59,32 +60,63 @@ export class FakeFrameworkChannel implements FrameworkChannel {
   }
 }
 
+/** Flushes the microtasks of durable changes (there is no registry here, but the writes are still awaited). */
+export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export function setup(t: { teardown(fn: () => unknown): void }, options: Partial<MasterCoreOptions> = {}) {
   const clock = new ManualClock(START);
   const core = new MasterCore({ masterId: 'm', epoch: 1, clock, allocationIntervalMs: 1000, ...options });
   t.teardown(() => core.stop());
+  const view = core.view;
 
-  const addAgent = (resources = 'cpus:4;mem:4096;ports:[31000-31009]', containerizers = ['process']) => {
+  const addAgent = async (resources = 'cpus:4;mem:4096;ports:[31000-31009]', containerizers = ['process']) => {
     const channel = new FakeAgentChannel();
-    const id = core.registerAgent(channel, agentInfo(resources, { containerizers }));
-    const record = core.agents.get(id)!;
-    return { id, channel, record };
+    const id = await core.registerAgent(channel, agentInfo(resources, { containerizers }));
+    return agentHandle(view, id, channel);
   };
 
-  const addFramework = (overrides: Partial<FrameworkInfo> = {}) => {
+  const addFramework = async (overrides: Partial<FrameworkInfo> = {}) => {
     const channel = new FakeFrameworkChannel();
-    const { frameworkId, streamId } = core.subscribe(frameworkInfo(overrides), channel);
-    return { id: frameworkId, streamId, channel, record: core.frameworks.get(frameworkId)! };
+    const { frameworkId, streamId } = await core.subscribe(frameworkInfo(overrides), channel);
+    return frameworkHandle(view, frameworkId, streamId, channel);
   };
 
-  return { clock, core, addAgent, addFramework };
+  return { clock, core, view, addAgent, addFramework };
+}
+
+/** An agent in a test: its id, its end of the stream, and what the master's books say of it. */
+export function agentHandle(view: MasterView, id: string, channel: FakeAgentChannel) {
+  return {
+    id,
+    channel,
+    record: () => view.agent(id)!,
+    used: () => view.usedOn(id),
+    offered: () => view.offeredOn(id),
+    taskCount: () => view.tasksOn(id),
+  };
+}
+
+/** A framework in a test: its ids, its end of the stream, and what the master's books say of it. */
+export function frameworkHandle(view: MasterView, id: string, streamId: string, channel: FakeFrameworkChannel) {
+  return {
+    id,
+    streamId,
+    channel,
+    /** Its record, live or (once removed) as kept for operators. */
+    record: () => view.framework(id) ?? view.removedFrameworks().find((f) => f.info.id === id)!,
+    used: () => view.usedBy(id),
+    offerIds: () => view.offerIdsOf(id),
+    task: (taskId: string) => view.task(id, taskId),
+    taskCount: () => [...view.tasksOf(id)].length,
+    ended: () => view.endedOf(id),
+  };
 }
 
 /** One agent, one framework, and the first offer already made (at START). */
-export function withOffer(t: { teardown(fn: () => unknown): void }, agentResources?: string, fwInfo: Partial<FrameworkInfo> = {}) {
+export async function withOffer(t: { teardown(fn: () => unknown): void }, agentResources?: string, fwInfo: Partial<FrameworkInfo> = {}) {
   const s = setup(t);
-  const agent = s.addAgent(agentResources);
-  const fw = s.addFramework(fwInfo);
+  const agent = await s.addAgent(agentResources);
+  const fw = await s.addFramework(fwInfo);
   s.clock.advance(0);
   const offer = fw.channel.offers()[0]!;
   fw.channel.fresh();

@@ -13,6 +13,7 @@ import { isTerminal, type TaskSpec, type TaskState, type TaskStatus } from '../.
 import { MasterCore } from '../../src/master/core.js';
 import type { AgentChannel, AgentCommand, FrameworkChannel, SchedulerEvent } from '../../src/master/ports.js';
 import { agentInfo, frameworkInfo, makeTask } from './builders.js';
+import { settle } from './core-harness.js';
 
 export const SIM_START = 1_700_000_000_000;
 const HEARTBEAT_MS = 5_000;
@@ -65,18 +66,18 @@ export class SimAgent {
   }
 
   /** (Re)connects: registers the first time, afterwards re-registers with what the checkpoint holds. */
-  connect(resources = this.resources): boolean {
+  async connect(resources = this.resources): Promise<boolean> {
     if (this.gone) return false;
     const channel = new SimAgentChannel();
     const info = agentInfo(resources, { id: this.id, hostname: this.hostname, containerizers: ['process'] });
     if (!this.id) {
-      this.id = this.sim.core.registerAgent(channel, info);
+      this.id = await this.sim.core.registerAgent(channel, info);
       this.channel = channel;
       return true;
     }
     const reported = [...this.tasks.values()].filter((t) => !isTerminal(t.state) || t.queue.length > 0);
     try {
-      this.sim.core.reregisterAgent(channel, info, reported.map((t) => ({ spec: t.spec, frameworkId: t.framework.id, latest: t.latest })), [...new Map(reported.map((t) => [t.framework.id, t.framework])).values()]);
+      await this.sim.core.reregisterAgent(channel, info, reported.map((t) => ({ spec: t.spec, frameworkId: t.framework.id, latest: t.latest })), [...new Map(reported.map((t) => [t.framework.id, t.framework])).values()]);
     } catch {
       return false; // refused (resources that do not hold its tasks, or marked gone)
     }
@@ -201,11 +202,11 @@ export class SimFramework {
     return this.channel !== undefined && !this.channel.closed && !this.removed;
   }
 
-  subscribe(): void {
+  async subscribe(): Promise<void> {
     if (this.removed) return;
     const channel = new SimFrameworkChannel();
     try {
-      const ids = this.sim.core.subscribe({ ...this.info, id: this.id }, channel);
+      const ids = await this.sim.core.subscribe({ ...this.info, id: this.id }, channel);
       this.id = ids.frameworkId;
       this.streamId = ids.streamId;
       this.channel = channel;
@@ -215,12 +216,13 @@ export class SimFramework {
     }
   }
 
-  disconnect(): void {
+  async disconnect(): Promise<void> {
     if (!this.channel) return;
     this.channel.closed = true;
     this.channel = undefined;
     this.offers.clear();
     this.sim.core.frameworkDisconnected(this.id, this.streamId);
+    await settle();
   }
 
   /** Handles what reached it: offers are held, updates recorded once and acknowledged. */
@@ -247,41 +249,41 @@ export class SimFramework {
   }
 
   /** Accepts a held offer with `count` small tasks (`tooBig`: one asks for more than any agent has). */
-  launch(count: number, tooBig: boolean): void {
+  async launch(count: number, tooBig: boolean): Promise<void> {
     const offer = [...this.offers.values()][0];
     if (!offer) return;
     this.offers.delete(offer.id);
     this.usedOfferIds.push(offer.id);
     const tasks = Array.from({ length: count }, (_, i) => makeTask(`t${this.sim.nextTaskId()}`).on('').resources(tooBig && i === 0 ? 'cpus:64;mem:32' : 'cpus:0.1;mem:32').obj());
-    if (this.call((record) => this.sim.core.accept(record, [offer.id], [{ type: 'LAUNCH', tasks }], 0))) for (const task of tasks) this.launched.add(task.taskId);
+    if (await this.call((record) => this.sim.core.accept(record, [offer.id], [{ type: 'LAUNCH', tasks }], 0))) for (const task of tasks) this.launched.add(task.taskId);
   }
 
   /** Accepts an offer it already used: every task is dropped. */
-  launchStale(): void {
+  async launchStale(): Promise<void> {
     const stale = this.usedOfferIds.at(-1);
     if (!stale) return;
     const task = makeTask(`t${this.sim.nextTaskId()}`).on('').resources('cpus:0.1;mem:32').obj();
-    if (this.call((record) => this.sim.core.accept(record, [stale], [{ type: 'LAUNCH', tasks: [task] }], 0))) this.launched.add(task.taskId);
+    if (await this.call((record) => this.sim.core.accept(record, [stale], [{ type: 'LAUNCH', tasks: [task] }], 0))) this.launched.add(task.taskId);
   }
 
-  declineAll(): void {
+  async declineAll(): Promise<void> {
     const ids = [...this.offers.keys()];
     this.offers.clear();
-    if (ids.length > 0) this.call((record) => this.sim.core.decline(record, ids, 0));
+    if (ids.length > 0) await this.call((record) => this.sim.core.decline(record, ids, 0));
   }
 
-  kill(pick: number): void {
+  async kill(pick: number): Promise<void> {
     const open = this.openTasks();
     const taskId = open[pick % Math.max(1, open.length)];
-    if (taskId) this.call((record) => this.sim.core.kill(record, taskId));
+    if (taskId) await this.call((record) => this.sim.core.kill(record, taskId));
   }
 
-  reconcile(): void {
-    this.call((record) => this.sim.core.reconcile(record, []));
+  async reconcile(): Promise<void> {
+    await this.call((record) => this.sim.core.reconcile(record, []));
   }
 
-  teardown(): void {
-    this.call((record) => this.sim.core.teardown(record));
+  async teardown(): Promise<void> {
+    await this.call((record) => this.sim.core.teardown(record));
     this.deliver();
     this.removed = true;
   }
@@ -292,10 +294,10 @@ export class SimFramework {
   }
 
   /** A scheduler call on its current stream; false when it could not be made or was refused (nothing changed). */
-  private call(fn: (record: ReturnType<MasterCore['requireFramework']>) => void): boolean {
+  private async call(fn: (record: ReturnType<MasterCore['requireFramework']>) => unknown): Promise<boolean> {
     if (!this.connected) return false;
     try {
-      fn(this.sim.core.requireFramework(this.id, this.streamId));
+      await fn(this.sim.core.requireFramework(this.id, this.streamId));
       return true;
     } catch {
       // Refused: as a real framework, it finds out on its next subscription.
@@ -311,18 +313,24 @@ export class Sim {
   readonly frameworks: SimFramework[] = [];
   private taskSeq = 0;
 
-  constructor(agentResources: string[], frameworks: number) {
+  private constructor() {
     this.core = new MasterCore({ masterId: 'sim', epoch: 1, clock: this.clock, allocationIntervalMs: 1000, agentPingTimeoutMs: HEARTBEAT_MS * 3, maxAgentPingMisses: 5 });
+  }
+
+  /** A cluster with an agent per entry of `agentResources`, and `frameworks` frameworks, all connected. */
+  static async start(agentResources: string[], frameworks: number): Promise<Sim> {
+    const sim = new Sim();
     for (const [i, r] of agentResources.entries()) {
-      const agent = new SimAgent(this, `sim-${i}`, r);
-      agent.connect();
-      this.agents.push(agent);
+      const agent = new SimAgent(sim, `sim-${i}`, r);
+      await agent.connect();
+      sim.agents.push(agent);
     }
     for (let i = 0; i < frameworks; i++) {
-      const fw = new SimFramework(this, frameworkInfo({ name: `fw-${i}`, failoverTimeoutMs: 60_000 }));
-      fw.subscribe();
-      this.frameworks.push(fw);
+      const fw = new SimFramework(sim, frameworkInfo({ name: `fw-${i}`, failoverTimeoutMs: 60_000 }));
+      await fw.subscribe();
+      sim.frameworks.push(fw);
     }
+    return sim;
   }
 
   nextTaskId(): number {
@@ -330,9 +338,10 @@ export class Sim {
   }
 
   /** Time passes in heartbeat steps; agents that are connected and not silent heartbeat. */
-  tick(ms: number): void {
+  async tick(ms: number): Promise<void> {
     for (let left = ms; left > 0; left -= HEARTBEAT_MS) {
       this.clock.advance(Math.min(HEARTBEAT_MS, left));
+      await settle();
       for (const a of this.agents) a.heartbeat();
     }
   }
@@ -350,27 +359,28 @@ export class Sim {
    * framework not removed re-subscribes, then each kills whatever it has not seen end, and the
    * cluster runs until nothing is left to deliver.
    */
-  settle(): void {
+  async settle(): Promise<void> {
     for (let round = 0; round < 6; round++) {
       for (const a of this.agents) {
         a.silent = false;
-        if (!a.connected) a.connect();
+        if (!a.connected) await a.connect();
       }
-      for (const f of this.frameworks) if (!f.connected && !f.removed) f.subscribe();
+      for (const f of this.frameworks) if (!f.connected && !f.removed) await f.subscribe();
       this.pump();
       for (const a of this.agents) a.resendAll();
       this.pump();
-      if (round >= 2) for (const f of this.frameworks) for (let i = 0; i < f.openTasks().length; i++) f.kill(i);
+      if (round >= 2) for (const f of this.frameworks) for (let i = 0; i < f.openTasks().length; i++) await f.kill(i);
       this.pump();
-      this.tick(1000);
+      await this.tick(1000);
     }
   }
 
   /** Agents whose used + offered exceeds what they have, as `hostname: text`. */
   overcommitted(): string[] {
     const bad: string[] = [];
-    for (const agent of this.core.agents.values()) {
-      const committed: Resources = add(agent.used, agent.offered);
+    const view = this.core.view;
+    for (const agent of view.agents()) {
+      const committed: Resources = add(view.usedOn(agent.info.id), view.offeredOn(agent.info.id));
       if (!contains(agent.info.resources, committed)) bad.push(`${agent.info.id}: ${formatResources(committed)} of ${formatResources(agent.info.resources)}`);
     }
     return bad;

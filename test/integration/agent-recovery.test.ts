@@ -41,14 +41,14 @@ t.test('a restarted agent re-registers with its id and takes back its running ta
   await eventually('RUNNING to be acknowledged', async () => (await pendingUpdates(agent.current())) === 0);
 
   await agent.current().stop();
-  await eventually('the master to see the agent go', () => !master.core.agents.get(agentId)?.active);
+  await eventually('the master to see the agent go', () => master.core.view.agent(agentId)?.state !== 'active');
   const restarted = await agent.start();
   t.equal(await restarted.registered(10_000), agentId, 'the same agent id');
-  await eventually('the master to see the agent back', () => master.core.agents.get(agentId)?.active);
+  await eventually('the master to see the agent back', () => master.core.view.agent(agentId)?.state === 'active');
   const adopted = restarted.runner.find(task.taskId);
   t.equal(adopted?.state, 'RUNNING', 'the new agent runs the task');
   t.equal(adopted?.containerId, status.containerId, 'in the same container');
-  t.equal(master.core.frameworks.get(fw.frameworkId!)?.tasks.get(task.taskId)?.state, 'RUNNING', 'the master still has it RUNNING');
+  t.equal(master.core.view.task(fw.frameworkId!, task.taskId)?.state, 'RUNNING', 'the master still has it RUNNING');
 
   const updates = updatesUntil(fw, task.taskId, 'KILLED');
   await fw.kill(task.taskId, agentId);

@@ -42,9 +42,9 @@ t.test('when the master restarts, agents re-register with their ids and keep the
 
   const second = await startMasterForTest(t, masterDir, port);
   t.equal(second.core.epoch, first.core.epoch + 1, 'the new master takes the next epoch');
-  await eventually('the agent re-registers', () => second.core.agents.get(agentId)?.active);
+  await eventually('the agent re-registers', () => second.core.view.agent(agentId)?.state === 'active');
   t.equal(agent.agentId(), agentId, 'with the same agent id');
-  const adopted = second.core.frameworks.get(subscribed.frameworkId)?.tasks.get(task.taskId);
+  const adopted = second.core.view.task(subscribed.frameworkId, task.taskId);
   t.equal(adopted?.state, 'RUNNING', 'the new master learned the running task from the agent');
   t.ok(await eventually('the agent follows the new epoch', () => agent.link.epoch === second.core.epoch), 'the agent follows the new epoch');
 

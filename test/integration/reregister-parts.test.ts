@@ -29,6 +29,6 @@ t.test('an agent running more than 4 MiB of tasks re-registers with all of them 
   const port = first.port;
   await first.stop();
   const second = await startMasterForTest(t, workDir, port);
-  await eventually('the agent is back with every task', () => second.core.agents.get(agent.agentId())?.tasks.size === TASKS, 20_000);
-  t.equal(second.core.agents.get(agent.agentId())?.active, true, 'and active');
+  await eventually('the agent is back with every task', () => second.core.view.tasksOn(agent.agentId()) === TASKS, 20_000);
+  t.equal(second.core.view.agent(agent.agentId())?.state, 'active', 'and active');
 });

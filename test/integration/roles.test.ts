@@ -177,7 +177,7 @@ t.test('weights, quota and dynamic reservations survive a master restart', async
   await first.stop();
 
   const second = await startMasterForTest(t, dir, port);
-  await eventually('the agent re-registers', () => second.core.agents.get(agentId)?.active);
+  await eventually('the agent re-registers', () => second.core.view.agent(agentId)?.state === 'active');
   const res = await fetch(`http://127.0.0.1:${second.httpPort}/state`);
   const state = (await res.json()) as ClusterStateView;
   const db = state.roles.find((r) => r.role === 'db');

@@ -48,7 +48,7 @@ t.test('the services framework on a master and three agents', async (t) => {
   });
 
   await t.test('suppresses offers when no app needs any', async (t) => {
-    await eventually('the framework suppressed at the master', () => cluster.master.core.frameworks.get(frameworkId)?.suppressedRoles.has('*'));
+    await eventually('the framework suppressed at the master', () => cluster.master.core.view.suppressedRoles(frameworkId).includes('*'));
     t.pass('suppressed');
   });
 
@@ -58,7 +58,7 @@ t.test('the services framework on a master and three agents', async (t) => {
       const x = services.fw.show('web');
       return x.pending.count === 1 && x.pending.reasons.length === 3 ? x : undefined;
     }, 10_000);
-    t.equal(cluster.master.core.frameworks.get(frameworkId)?.suppressedRoles.has('*'), false, 'revived while an instance waits');
+    t.equal(cluster.master.core.view.suppressedRoles(frameworkId).includes('*'), false, 'revived while an instance waits');
     for (const r of d.pending.reasons) t.match(r.reason, /^constraint hostname:UNIQUE: an instance already runs where hostname is h\d/, `${r.hostname}: ${r.reason}`);
     services.fw.scale('web', 3);
     const after = await settled(services, 'web');
@@ -230,7 +230,7 @@ t.test('the services framework on a master and three agents', async (t) => {
     const state = await cluster.state();
     const f = state.frameworks.find((x) => x.id === frameworkId)!;
     t.same(f.tasks.filter((x) => taskIds.includes(x.id)), [], 'no instance left at the master');
-    await eventually('suppressed again', () => cluster.master.core.frameworks.get(frameworkId)?.suppressedRoles.has('*'));
+    await eventually('suppressed again', () => cluster.master.core.view.suppressedRoles(frameworkId).includes('*'));
   });
 
   await t.test('an http health check marks instances healthy', async (t) => {
@@ -243,8 +243,7 @@ t.test('the services framework on a master and three agents', async (t) => {
   await t.test('after the master retired its framework id, it subscribes afresh and relaunches its apps', async (t) => {
     const old = services.fw.show('http').instanceList[0]!.taskId;
     services.fw.stop();
-    const record = cluster.master.core.frameworks.get(frameworkId)!;
-    cluster.master.core.teardown(record);
+    await cluster.master.core.teardownFramework(frameworkId);
     services = await services.restart();
     t.not(services.fw.id, frameworkId, 'a new framework id');
     const d = await settled(services, 'http');

@@ -52,22 +52,23 @@ t.test('topByKey picks the k largest, largest first, like sorting would', async 
 
 t.test('the snapshot caps its tables, lists troubled agents first and tasks newest first', async (t) => {
   const s = setup(t);
-  const agents = Array.from({ length: 250 }, () => s.addAgent('cpus:4;mem:4096'));
+  const agents: { id: string }[] = [];
+  for (let i = 0; i < 250; i++) agents.push(await s.addAgent('cpus:4;mem:4096'));
   // Three of the last agents need a look: drained (no tasks), so they lead the table.
   const drained = agents.slice(-3).map((a) => a.id);
-  for (const id of drained) s.core.drainAgent(id);
-  const fw = s.addFramework({ name: 'web' });
+  for (const id of drained) await s.core.drainAgent(id);
+  const fw = await s.addFramework({ name: 'web' });
   s.clock.advance(0);
   const offers = fw.channel.offers();
   const first = offers.find((o) => o.agentId === agents[0]!.id)!;
   const second = offers.find((o) => o.agentId === agents[1]!.id)!;
-  s.core.accept(fw.record, [first.id], launch(task('old', first.agentId)));
+  await s.core.accept(fw.record(), [first.id], launch(task('old', first.agentId)));
   s.clock.advance(5_000);
-  s.core.accept(fw.record, [second.id], launch(task('new', second.agentId, 'cpus:2;mem:256')));
+  await s.core.accept(fw.record(), [second.id], launch(task('new', second.agentId, 'cpus:2;mem:256')));
   const history = new ClusterHistory();
   history.addEvent(event(1));
 
-  const snap = dashboardSnapshot(s.core, history, { version: 'test', now: s.clock.now(), rows: 200 });
+  const snap = dashboardSnapshot(s.core.view, history, { version: 'test', now: s.clock.now(), rows: 200 });
   t.equal(snap.agents.total, 250);
   t.equal(snap.agents.rows.length, 200, 'at most 200 rows');
   t.same(snap.agents.rows.slice(0, 3).map((a) => a.id), drained, 'drained agents first');
@@ -85,7 +86,7 @@ t.test('the snapshot caps its tables, lists troubled agents first and tasks newe
   t.equal(snap.events.total, 1);
   t.equal(snap.master.version, 'test');
 
-  const small = dashboardSnapshot(s.core, history, { version: 'test', now: s.clock.now(), rows: 1 });
+  const small = dashboardSnapshot(s.core.view, history, { version: 'test', now: s.clock.now(), rows: 1 });
   t.same(small.tasks.rows.map((r) => r.id), ['new'], 'rows caps the tasks too');
   t.equal(small.tasks.total, 2, 'while the count stays whole');
 });
@@ -94,19 +95,19 @@ t.test('the Prometheus metrics count what the core reports and read gauges off i
   const events: ClusterEvent[] = [];
   const metrics = new PrometheusMetrics({ onClusterEvent: (e) => events.push(e) });
   const s = setup(t, { metrics });
-  metrics.observe(s.core);
-  const agent = s.addAgent('cpus:4;mem:4096');
-  const fw = s.addFramework();
+  metrics.observe(s.core.view);
+  const agent = await s.addAgent('cpus:4;mem:4096');
+  const fw = await s.addFramework();
   s.clock.advance(0);
   const offer = fw.channel.offers()[0]!;
-  s.core.accept(fw.record, [offer.id], launch(task('t1', agent.id)));
+  await s.core.accept(fw.record(), [offer.id], launch(task('t1', agent.id)));
   const samples = parseMetrics(await metrics.text());
   t.equal(sample(samples, 'orbit_offers_made_total'), 1);
   t.equal(sample(samples, 'orbit_offers_accepted_total'), 1);
   t.equal(sample(samples, 'orbit_tasks', { state: 'STAGING' }), 1);
   t.equal(sample(samples, 'orbit_resources_used', { resource: 'cpus' }), 1);
   t.equal(sample(samples, 'orbit_agents', { status: 'active' }), 1);
-  t.same(summarizeCluster(s.core).tasks.STAGING, 1);
+  t.same(summarizeCluster(s.core.view).tasks.STAGING, 1);
   t.ok(events.some((e) => e.type === 'agent-registered' && e.agentId === agent.id), 'cluster events are passed on');
   t.equal(sample(samples, 'orbit_cluster_events_total', { type: 'framework-subscribed' }), 1);
 });

@@ -45,7 +45,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fwStep('teardown'), weight: 1 },
 );
 
-function run(sim: Sim, s: Step): void {
+async function run(sim: Sim, s: Step): Promise<void> {
   switch (s.kind) {
     case 'launch': {
       // Whatever offers are due reach the framework first, so most launches have one to use.
@@ -65,22 +65,22 @@ function run(sim: Sim, s: Step): void {
     case 'progress': return sim.agents[s.agent]!.progress(s.pick, s.fail);
     case 'resend': return sim.agents[s.agent]!.resendAll();
     case 'disconnect': return sim.agents[s.agent]!.disconnect();
-    case 'reconnect': return void (sim.agents[s.agent]!.connected ? undefined : sim.agents[s.agent]!.connect());
+    case 'reconnect': return void (sim.agents[s.agent]!.connected ? undefined : await sim.agents[s.agent]!.connect());
     case 'restart': {
       const agent = sim.agents[s.agent]!;
       agent.restart(s.loseTask);
-      return void agent.connect(s.shrink ? smaller(agent.resources) : agent.resources);
+      return void (await agent.connect(s.shrink ? smaller(agent.resources) : agent.resources));
     }
     case 'partition': sim.agents[s.agent]!.silent = true; return;
     case 'heal': sim.agents[s.agent]!.silent = false; return;
     case 'gone': {
       const agent = sim.agents[s.agent]!;
-      if (agent.id) sim.core.markAgentGone(agent.id);
+      if (agent.id) await sim.core.markAgentGone(agent.id);
       return;
     }
     case 'drain': {
       const agent = sim.agents[s.agent]!;
-      if (agent.id && sim.core.agents.has(agent.id)) sim.core.drainAgent(agent.id);
+      if (agent.id && sim.core.view.agent(agent.id)) await sim.core.drainAgent(agent.id);
       return;
     }
     case 'tick': return sim.tick(s.ms);
@@ -89,17 +89,17 @@ function run(sim: Sim, s: Step): void {
 
 t.test('every launched task ends exactly once as its framework saw it, and no agent is overcommitted', async (t) => {
   let checked = 0;
-  fc.assert(
-    fc.property(fc.array(step, { minLength: 10, maxLength: 120 }), (steps) => {
-      const sim = new Sim(SIM_RESOURCES, 2);
+  await fc.assert(
+    fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 120 }), async (steps) => {
+      const sim = await Sim.start(SIM_RESOURCES, 2);
       try {
         sim.clock.advance(0);
         for (const s of steps) {
-          run(sim, s);
+          await run(sim, s);
           const over = sim.overcommitted();
           if (over.length > 0) throw new Error(`after ${JSON.stringify(s)}: overcommitted ${over.join(', ')}`);
         }
-        sim.settle();
+        await sim.settle();
         for (const fw of sim.frameworks) {
           if (fw.removed) continue;
           for (const taskId of fw.launched) {

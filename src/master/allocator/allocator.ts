@@ -157,6 +157,11 @@ export class Allocator {
     this.quotas.demandChanged();
   }
 
+  /** The framework's suppressed roles, sorted (none for unknown frameworks). */
+  suppressedRoles(id: string): string[] {
+    return [...(this.frameworks.get(id)?.suppressed ?? [])].sort();
+  }
+
   /** Clears suppression and decline filters for the roles (all of the framework's when empty). */
   revive(id: string, roles: readonly string[]): void {
     const framework = this.frameworks.get(id);

@@ -9,7 +9,8 @@ import { formatResources } from '../../common/resources.js';
 import type { AgentStatusView } from '../../common/state-view.js';
 import { isTerminal, type TaskState } from '../../common/tasks.js';
 import { toScalars, type Scalars } from '../../common/scalars.js';
-import { agentStatus, summarizeCluster, type BooksView, type ClusterSummary } from '../cluster-summary.js';
+import { summarizeCluster, type ClusterSummary } from '../cluster-summary.js';
+import type { MasterView } from '../master-view.js';
 import type { ClusterHistory, RecordedEvent, UtilisationSample } from '../history.js';
 import type { FrameworkRecord, TaskRecord } from '../records.js';
 
@@ -21,12 +22,6 @@ export const DASHBOARD_COMPLETED_ROWS = 50;
 export const DASHBOARD_EVENTS = 40;
 
 /** What the feed reads: the books plus identity and the allocator's role summaries. MasterCore satisfies it. */
-export interface FeedSource extends BooksView {
-  readonly masterId: string;
-  readonly epoch: number;
-  readonly startedAt: number;
-  readonly allocator: { roleSummaries(): { role: string; weight: number; share: number; allocated: Scalars }[] };
-}
 
 export interface AgentRow {
   id: string;
@@ -111,13 +106,13 @@ export function topByKey<T>(items: Iterable<T>, key: (item: T) => number, k: num
   return window.reverse().map((w) => w.item);
 }
 
-function* allActiveTasks(books: BooksView): Generator<TaskRecord> {
-  for (const framework of books.frameworks.values()) yield* framework.tasks.values();
+function* allActiveTasks(view: MasterView): Generator<TaskRecord> {
+  for (const framework of view.frameworks()) yield* view.tasksOf(framework.info.id);
 }
 
-function* recentCompleted(books: BooksView, perFramework: number): Generator<TaskRecord> {
-  for (const framework of books.frameworks.values()) {
-    const list = framework.completed;
+function* recentCompleted(view: MasterView, perFramework: number): Generator<TaskRecord> {
+  for (const framework of view.frameworks()) {
+    const list = view.endedOf(framework.info.id);
     for (let i = Math.max(0, list.length - perFramework); i < list.length; i++) {
       const task = list[i];
       if (task) yield task;
@@ -127,15 +122,15 @@ function* recentCompleted(books: BooksView, perFramework: number): Generator<Tas
 
 const updatedAt = (task: TaskRecord): number => task.statuses.at(-1)?.timestamp ?? task.createdAt;
 
-function taskRow(task: TaskRecord, books: BooksView): TaskRow {
+function taskRow(task: TaskRecord, view: MasterView): TaskRow {
   const latest = task.statuses.at(-1);
   const row: TaskRow = {
     id: task.spec.taskId,
     name: task.spec.name,
     frameworkId: task.frameworkId,
-    framework: books.frameworks.get(task.frameworkId)?.info.name ?? '',
+    framework: view.framework(task.frameworkId)?.info.name ?? '',
     agentId: task.agentId,
-    hostname: books.agents.get(task.agentId)?.info.hostname ?? '',
+    hostname: view.agent(task.agentId)?.info.hostname ?? '',
     state: task.state,
     createdAt: task.createdAt,
     updatedAt: updatedAt(task),
@@ -147,30 +142,31 @@ function taskRow(task: TaskRecord, books: BooksView): TaskRow {
   return row;
 }
 
-function frameworkRow(framework: FrameworkRecord): FrameworkRow {
+function frameworkRow(view: MasterView, framework: FrameworkRecord): FrameworkRow {
+  const id = framework.info.id;
   const tasks: Partial<Record<TaskState, number>> = {};
-  for (const t of framework.tasks.values()) tasks[t.state] = (tasks[t.state] ?? 0) + 1;
-  for (const t of framework.completed) tasks[t.state] = (tasks[t.state] ?? 0) + 1;
+  for (const t of view.tasksOf(id)) tasks[t.state] = (tasks[t.state] ?? 0) + 1;
+  for (const t of view.endedOf(id)) tasks[t.state] = (tasks[t.state] ?? 0) + 1;
   return {
-    id: framework.info.id,
+    id,
     name: framework.info.name,
     roles: [...framework.info.roles],
-    active: framework.connected,
+    active: framework.state === 'subscribed',
     registeredAt: framework.registeredAt,
-    used: toScalars(framework.used),
+    used: toScalars(view.usedBy(id)),
     tasks,
   };
 }
 
 /** Agents that need a look (not active) first, then the rest, in registration order; at most `limit`. */
-function agentRows(books: BooksView, limit: number): AgentRow[] {
+function agentRows(view: MasterView, limit: number): AgentRow[] {
   const troubled: AgentRow[] = [];
   const fine: AgentRow[] = [];
-  for (const agent of books.agents.values()) {
-    const status = agentStatus(agent);
+  for (const agent of view.agents()) {
+    const status = view.agentStatus(agent);
     const list = status === 'active' ? fine : troubled;
     if (list.length >= limit) continue;
-    const address = agent.channel?.address ?? '';
+    const address = agent.state === 'active' ? agent.address : '';
     list.push({
       id: agent.info.id,
       hostname: agent.info.hostname,
@@ -178,8 +174,8 @@ function agentRows(books: BooksView, limit: number): AgentRow[] {
       attributes: formatAttributes(agent.info.attributes),
       http: address ? `${address.includes(':') ? `[${address}]` : address}:${agent.info.httpPort}` : '',
       total: toScalars(agent.info.resources),
-      used: toScalars(agent.used),
-      tasks: agent.tasks.size,
+      used: toScalars(view.usedOn(agent.info.id)),
+      tasks: view.tasksOn(agent.info.id),
       registeredAt: agent.registeredAt,
     });
   }
@@ -193,19 +189,19 @@ export interface SnapshotOptions {
 }
 
 /** The dashboard's view of the cluster now. */
-export function dashboardSnapshot(source: FeedSource, history: ClusterHistory, options: SnapshotOptions): DashboardSnapshot {
+export function dashboardSnapshot(source: MasterView, history: ClusterHistory, options: SnapshotOptions): DashboardSnapshot {
   const rows = options.rows ?? DASHBOARD_ROWS;
   const summary = summarizeCluster(source);
   const active = topByKey(allActiveTasks(source), (t) => t.createdAt, rows);
   const completed = topByKey(recentCompleted(source, DASHBOARD_COMPLETED_ROWS), updatedAt, DASHBOARD_COMPLETED_ROWS);
-  const frameworks = [...source.frameworks.values()];
+  const frameworks = [...source.frameworks()];
   return {
     time: options.now,
     master: { id: source.masterId, version: options.version, epoch: source.epoch, startedAt: source.startedAt },
     summary,
-    agents: { total: source.agents.size, rows: agentRows(source, rows) },
-    frameworks: { total: frameworks.length, rows: frameworks.slice(0, rows).map(frameworkRow) },
-    roles: source.allocator.roleSummaries().map((r) => ({ role: r.role, weight: r.weight, share: Math.round(r.share * 10_000) / 10_000, allocated: r.allocated })),
+    agents: { total: source.agentCount(), rows: agentRows(source, rows) },
+    frameworks: { total: frameworks.length, rows: frameworks.slice(0, rows).map((f) => frameworkRow(source, f)) },
+    roles: source.roleSummaries().map((r) => ({ role: r.role, weight: r.weight, share: Math.round(r.share * 10_000) / 10_000, allocated: r.allocated })),
     tasks: { total: summary.activeTasks, rows: active.map((t) => taskRow(t, source)), completed: completed.map((t) => taskRow(t, source)) },
     events: { total: history.eventCount, rows: history.events(DASHBOARD_EVENTS) },
     sample: history.latestSample(),

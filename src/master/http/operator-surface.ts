@@ -47,14 +47,15 @@ export class OperatorSurface {
 
   /** Starts sampling and streaming from `core` and returns the HTTP routes. Call once. */
   attach(core: MasterCore): Routes {
-    this.metrics.observe(core);
-    const sample = (): void => this.history.addSample(sampleOf(summarizeCluster(core), this.clock.now()));
+    const view = core.view;
+    this.metrics.observe(view);
+    const sample = (): void => this.history.addSample(sampleOf(summarizeCluster(view), this.clock.now()));
     sample();
     this.sampler = this.clock.setRepeating(this.history.sampleIntervalMs, sample);
-    this.stream = new DashboardStream(() => dashboardSnapshot(core, this.history, { version: ORBIT_VERSION, now: this.clock.now() }), this.clock, this.streamIntervalMs);
+    this.stream = new DashboardStream(() => dashboardSnapshot(view, this.history, { version: ORBIT_VERSION, now: this.clock.now() }), this.clock, this.streamIntervalMs);
     this.stream.start();
     return statusRoutes({
-      stateJson: () => clusterStateJson(core),
+      stateJson: () => clusterStateJson(view),
       metrics: this.metrics,
       history: this.history,
       dashboard: dashboardRoutes(),

@@ -13,9 +13,10 @@
  */
 import { constants } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import zlib from 'node:zlib';
 import { InvalidArgumentError } from '../../common/errors.js';
+import { takeNextEpoch } from './epoch-file.js';
 import { RegistryClosedError, RegistryCorruptError, type RegistryOp, type RegistryStore } from './registry-store.js';
 
 /** Name of the log file inside the store's dir. */
@@ -34,6 +35,8 @@ export interface LogRegistryStoreOptions {
   compactAfterRecords?: number;
   /** Told about recoveries: a dropped torn tail, a removed leftover temp file, a failed compaction. */
   log?: (msg: string) => void;
+  /** Where the epoch is counted (default: `epoch` beside the log's directory, the master's work dir). */
+  epochFile?: string;
 }
 
 export { RegistryClosedError } from './registry-store.js';
@@ -99,6 +102,7 @@ export class LogRegistryStore implements RegistryStore {
     private readonly entries: Map<string, string>,
     private readonly compactAfterRecords: number,
     private readonly log: (msg: string) => void,
+    private readonly epochFile: string,
   ) {
     this.compactionDue = compactAfterRecords;
   }
@@ -134,7 +138,7 @@ export class LogRegistryStore implements RegistryStore {
           `(${torn}, ${bytes.length - goodBytes} bytes); the write it held never completed`);
       }
       await syncDir(options.dir); // makes a newly created log's directory entry durable
-      return new LogRegistryStore(options.dir, path, fh, goodBytes, records, entries, compactAfter, log);
+      return new LogRegistryStore(options.dir, path, fh, goodBytes, records, entries, compactAfter, log, options.epochFile ?? join(dirname(options.dir), 'epoch'));
     } catch (err) {
       await fh.close().catch(() => {});
       throw err;
@@ -171,6 +175,11 @@ export class LogRegistryStore implements RegistryStore {
         this.drained = this.drain();
       }
     });
+  }
+
+  /** The next epoch, counted in `epochFile`. */
+  async takeEpoch(): Promise<number> {
+    return takeNextEpoch(this.epochFile);
   }
 
   /** Waits for queued writes to become durable, then closes the file. Idempotent. */

@@ -43,6 +43,12 @@ export class MemoryRegistryStore implements RegistryStore {
     }
   }
 
+  private epoch = 0;
+
+  async takeEpoch(): Promise<number> {
+    return ++this.epoch;
+  }
+
   /** Makes every later write reject with `error` (a simulated disk failure); undefined clears it. */
   failWrites(error: Error | undefined): void {
     this.failure = error;

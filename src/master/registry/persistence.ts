@@ -1,44 +1,53 @@
 /**
- * The core's MasterPersistence port on the Registry, and the start-up step that loads what the
- * registry holds back into a fresh core (weights, quota, dynamic reservations).
+ * The core's MasterPersistence port on the Registry, and what the registry holds read back for a
+ * core that has just started (weights, quota, agents, frameworks, dynamic reservations).
  */
 import { parseResources } from '../../common/resources.js';
-import { toScalars } from '../../common/scalars.js';
-import type { MasterCore, MasterPersistence } from '../core.js';
-import type { Registry } from './registry.js';
+import type { MasterCore, RestoredState } from '../core.js';
+import type { MasterPersistence } from '../ports.js';
+import type { AgentEntry, Registry } from './registry.js';
 
 export function registryPersistence(registry: Registry, now: () => number): MasterPersistence {
+  /** The agent's entry as known, or a fresh admitted one; `change` applied. */
+  const putAgent = (agentId: string, hostname: string, change: Partial<AgentEntry>): Promise<void> => {
+    const known = registry.agent(agentId) ?? { id: agentId, hostname, status: 'admitted' as const, since: now() };
+    return registry.putAgent({ ...known, ...change });
+  };
   return {
     setWeight: (role, weight) => registry.setWeight(role, weight),
     setQuota: (role, quota) => (quota ? registry.setQuota(role, quota) : registry.removeQuota(role)),
     admitAgent: async (agentId, hostname) => {
       const known = registry.agent(agentId);
       if (known?.status === 'admitted' && known.hostname === hostname) return;
-      await registry.putAgent({ ...(known ?? {}), id: agentId, hostname, status: 'admitted', since: now() });
+      await putAgent(agentId, hostname, { hostname, status: 'admitted', since: now() });
     },
-    setAgentStatus: async (agentId, hostname, status) => {
-      const known = registry.agent(agentId);
-      await registry.putAgent({ ...(known ?? {}), id: agentId, hostname, status, since: now() });
-    },
+    setAgentStatus: (agentId, hostname, status) => putAgent(agentId, hostname, { hostname, status, since: now() }),
+    setAgentDraining: (agentId, hostname, draining) => putAgent(agentId, hostname, { draining }),
     saveFramework: (info, failoverDeadline) => registry.putFramework({ info, ...(failoverDeadline !== undefined ? { failoverDeadline } : {}) }),
     retireFramework: (info) => registry.putFramework({ info, removed: true }),
-    saveReservations: async (agentId, hostname, reservations) => {
-      const known = registry.agent(agentId) ?? { id: agentId, hostname, status: 'admitted' as const, since: now() };
-      await registry.putAgent({ ...known, reservations });
-    },
+    saveReservations: (agentId, hostname, reservations) => putAgent(agentId, hostname, { reservations }),
   };
 }
 
-/** Puts the registry's weights, quota and reservations into a core that has just started. */
-export function restoreFromRegistry(core: MasterCore, registry: Registry): void {
-  for (const [role, weight] of registry.weights()) core.allocator.setWeight(role, weight);
-  for (const [role, quota] of registry.quotas()) {
-    core.allocator.setQuota(role, { guarantee: toScalars(parseResources(quota.guarantee)), limit: toScalars(parseResources(quota.limit)) });
-  }
-  for (const agent of registry.agents()) {
-    if (agent.reservations) core.restoreReservations(agent.id, parseResources(agent.reservations));
-    if (agent.status === 'gone') core.restoreGoneAgent(agent.id);
-    else core.expectAgent(agent.id, agent.hostname, agent.status);
-  }
-  for (const f of registry.frameworks()) core.restoreFramework(f.info, f.failoverDeadline, f.removed ?? false);
+/** What the registry holds, as the core's restore takes it. */
+export function restoredState(registry: Registry): RestoredState {
+  const quotas = new Map<string, { guarantee: ReturnType<typeof parseResources>; limit: ReturnType<typeof parseResources> }>();
+  for (const [role, q] of registry.quotas()) quotas.set(role, { guarantee: parseResources(q.guarantee), limit: parseResources(q.limit) });
+  return {
+    weights: registry.weights(),
+    quotas,
+    agents: registry.agents().map((a) => ({
+      id: a.id,
+      hostname: a.hostname,
+      status: a.status,
+      draining: a.draining ?? false,
+      ...(a.reservations ? { reservations: parseResources(a.reservations) } : {}),
+    })),
+    frameworks: registry.frameworks().map((f) => ({ info: f.info, removed: f.removed ?? false, ...(f.failoverDeadline !== undefined ? { failoverDeadline: f.failoverDeadline } : {}) })),
+  };
+}
+
+/** Puts what the registry holds into a core that has just started; resolves once deadlines set now are durable. */
+export function restoreFromRegistry(core: MasterCore, registry: Registry): Promise<void> {
+  return core.restore(restoredState(registry));
 }

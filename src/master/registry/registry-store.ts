@@ -17,6 +17,11 @@ export interface RegistryStore {
   load(): Promise<Map<string, unknown>>;
   /** Applies a batch atomically (all or none survive a crash); resolves once durable. */
   write(ops: readonly RegistryOp[]): Promise<void>;
+  /**
+   * Takes this master's epoch: higher than any master using this store took before, durable
+   * before it resolves (the embedded store counts in a file; etcd's is the leader key's revision).
+   */
+  takeEpoch(): Promise<number>;
   /** Flushes and closes; later writes reject. Idempotent. */
   close(): Promise<void>;
 }

@@ -36,6 +36,8 @@ export interface AgentEntry {
   since: number;
   /** Dynamic reservations, in the resource text form. */
   reservations?: string;
+  /** An operator is draining it (kept across restarts, as Mesos keeps maintenance). */
+  draining?: boolean;
 }
 
 /** A framework's subscription info as the registry keeps it: the domain FrameworkInfo. */
@@ -198,6 +200,11 @@ export class Registry {
     return done;
   }
 
+  /** This master's epoch, taken from the store (see RegistryStore.takeEpoch). */
+  takeEpoch(): Promise<number> {
+    return this.store.takeEpoch();
+  }
+
   /** Closes the store; later setters reject. Idempotent. */
   close(): Promise<void> {
     return this.store.close();
@@ -288,6 +295,10 @@ function readAgent(v: unknown, at: string): AgentEntry {
     since: num(o.since, `${at}.since`),
   };
   if (o.reservations !== undefined) entry.reservations = str(o.reservations, `${at}.reservations`);
+  if (o.draining !== undefined) {
+    if (typeof o.draining !== 'boolean') throw new ShapeError(`${at}.draining`, 'must be a boolean');
+    entry.draining = o.draining;
+  }
   return Object.freeze(entry);
 }
 

@@ -58,13 +58,19 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
         channel.send({ type: 'refused', reason, message });
         channel.close();
       };
-      /** One message; `inBatch` when it came inside a batch (which may not hold another). */
-      const handle = (msg: AgentMessage__Output, inBatch: boolean): void => {
+      /**
+       * One message; `inBatch` when it came inside a batch (which may not hold another). A
+       * (re-)registration returns the promise of its durable admission.
+       */
+      const handle = (msg: AgentMessage__Output, inBatch: boolean): void | Promise<void> => {
         switch (msg.message) {
           case 'register': {
             if (agentId) return refuse('already registered on this stream');
-            agentId = core.registerAgent(channel, checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'), 'register.info')));
-            return;
+            return core.registerAgent(channel, checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'), 'register.info'))).then((id) => {
+              agentId = id;
+              // The stream ended while the admission was being made durable.
+              if (!open) core.agentDisconnected(id, channel);
+            });
           }
           case 'reregister': {
             const m = required(msg.reregister, 'reregister');
@@ -88,9 +94,10 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
             if (m.moreTasks) return;
             const whole = parts;
             parts = undefined;
-            agentId = info.id;
-            core.reregisterAgent(channel, info, whole.tasks, whole.frameworks);
-            return;
+            return core.reregisterAgent(channel, info, whole.tasks, whole.frameworks).then(() => {
+              agentId = info.id;
+              if (!open) core.agentDisconnected(info.id, channel);
+            });
           }
           case 'statusUpdate':
             if (!agentId) return refuse('register before sending status updates');
@@ -101,21 +108,40 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
             return;
           case 'batch':
             if (inBatch) throw new InvalidArgumentError('batch.messages', 'a batch cannot hold a batch');
-            for (const m of msg.batch?.messages ?? []) {
-              if (!open) return;
-              handle(m, true);
-            }
-            return;
+            return inOrder(msg.batch?.messages ?? [], 0);
           default:
             return refuse('empty message');
         }
       };
-      call.on('data', (msg: AgentMessage__Output) => {
-        try {
-          handle(msg, false);
-        } catch (err) {
-          refuse(errorMessage(err), reasonOf(err));
+      /** A batch's messages from `from` on, in order: what follows a (re-)registration waits for it. */
+      const inOrder = (messages: readonly AgentMessage__Output[], from: number): void | Promise<void> => {
+        for (let i = from; i < messages.length; i++) {
+          if (!open) return;
+          const pending = handle(messages[i]!, true);
+          if (pending) return pending.then(() => inOrder(messages, i + 1));
         }
+      };
+      const fail = (err: unknown) => refuse(errorMessage(err), reasonOf(err));
+      const process = (msg: AgentMessage__Output): Promise<void> | undefined => {
+        try {
+          return handle(msg, false)?.catch(fail);
+        } catch (err) {
+          fail(err);
+          return undefined;
+        }
+      };
+      /** While a (re-)registration is made durable, later messages wait for it, in order. */
+      let admitting: Promise<void> | undefined;
+      const wait = (p: Promise<void>) => {
+        admitting = p;
+        void p.then(() => {
+          if (admitting === p) admitting = undefined;
+        });
+      };
+      call.on('data', (msg: AgentMessage__Output) => {
+        if (admitting) return wait(admitting.then(() => process(msg)));
+        const pending = process(msg);
+        if (pending) wait(pending);
       });
       const ended = () => {
         if (agentId) core.agentDisconnected(agentId, channel);

@@ -41,29 +41,26 @@ function agentIdOf(request: { agentId: string }): string {
 
 export function operatorHandlers(core: MasterCore, limits: CallLimits): OperatorHandlers {
   return {
-    GetState: unary(() => encodeStateView(clusterStateView(core))),
-    GetAgents: unary(() => ({ agents: encodeStateView(clusterStateView(core)).agents })),
-    GetFrameworks: unary(() => ({ frameworks: encodeStateView(clusterStateView(core)).frameworks })),
+    GetState: unary(() => encodeStateView(clusterStateView(core.view))),
+    GetAgents: unary(() => ({ agents: encodeStateView(clusterStateView(core.view)).agents })),
+    GetFrameworks: unary(() => ({ frameworks: encodeStateView(clusterStateView(core.view)).frameworks })),
     GetTasks: unary((req) => {
       const wanted = stateFromProto(req.state, 'state');
       if (req.frameworkId) checkName('framework id', req.frameworkId, 'framework_id');
-      if (req.frameworkId && !core.frameworks.has(req.frameworkId)) throw new NotFoundError('framework', req.frameworkId);
-      const state = encodeStateView(clusterStateView(core));
+      if (req.frameworkId && !core.view.framework(req.frameworkId)) throw new NotFoundError('framework', req.frameworkId);
+      const state = encodeStateView(clusterStateView(core.view));
       const tasks = (state.frameworks ?? [])
         .filter((f) => !req.frameworkId || f.id === req.frameworkId)
         .flatMap((f) => [...(f.tasks ?? []), ...(f.completedTasks ?? [])])
         .filter((t) => !wanted || t.state === `TASK_${wanted}`);
       return { tasks };
     }),
-    DrainAgent: unary((req) => ({ message: core.drainAgent(agentIdOf(req)) })),
-    ReactivateAgent: unary((req) => ({ message: core.reactivateAgent(agentIdOf(req)) })),
-    MarkAgentGone: unary((req) => ({ message: core.markAgentGone(agentIdOf(req)) })),
-    TeardownFramework: unary((req) => {
+    DrainAgent: unaryAsync(async (req) => ({ message: await core.drainAgent(agentIdOf(req)) })),
+    ReactivateAgent: unaryAsync(async (req) => ({ message: await core.reactivateAgent(agentIdOf(req)) })),
+    MarkAgentGone: unaryAsync(async (req) => ({ message: await core.markAgentGone(agentIdOf(req)) })),
+    TeardownFramework: unaryAsync(async (req) => {
       if (!req.frameworkId) throw new InvalidArgumentError('framework_id', 'is required');
-      const framework = core.frameworks.get(checkName('framework id', req.frameworkId, 'framework_id'));
-      if (!framework) throw new NotFoundError('framework', req.frameworkId);
-      core.teardown(framework);
-      return { message: `framework '${req.frameworkId}' torn down` };
+      return { message: await core.teardownFramework(checkName('framework id', req.frameworkId, 'framework_id')) };
     }),
     UpdateWeights: unaryAsync(async (req) => {
       if (req.weights.length === 0) throw new InvalidArgumentError('weights', 'name at least one role and weight');

@@ -99,8 +99,15 @@ function launchCount(operations: readonly Operation__Output[]): number {
 }
 
 export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLimits, streams: OutboundStreams): SchedulerHandlers {
-  /** Wraps a unary call: header check, then the action; faults become status codes. */
-  function call<Req extends { header: CallHeader__Output | null }>(action: (framework: FrameworkRecord, request: Req) => void): grpc.handleUnaryCall<Req, CallResponse> {
+  /**
+   * Wraps a unary call: header check, then the action; faults become status codes. An action that
+   * makes a durable change returns a promise, and the call answers once it settles.
+   */
+  function call<Req extends { header: CallHeader__Output | null }>(action: (framework: FrameworkRecord, request: Req) => void | Promise<void>): grpc.handleUnaryCall<Req, CallResponse> {
+    const refused = (callback: grpc.sendUnaryData<CallResponse>) => (err: unknown) => {
+      log.debug({ err }, 'scheduler call refused');
+      callback(toServiceError(err));
+    };
     return (c, callback) => {
       try {
         const header = required(c.request.header, 'header');
@@ -108,11 +115,11 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
         if (!header.streamId) throw new InvalidArgumentError('header.stream_id', 'is required');
         checkName('framework id', header.frameworkId, 'header.framework_id');
         checkName('stream id', header.streamId, 'header.stream_id');
-        action(core.requireFramework(header.frameworkId, header.streamId), c.request);
-        callback(null, {});
+        const done = action(core.requireFramework(header.frameworkId, header.streamId), c.request);
+        if (done instanceof Promise) done.then(() => callback(null, {}), refused(callback));
+        else callback(null, {});
       } catch (err) {
-        log.debug({ err }, 'scheduler call refused');
-        callback(toServiceError(err));
+        refused(callback)(err);
       }
     };
   }
@@ -138,22 +145,32 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
           stream.end();
         },
       };
+      let over = false;
       const ended = () => {
         open = false;
+        over = true;
         outbox.clear();
         if (ids) core.frameworkDisconnected(ids.frameworkId, ids.streamId);
       };
       stream.on('cancelled', ended);
       stream.on('error', ended);
       stream.on('close', ended);
-      try {
-        const info = withDefaultRole(frameworkInfoFromProto(required(stream.request.framework, 'framework')));
-        ids = core.subscribe(info, channel);
-      } catch (err) {
+      const refuse = (err: unknown) => {
+        if (over) return;
         open = false;
         // grpc-js ends a server stream with a status when the stream emits an error.
         const status = toServiceError(err);
         stream.emit('error', Object.assign(new Error(status.details), status));
+      };
+      try {
+        const info = withDefaultRole(frameworkInfoFromProto(required(stream.request.framework, 'framework')));
+        core.subscribe(info, channel).then((subscribed) => {
+          ids = subscribed;
+          // The stream ended while the subscription was being made durable.
+          if (over) core.frameworkDisconnected(subscribed.frameworkId, subscribed.streamId);
+        }, refuse);
+      } catch (err) {
+        refuse(err);
       }
     },
     Accept: call((framework, req) => {
@@ -162,7 +179,7 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
       checkCap(req.operations.length, 'operationsPerAccept', limits, 'operations');
       checkCap(launchCount(req.operations), 'tasksPerAccept', limits, 'operations[].launch.tasks');
       const operations = req.operations.map((op, i) => decodeOperation(op, `operations[${i}]`));
-      core.accept(framework, offerIds, operations, refuseSeconds(req.filters));
+      return core.accept(framework, offerIds, operations, refuseSeconds(req.filters));
     }),
     Decline: call((framework, req) => {
       core.decline(framework, checkOfferIds(req.offerIds, limits, 'offer_ids'), refuseSeconds(req.filters));

@@ -1,0 +1,188 @@
+/**
+ * The master's side of AgentLink: registration and re-registration (admission made durable
+ * before the agent is told), heartbeats and status updates. The agent is the source of truth for
+ * what runs: on re-registration its report rebuilds the master's books for it.
+ */
+import type { AgentInfo, FrameworkInfo } from '../common/cluster.js';
+import { FailedPreconditionError } from '../common/errors.js';
+import { newAgentId } from '../common/ids.js';
+import { add, contains, EMPTY, formatResources, type Resources } from '../common/resources.js';
+import { isTerminal, type TaskSpec, type TaskStatus } from '../common/tasks.js';
+import type { AgentLife } from './agent-life.js';
+import type { Allocator } from './allocator/allocator.js';
+import type { AgentBook } from './agents.js';
+import type { Effects } from './effects.js';
+import type { FrameworkLife } from './framework-life.js';
+import type { FrameworkBook } from './frameworks.js';
+import type { OfferFlow } from './offer-flow.js';
+import type { AgentChannel, Sessions } from './ports.js';
+import { roleOf, taskKey, type AgentRecord, type TaskRecord } from './records.js';
+import type { StatusRelay } from './status-relay.js';
+import type { TaskBook } from './tasks.js';
+
+/** A task an agent reports when it re-registers. */
+export interface ReportedTask {
+  spec: TaskSpec;
+  frameworkId: string;
+  latest: TaskStatus;
+}
+
+export interface AgentProtocolParts {
+  agents: AgentBook;
+  frameworks: FrameworkBook;
+  tasks: TaskBook;
+  offers: OfferFlow;
+  relay: StatusRelay;
+  agentLife: AgentLife;
+  frameworkLife: FrameworkLife;
+  allocator: Allocator;
+  sessions: Sessions;
+  effects: Effects;
+  heartbeatIntervalMs: number;
+}
+
+export class AgentProtocol {
+  constructor(private readonly p: AgentProtocolParts) {}
+
+  /** Admits a new agent under a new id, durably, then tells it and offers its resources. */
+  async register(channel: AgentChannel, reported: AgentInfo): Promise<string> {
+    const { agents, effects } = this.p;
+    const id = newAgentId();
+    const info = { ...reported, id };
+    await effects.persist('admit agent', (r) => r.admitAgent(id, info.hostname));
+    const now = effects.clock.now();
+    agents.add(info, channel.address, now);
+    this.p.allocator.addAgent(id, info.resources);
+    this.p.sessions.attachAgent(id, channel);
+    effects.log.info({ agentId: id, hostname: info.hostname, address: channel.address }, 'agent registered');
+    effects.event('agent-registered', `agent ${info.hostname} registered (${formatResources(info.resources)})`, { agentId: id });
+    effects.toAgent(id, { type: 'registered', agentId: id, heartbeatIntervalMs: this.p.heartbeatIntervalMs });
+    this.p.offers.request();
+    return id;
+  }
+
+  /**
+   * Takes back an agent that had an id: after a lost connection, a partition, or a restart of this
+   * master. Tasks it reports are adopted (with their frameworks, if the master lost them); tasks
+   * the master had there that it does not report are DROPPED (never reached it) or LOST (its
+   * checkpoint lost them). Refused, changing nothing, for an id marked gone or when its resources
+   * cannot hold the tasks it reports (as Mesos does: offered + used must stay within total).
+   */
+  async reregister(channel: AgentChannel, reportedInfo: AgentInfo, reported: readonly ReportedTask[], reportedFrameworks: readonly FrameworkInfo[]): Promise<void> {
+    const { agents, effects } = this.p;
+    const id = reportedInfo.id;
+    this.p.agentLife.refuseGone(id);
+    const info = { ...reportedInfo, resources: agents.withReservations(id, reportedInfo.resources) };
+    const running = reported.filter((t) => !isTerminal(t.latest.state)).reduce<Resources>((sum, t) => add(sum, t.spec.resources), EMPTY);
+    if (!contains(info.resources, running)) {
+      throw new FailedPreconditionError(
+        'AGENT_RESOURCES_SHRANK',
+        `agent '${id}' re-registered with resources '${formatResources(info.resources)}', which do not hold the tasks it runs ('${formatResources(running)}'); restart it with --resources that hold them, or with a fresh --work-dir`,
+      );
+    }
+    const known = agents.get(id);
+    if (!known || known.state === 'unreachable') await effects.persist('admit agent', (r) => r.admitAgent(id, info.hostname));
+    this.p.agentLife.refuseGone(id); // it may have been marked gone while the write was made
+
+    const now = effects.clock.now();
+    let agent = agents.get(id);
+    if (agent) {
+      this.p.offers.rescindAllOn(id);
+      agents.transition(agent, 'active');
+      agents.refresh(agent, info, channel.address, now);
+    } else {
+      agent = agents.add(info, channel.address, now, agents.expected(id)?.draining ? 'draining' : 'none');
+    }
+    this.p.sessions.attachAgent(id, channel);
+    this.adoptFrameworks(reportedFrameworks);
+    this.settleTasks(agent, reported, now);
+    // The agent is the source of truth: rebuild its books in the allocator from what it runs.
+    const used = [...this.p.tasks.onAgent(id).values()].map((t) => ({ frameworkId: t.frameworkId, role: roleOf(t), resources: t.spec.resources }));
+    this.p.allocator.addAgent(id, info.resources, used);
+    if (agent.drain !== 'none') {
+      this.p.allocator.deactivateAgent(id);
+      if (used.length === 0) agents.setDrain(agent, 'drained');
+      for (const t of this.p.tasks.onAgent(id).values()) effects.toAgent(id, { type: 'killTask', frameworkId: t.frameworkId, taskId: t.spec.taskId, reason: 'AGENT_DRAINING' });
+    }
+    effects.log.info({ agentId: id, tasks: reported.length }, 'agent re-registered');
+    effects.event('agent-reregistered', `agent ${info.hostname} re-registered with ${reported.length} task(s)`, { agentId: id });
+    effects.toAgent(id, { type: 'reregistered', agentId: id, heartbeatIntervalMs: this.p.heartbeatIntervalMs });
+    this.p.offers.request();
+  }
+
+  /** Records a heartbeat; unknown agents are ignored. */
+  heartbeat(agentId: string): void {
+    this.p.agents.heartbeat(agentId, this.p.effects.clock.now());
+  }
+
+  /**
+   * A status update from an agent: applied to its task (when the state machine allows) and
+   * relayed to the framework. Updates for a removed framework are acknowledged here, so the agent
+   * stops resending them.
+   */
+  statusUpdate(agentId: string, status: TaskStatus): void {
+    const { tasks, effects } = this.p;
+    this.heartbeat(agentId);
+    if (!this.p.frameworks.has(status.frameworkId)) {
+      if (status.uuid) effects.toAgent(agentId, { type: 'ack', frameworkId: status.frameworkId, taskId: status.taskId, uuid: status.uuid });
+      return;
+    }
+    const task = tasks.get(status.frameworkId, status.taskId);
+    if (task && this.isFromCurrentRun(task, agentId, status)) {
+      this.p.relay.apply(task, { ...status, agentId });
+      tasks.masterUpdates(status.frameworkId).supersede(status.taskId);
+    } else {
+      effects.log.debug({ taskId: status.taskId, state: status.state, agentId }, 'status for a task not active at the master (or an earlier run of its id)');
+    }
+    this.p.relay.send({ ...status, agentId });
+  }
+
+  /** Frameworks known only from an agent (this master restarted and lost them) wait for their failover time, and at least for the resubscribe time. */
+  private adoptFrameworks(reported: readonly FrameworkInfo[]): void {
+    const { frameworks, frameworkLife } = this.p;
+    for (const f of reported) {
+      if (frameworks.has(f.id) || frameworks.isRetired(f.id)) continue;
+      frameworkLife.adopt(f, Math.max(f.failoverTimeoutMs, frameworkLife.resubscribeMs));
+    }
+  }
+
+  /** Brings the master's tasks on `agent` in line with what it reported. */
+  private settleTasks(agent: AgentRecord, reported: readonly ReportedTask[], now: number): void {
+    const { tasks, relay, effects } = this.p;
+    const id = agent.info.id;
+    const reportedKeys = new Set(reported.map((t) => taskKey(t.frameworkId, t.spec.taskId)));
+    for (const [key, task] of [...tasks.onAgent(id)]) {
+      if (reportedKeys.has(key)) continue;
+      if (task.state === 'STAGING') relay.decide(task, 'DROPPED', 'AGENT_RESTARTED', 'the agent re-registered without this task; its launch never reached it');
+      else relay.decide(task, 'LOST', 'AGENT_RESTARTED', `the agent re-registered without this task (it was ${task.state}); it lost the task's checkpoint and no longer runs it`);
+    }
+    for (const t of reported) {
+      if (!this.p.frameworks.has(t.frameworkId)) {
+        // The framework was removed while the agent was away: it should not run this task.
+        effects.toAgent(id, { type: 'shutdownFramework', frameworkId: t.frameworkId });
+        continue;
+      }
+      const existing = tasks.onAgent(id).get(taskKey(t.frameworkId, t.spec.taskId));
+      if (existing?.state === 'UNREACHABLE' && !isTerminal(t.latest.state)) {
+        // Back from a partition: the task is what the agent says, and its framework hears so.
+        relay.decide(existing, t.latest.state, 'RECONCILIATION', 'the agent is reachable again', t.latest.healthy);
+      }
+      if (!existing && !isTerminal(t.latest.state)) {
+        const task = tasks.add(t.frameworkId, id, t.spec, t.latest.state, now);
+        if (t.latest.containerId) tasks.noteContainer(task, t.latest.containerId);
+      }
+    }
+  }
+
+  /**
+   * Does a status belong to the task's current run? A late retry of an earlier run of the same id
+   * (on another agent, or in another container) must not move it: updates are delivered at least
+   * once, so one can arrive after its id was reused.
+   */
+  private isFromCurrentRun(task: TaskRecord, agentId: string, status: TaskStatus): boolean {
+    if (task.agentId !== agentId) return false;
+    if (!status.containerId) return true;
+    this.p.tasks.noteContainer(task, status.containerId);
+    return task.containerId === status.containerId;
+  }
+}

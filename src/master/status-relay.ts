@@ -1,0 +1,104 @@
+/**
+ * Task states reaching frameworks: a status applied to its task (its resources freed when it
+ * ends, a draining agent marked drained with its last task), statuses the master decides on its
+ * own (kept until acknowledged and sent again at every re-subscription, see master-updates.ts),
+ * and plain relays (agents' updates, reconciliation answers).
+ */
+import type { Allocator } from './allocator/allocator.js';
+import type { AgentBook } from './agents.js';
+import type { Effects } from './effects.js';
+import { roleOf, type TaskRecord } from './records.js';
+import type { TaskBook } from './tasks.js';
+import { newUpdateUuid } from '../common/ids.js';
+import { formatResources, type Resources } from '../common/resources.js';
+import type { StatusReason, TaskState, TaskStatus } from '../common/tasks.js';
+import type { Applied } from './tasks.js';
+
+/** Gives resources back to the allocator; a disagreement between the books is logged, never papered over. */
+export function recoverResources(allocator: Allocator, effects: Effects, agentId: string, frameworkId: string, role: string, resources: Resources, refuseUntil?: number): void {
+  if (!allocator.recover(agentId, frameworkId, role, resources, refuseUntil)) {
+    effects.log.error({ agentId, frameworkId, role, resources: formatResources(resources) }, 'the allocator does not hold these resources for the framework; not recovered');
+  }
+}
+
+export class StatusRelay {
+  constructor(
+    private readonly tasks: TaskBook,
+    private readonly agents: AgentBook,
+    private readonly allocator: Allocator,
+    private readonly effects: Effects,
+  ) {}
+
+  /** Moves a task by a status; when it ends, frees its resources and tells the operators' event list. */
+  apply(task: TaskRecord, status: TaskStatus): Applied {
+    const applied = this.tasks.apply(task, status);
+    if (applied !== 'ended') return applied;
+    recoverResources(this.allocator, this.effects, task.agentId, task.frameworkId, roleOf(task), task.spec.resources);
+    const agent = this.agents.get(task.agentId);
+    if (agent?.drain === 'draining' && this.tasks.onAgent(agent.info.id).size === 0) {
+      this.agents.setDrain(agent, 'drained');
+      this.effects.log.info({ agentId: agent.info.id }, 'agent drained: all its tasks have ended');
+    }
+    if (status.state !== 'FINISHED') {
+      const message = `task ${task.spec.taskId} ${status.state}${status.message ? `: ${status.message}` : ''}`;
+      this.effects.event('task-ended', message, { agentId: task.agentId, frameworkId: task.frameworkId, taskId: task.spec.taskId, state: status.state });
+    }
+    return applied;
+  }
+
+  /**
+   * A state the master decides on its own: applied to the task, then sent to its framework
+   * reliably. False, with nothing sent, when the task's state machine refuses it.
+   */
+  decide(task: TaskRecord, state: TaskState, reason: StatusReason, message: string, healthy?: boolean): boolean {
+    const status: TaskStatus = {
+      ...this.masterStatus(task, state, reason, message),
+      ...(healthy !== undefined ? { healthy } : {}),
+      uuid: newUpdateUuid(),
+    };
+    if (this.apply(task, status) === 'refused') return false;
+    this.sendReliably(status);
+    return true;
+  }
+
+  /**
+   * Sends a master-made status (given a uuid if it has none) and keeps it until the framework
+   * acknowledges it; the task's earlier non-terminal master-made ones are dropped.
+   */
+  sendReliably(status: TaskStatus): void {
+    const made = { ...status, uuid: status.uuid || newUpdateUuid() };
+    const pending = this.tasks.masterUpdates(made.frameworkId);
+    pending.supersede(made.taskId);
+    const evicted = pending.add(made);
+    if (evicted) {
+      this.effects.log.warn({ frameworkId: made.frameworkId, taskId: evicted.taskId, state: evicted.state }, 'too many unacknowledged master-made updates; the oldest is no longer kept for redelivery');
+    }
+    this.send(made);
+  }
+
+  /** Sends a status as it is (an agent's update, a reconciliation answer): nothing is kept. */
+  send(status: TaskStatus): void {
+    this.effects.metrics.statusUpdateRelayed(status.source);
+    this.effects.toFramework(status.frameworkId, { type: 'update', status });
+  }
+
+  /** What the master decided while the framework was away (or that it did not acknowledge), in order. */
+  resend(frameworkId: string): void {
+    for (const status of this.tasks.masterUpdates(frameworkId).all()) this.send(status);
+  }
+
+  /** A status the master makes about one of its tasks. */
+  masterStatus(task: TaskRecord, state: TaskState, reason: StatusReason, message: string): TaskStatus {
+    return { taskId: task.spec.taskId, frameworkId: task.frameworkId, agentId: task.agentId, state, source: 'MASTER', reason, message, timestamp: this.effects.clock.now() };
+  }
+
+  /** The task's latest state as the master knows it, for a reconciliation or a repeated kill. */
+  latest(task: TaskRecord, reason: StatusReason): TaskStatus {
+    const last = task.statuses.at(-1);
+    return {
+      ...this.masterStatus(task, task.state, reason, last?.message ?? ''),
+      ...(task.healthy !== undefined ? { healthy: task.healthy } : {}),
+      ...(last?.exitCode !== undefined ? { exitCode: last.exitCode } : {}),
+    };
+  }
+}
