@@ -15,14 +15,15 @@
  * O(1) until its resources, the set of frameworks, or the earliest filter's expiry change: the
  * steady state of a cluster whose frameworks all declined costs a pass over agents, not agents × frameworks.
  *
- * This file holds the books on frameworks and roles and the fair-share stage; the books on agents
- * are in agent-book.ts, the quota stage and its caps in quota-stage.ts.
+ * This file holds the fair-share stage and what ties the books together; who may be offered what
+ * is in membership.ts, the books on agents in agent-book.ts, the quota stage in quota-stage.ts.
  */
 import { subtract, type Resources } from '../../common/resources.js';
 import { addNormalized, asNormalized, containsNormalized, forRoleNormalized, subtractNormalized } from '../../common/resource-merge.js';
-import { addScalars, dominantShare, toScalars, type Scalars } from '../../common/scalars.js';
+import { addScalars, toScalars, type Scalars } from '../../common/scalars.js';
 import { AgentBook, refusal, type AgentEntry } from './agent-book.js';
-import { explainRole, newRoleStats, type RoleExplanation, type RoleStats } from './explain.js';
+import { explainRole, newRoleStats, type RoleExplanation } from './explain.js';
+import { Membership, type RoleEntry } from './membership.js';
 import { isOfferable, offerable } from './offerable.js';
 import { QuotaStage, type Quota } from './quota-stage.js';
 import { DrfSorter } from './sorter.js';
@@ -37,27 +38,15 @@ export interface OfferDecision {
   resources: Resources;
 }
 
-interface FrameworkEntry {
-  id: string;
-  roles: Set<string>;
-  suppressed: Set<string>;
-  active: boolean;
-}
-
-interface RoleEntry {
-  name: string;
-  /** Frameworks subscribed with this role. */
-  members: Set<string>;
-  /** The members that want offers now (active, not suppressed for this role), in DRF order. */
-  frameworks: DrfSorter;
-  stats: RoleStats;
-}
-
 export class Allocator {
   private readonly agents = new AgentBook();
-  private readonly frameworks = new Map<string, FrameworkEntry>();
-  private readonly roles = new Map<string, RoleEntry>();
   private readonly roleSorter = new DrfSorter();
+  private readonly members = new Membership((role) => {
+    this.roleSorter.add(role, this.weight(role));
+    // Re-ranking every role per new role made setup O(roles²); the next cycle re-ranks once.
+    this.totalsDirty = true;
+  });
+  private readonly roles = this.members.roles;
   private readonly weights = new Map<string, number>();
   private readonly quotas = new QuotaStage({
     allocation: (role) => this.roleSorter.allocation(role),
@@ -112,68 +101,44 @@ export class Allocator {
 
   /** Adds a framework (active unless said otherwise); re-adding updates its roles. */
   addFramework(id: string, roles: readonly string[], options: { active?: boolean; suppressed?: readonly string[] } = {}): void {
-    const existing = this.frameworks.get(id);
-    const framework: FrameworkEntry = existing ?? { id, roles: new Set(), suppressed: new Set(), active: options.active ?? true };
-    if (!existing) this.frameworks.set(id, framework);
-    for (const r of options.suppressed ?? []) framework.suppressed.add(r);
-    for (const r of framework.roles) if (!roles.includes(r)) this.leaveRole(framework, r);
-    for (const r of roles) if (!framework.roles.has(r)) this.joinRole(framework, r);
-    this.pairsVersion++;
-    this.quotas.demandChanged();
+    this.members.addFramework(id, roles, options);
+    this.membersChanged();
   }
 
   /** Removes a framework from every role; its allocations must have been recovered first. */
   removeFramework(id: string): void {
-    const framework = this.frameworks.get(id);
-    if (!framework) return;
-    const roles = [...framework.roles];
+    const roles = this.members.removeFramework(id);
+    if (!roles) return;
     this.agents.removeFilters(id, roles);
-    for (const r of roles) this.leaveRole(framework, r);
-    this.frameworks.delete(id);
-    this.pairsVersion++;
-    this.quotas.demandChanged();
+    this.membersChanged();
   }
 
   /** The framework wants offers again (it re-subscribed). */
   activateFramework(id: string): void {
-    this.setActive(id, true);
+    if (this.members.setActive(id, true)) this.membersChanged();
   }
 
   /** No offers to a framework (it disconnected); its allocations stay. */
   deactivateFramework(id: string): void {
-    this.setActive(id, false);
+    if (this.members.setActive(id, false)) this.membersChanged();
   }
 
   /** Stops offers for the roles (all of the framework's when empty). */
   suppress(id: string, roles: readonly string[]): void {
-    const framework = this.frameworks.get(id);
-    if (!framework) return;
-    for (const r of roles.length === 0 ? framework.roles : roles) {
-      if (!framework.roles.has(r)) continue;
-      framework.suppressed.add(r);
-      this.roles.get(r)?.frameworks.deactivate(id);
-    }
-    this.pairsVersion++;
-    this.quotas.demandChanged();
+    if (this.members.suppress(id, roles)) this.membersChanged();
   }
 
   /** The framework's suppressed roles, sorted (none for unknown frameworks). */
   suppressedRoles(id: string): string[] {
-    return [...(this.frameworks.get(id)?.suppressed ?? [])].sort();
+    return this.members.suppressedRoles(id);
   }
 
   /** Clears suppression and decline filters for the roles (all of the framework's when empty). */
   revive(id: string, roles: readonly string[]): void {
-    const framework = this.frameworks.get(id);
-    if (!framework) return;
-    const which = roles.length === 0 ? [...framework.roles] : roles.filter((r) => framework.roles.has(r));
-    for (const r of which) {
-      framework.suppressed.delete(r);
-      if (framework.active) this.roles.get(r)?.frameworks.activate(id);
-    }
-    this.agents.removeFilters(id, which);
-    this.pairsVersion++;
-    this.quotas.demandChanged();
+    const revived = this.members.revive(id, roles);
+    if (!revived) return;
+    this.agents.removeFilters(id, revived);
+    this.membersChanged();
   }
 
   // ---- resources --------------------------------------------------------------------------
@@ -212,7 +177,7 @@ export class Allocator {
   setWeight(role: string, weight: number): void {
     if (weight === 1) this.weights.delete(role);
     else this.weights.set(role, weight);
-    this.ensureRole(role);
+    this.members.ensureRole(role);
     this.roleSorter.updateWeight(role, weight);
   }
 
@@ -223,7 +188,7 @@ export class Allocator {
   /** Sets (or with undefined, removes) a role's quota. */
   setQuota(role: string, quota: Quota | undefined): void {
     this.quotas.set(role, quota);
-    this.ensureRole(role);
+    this.members.ensureRole(role);
     this.pairsVersion++;
   }
 
@@ -362,7 +327,7 @@ export class Allocator {
     this.agents.allocated(agent, frameworkId, role, resources);
     this.agents.setAvailable(agent, available);
     const amount = toScalars(resources);
-    const entry = this.ensureRole(role);
+    const entry = this.members.ensureRole(role);
     this.roleSorter.allocated(role, amount);
     // Tasks found after a failover may belong to a framework that has not re-subscribed yet:
     // its holdings still count in its share once it does.
@@ -380,44 +345,8 @@ export class Allocator {
     this.quotas.holdingsChanged(role);
   }
 
-  private ensureRole(role: string): RoleEntry {
-    let entry = this.roles.get(role);
-    if (!entry) {
-      entry = { name: role, members: new Set(), frameworks: new DrfSorter(), stats: newRoleStats() };
-      this.roles.set(role, entry);
-      this.roleSorter.add(role, this.weight(role));
-      // Re-ranking every role per new role made setup O(roles²); the next cycle re-ranks once.
-      this.totalsDirty = true;
-    }
-    return entry;
-  }
-
-  private joinRole(framework: FrameworkEntry, role: string): void {
-    const entry = this.ensureRole(role);
-    framework.roles.add(role);
-    entry.members.add(framework.id);
-    entry.frameworks.add(framework.id);
-    if (!framework.active || framework.suppressed.has(role)) entry.frameworks.deactivate(framework.id);
-    else entry.frameworks.activate(framework.id);
-  }
-
-  private leaveRole(framework: FrameworkEntry, role: string): void {
-    framework.roles.delete(role);
-    framework.suppressed.delete(role);
-    const entry = this.roles.get(role);
-    entry?.members.delete(framework.id);
-    entry?.frameworks.remove(framework.id);
-  }
-
-  private setActive(id: string, active: boolean): void {
-    const framework = this.frameworks.get(id);
-    if (!framework || framework.active === active) return;
-    framework.active = active;
-    for (const r of framework.roles) {
-      const sorter = this.roles.get(r)?.frameworks;
-      if (active && !framework.suppressed.has(r)) sorter?.activate(id);
-      else sorter?.deactivate(id);
-    }
+  /** Who may be offered what changed: skipped agents are looked at again, quota demand recomputed. */
+  private membersChanged(): void {
     this.pairsVersion++;
     this.quotas.demandChanged();
   }
@@ -427,12 +356,6 @@ export class Allocator {
     this.totalsDirty = false;
     this.roleSorter.updateTotal(this.agents.total);
     for (const r of this.roles.values()) r.frameworks.updateTotal(this.agents.total);
-  }
-
-  /** The weighted dominant share of a role (for tests and /state). */
-  roleShare(role: string): number {
-    this.refreshTotals();
-    return dominantShare(this.roleSorter.allocation(role), this.agents.total);
   }
 
   /** Sum of every agent's allocations, for invariant checks in tests. */
