@@ -135,7 +135,10 @@ t.test('orbit agent exits 1 with the line when the master refuses it for good', 
   const fake = await fakeMaster(t, () => refused('ERROR_AGENT_GONE', 'this agent was marked gone by an operator'));
   const [httpPort] = await freePorts(1);
   const agent = spawnOrbit(t, ['agent', '--master', fake.address, '--work-dir', tempDir(t), '--http-port', String(httpPort!), '--containerizers', 'simulated', '--resources', 'cpus:1;mem:256', '--log-level', 'silent']);
-  const { code } = await Promise.race([agent.exited, sleep(15_000).then(() => ({ code: 'still running' }))]);
+  let timer: NodeJS.Timeout | undefined;
+  const stillRunning = new Promise<{ code: string }>((resolve) => (timer = setTimeout(() => resolve({ code: 'still running' }), 15_000)));
+  const { code } = await Promise.race([agent.exited, stillRunning]);
+  clearTimeout(timer);
   t.equal(code, 1, 'exits 1');
   t.match(agent.stderr(), /^orbit: the master refused this agent for good \(AGENT_GONE\): this agent was marked gone by an operator\n$/, 'says why in one line, no stack');
 });
