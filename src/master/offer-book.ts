@@ -60,14 +60,24 @@ export class OfferBook {
       resources: decision.resources,
       attributes: agent.attributes,
     };
-    this.offers.set(offer.id, { offer, createdAt: now });
+    this.put({ offer, createdAt: now }, timeoutMs, onTimeout);
+    return offer;
+  }
+
+  /** Puts back an offer taken out by an accept whose durable part failed (its timer runs anew). */
+  restore(record: OfferRecord, timeoutMs: number, onTimeout: (offerId: string) => void): void {
+    if (!this.offers.has(record.offer.id)) this.put(record, timeoutMs, onTimeout);
+  }
+
+  private put(record: OfferRecord, timeoutMs: number, onTimeout: (offerId: string) => void): void {
+    const { offer } = record;
+    this.offers.set(offer.id, record);
     const onAgent = setOf(this.byAgent, offer.agentId);
     // Usually an agent's only outstanding offer: no arithmetic then (it runs on every offer).
     this.offeredOnAgent.set(offer.agentId, onAgent.size === 0 ? offer.resources : add(this.offeredOn(offer.agentId), offer.resources));
     onAgent.add(offer.id);
     setOf(this.byFramework, offer.frameworkId).add(offer.id);
     this.timers.set(offer.id, this.clock.setTimer(timeoutMs, () => onTimeout(offer.id)));
-    return offer;
   }
 
   /** Removes an offer (its resources no longer offered on its agent); undefined, a no-op, when it is not outstanding. */

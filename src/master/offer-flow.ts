@@ -11,6 +11,7 @@ import type { AgentBook } from './agents.js';
 import type { Effects } from './effects.js';
 import type { FrameworkBook } from './frameworks.js';
 import type { OfferBook } from './offer-book.js';
+import type { OfferRecord } from './records.js';
 import { recoverResources } from './status-relay.js';
 
 /**
@@ -60,8 +61,15 @@ export class OfferFlow {
   }
 
   /** Takes an offer out of the books; its resources stay allocated to the framework (an accept uses them). */
-  take(offerId: string): Offer | undefined {
-    return this.offers.remove(offerId);
+  take(offerId: string): OfferRecord | undefined {
+    const record = this.offers.get(offerId);
+    if (record) this.offers.remove(offerId);
+    return record;
+  }
+
+  /** Puts back offers an accept took, when what it had to make durable first could not be. */
+  putBack(records: readonly OfferRecord[]): void {
+    for (const record of records) this.offers.restore(record, this.offerTimeoutMs, (offerId) => this.timedOut(offerId, record.offer.frameworkId));
   }
 
   /** Ends an offer and gives its resources back to the allocator; `refuseUntil` filters them from its framework. False when it is not outstanding. */
@@ -103,9 +111,11 @@ export class OfferFlow {
       this.allocator.recover(decision.agentId, decision.frameworkId, decision.role, decision.resources);
       return undefined;
     }
-    return this.offers.create(decision, agent.info, now, this.offerTimeoutMs, (offerId) => {
-      this.effects.log.info({ offerId, frameworkId: decision.frameworkId, timeoutMs: this.offerTimeoutMs }, 'offer timed out: the framework did not answer it; rescinded');
-      this.rescind(offerId, this.effects.clock.now() + DEFAULT_REFUSE_SECONDS * 1000);
-    });
+    return this.offers.create(decision, agent.info, now, this.offerTimeoutMs, (offerId) => this.timedOut(offerId, decision.frameworkId));
+  }
+
+  private timedOut(offerId: string, frameworkId: string): void {
+    this.effects.log.info({ offerId, frameworkId, timeoutMs: this.offerTimeoutMs }, 'offer timed out: the framework did not answer it; rescinded');
+    this.rescind(offerId, this.effects.clock.now() + DEFAULT_REFUSE_SECONDS * 1000);
   }
 }

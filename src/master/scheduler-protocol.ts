@@ -115,9 +115,17 @@ export class SchedulerProtocol {
       isTaskIdTaken: (id) => this.p.tasks.get(frameworkId, id) !== undefined,
     });
     effects.metrics.offersAccepted(checked.offers.length);
-    // The offers' resources stay allocated to the framework: launched tasks keep them, the rest is recovered below.
-    for (const record of checked.offers) offers.take(record.offer.id);
-    if (plan.conversions.length > 0) await this.convert(agent.info.id, frameworkId, role, plan.conversions);
+    // The offers' resources stay allocated to the framework: launched tasks keep them, the rest is
+    // recovered below. Taken now, so no other call can use them while the reservations are written.
+    const taken = checked.offers.flatMap((record) => offers.take(record.offer.id) ?? []);
+    if (plan.conversions.length > 0) {
+      try {
+        await this.convert(agent.info.id, frameworkId, role, plan.conversions);
+      } catch (err) {
+        offers.putBack(taken);
+        throw err;
+      }
+    }
     for (const r of plan.refused) this.refuseTask(frameworkId, r.task, 'ERROR', r.reason, r.message);
     let remainder = plan.remainder;
     const now = effects.clock.now();
