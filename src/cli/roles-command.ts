@@ -53,13 +53,20 @@ export function registerRolesCommands(program: Command): void {
 
   const weights = program.command('weights').description('role weights for fair sharing (default 1)');
   weights
-    .command('set <role> <weight>')
-    .description('set a role\'s weight: a role of weight 2 is entitled to twice the share of a role of weight 1')
+    .command('set <role> <weight> [more...]')
+    .description("set roles' weights (ROLE WEIGHT [ROLE WEIGHT...], all or none): a role of weight 2 is entitled to twice the share of a role of weight 1")
     .addOption(masterOption())
-    .action(async (role: string, weightText: string, opts: { master?: string }) => {
-      const weight = Number(weightText);
-      if (!Number.isFinite(weight) || weight <= 0) throw new UsageError(`weight: expected a positive number, got '${weightText}'`);
-      process.stdout.write(`${await updateWeights(master(opts.master), [{ role, weight }])}\n`);
+    .action(async (role: string, weightText: string, more: string[], opts: { master?: string }) => {
+      if (more.length % 2 !== 0) throw new UsageError(`weights: expected ROLE WEIGHT pairs, got an odd '${more.at(-1)}' at the end`);
+      const pairs = [role, weightText, ...more];
+      const weights = [];
+      for (let i = 0; i < pairs.length; i += 2) {
+        const text = pairs[i + 1]!;
+        const weight = Number(text);
+        if (!Number.isFinite(weight) || weight <= 0) throw new UsageError(`weight of role '${pairs[i]}': expected a positive number, got '${text}'`);
+        weights.push({ role: pairs[i]!, weight });
+      }
+      process.stdout.write(`${await updateWeights(master(opts.master), weights)}\n`);
     });
 
   const quota = program.command('quota').description("a role's quota: a guarantee held for it and a limit it never exceeds");

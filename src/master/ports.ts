@@ -51,7 +51,8 @@ export interface Sessions {
  * core changes memory, answers and sends only after (decide → persist → apply → send).
  */
 export interface MasterPersistence {
-  setWeight(role: string, weight: number): Promise<void>;
+  /** Sets the weights of several roles in one write: all of them are durable, or none. */
+  setWeights(weights: readonly { role: string; weight: number }[]): Promise<void>;
   setQuota(role: string, quota: { guarantee: string; limit: string } | undefined): Promise<void>;
   /** Records an agent as admitted (first registration, or re-registration after a restart or while unreachable). */
   admitAgent(agentId: string, hostname: string): Promise<void>;

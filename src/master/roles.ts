@@ -16,11 +16,11 @@ export class Roles {
     private readonly effects: Effects,
   ) {}
 
-  /** Sets role weights, each durably before it applies; all are checked before any is written. */
+  /** Sets role weights: all checked, then written in one durable change, then applied (all or none). */
   async setWeights(weights: readonly { role: string; weight: number }[]): Promise<void> {
     weights.forEach((w, i) => checkWeight(w.role, w.weight, `weights[${i}]`));
+    await this.effects.persist('set weight', (r) => r.setWeights(weights));
     for (const { role, weight } of weights) {
-      await this.effects.persist('set weight', (r) => r.setWeight(role, weight));
       this.allocator.setWeight(role, weight);
       this.effects.log.info({ role, weight }, 'role weight set');
     }

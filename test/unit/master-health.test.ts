@@ -17,7 +17,7 @@ function recordingPersistence(): MasterPersistence & { writes: string[] } {
   };
   return {
     writes,
-    setWeight: (role, weight) => note(`weight ${role} ${weight}`),
+    setWeights: (weights) => note(`weights ${weights.map((w) => `${w.role}=${w.weight}`).join(',')}`),
     setQuota: (role) => note(`quota ${role}`),
     admitAgent: (id) => note(`admit ${id}`),
     setAgentStatus: (id, _hostname, status) => note(`${status} ${id}`),

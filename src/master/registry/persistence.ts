@@ -5,7 +5,7 @@
 import { parseResources } from '../../common/resources.js';
 import type { MasterCore, RestoredState } from '../core.js';
 import type { MasterPersistence } from '../ports.js';
-import type { AgentEntry, Registry } from './registry.js';
+import { registryChange, type AgentEntry, type Registry } from './registry.js';
 
 export function registryPersistence(registry: Registry, now: () => number): MasterPersistence {
   /** The agent's entry as known, or a fresh admitted one; `change` applied. */
@@ -14,7 +14,7 @@ export function registryPersistence(registry: Registry, now: () => number): Mast
     return registry.putAgent({ ...known, ...change });
   };
   return {
-    setWeight: (role, weight) => registry.setWeight(role, weight),
+    setWeights: (weights) => registry.update(weights.map(({ role, weight }) => registryChange.setWeight(role, weight))),
     setQuota: (role, quota) => (quota ? registry.setQuota(role, quota) : registry.removeQuota(role)),
     admitAgent: async (agentId, hostname) => {
       const known = registry.agent(agentId);
