@@ -48,6 +48,9 @@ async function call<Res>(
       }
       const why = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
       const where = clients.masters.length === 1 ? `the master at ${master}` : `any of the masters ${master}`;
+      // It answered, but could not make the change durable (and stops): say so, not "unreachable".
+      const reason = statusReason(err);
+      if (reason === 'REGISTRY_UNAVAILABLE') throw new UsageError(`the master did not make the change: ${err.details}`, { reason });
       if (UNREACHABLE.has(err.code)) throw new UsageError(`cannot reach ${where} (${why})`);
       // The master refused the request: the operator's to fix, said in one line.
       if (REFUSED.has(err.code)) throw new UsageError(err.details || err.message, { reason: statusReason(err) });

@@ -50,6 +50,9 @@ function coreSettings(options: CoreSettings): CoreSettings {
   return set as CoreSettings;
 }
 
+/** After a failed registry write, the master stops serving this much later (see MasterCore's onFatal). */
+const FATAL_STOP_DELAY_MS = 250;
+
 export interface MasterOptions extends CoreSettings {
   ip?: string;
   /** gRPC port; 0 picks a free one. */
@@ -80,8 +83,8 @@ export interface RunningMaster {
   port: number;
   httpPort: number;
   /**
-   * Settles when a registry write failed: the master has stopped serving (memory may be ahead of
-   * the registry), and whoever runs it should exit non-zero. Never settles otherwise.
+   * Settles when a registry write failed, once the master has stopped serving (its memory may no
+   * longer match its registry): whoever runs it should exit non-zero. Never settles otherwise.
    */
   failed: Promise<RegistryWriteError>;
   /** Stops serving: ends every stream and closes both servers. Idempotent. */
@@ -127,8 +130,9 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     metrics: surface.metrics,
     sessions,
     onFatal: (err) => {
-      reportFailure(err);
-      void running?.stop();
+      // A moment for the refused call's answer to leave (every later registry write is refused
+      // meanwhile), then stop serving; `failed` settles once stopped.
+      setTimeout(() => void running?.stop().then(() => reportFailure(err)), FATAL_STOP_DELAY_MS);
     },
   });
 
