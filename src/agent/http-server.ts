@@ -8,7 +8,8 @@ import type { Server } from 'node:http';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createJsonServer, sendJson, type JsonServerOptions } from '../common/http-json.js';
-import { decodePathSegment, quote } from '../common/http-request.js';
+import { quote } from '../common/echo.js';
+import { decodePathSegment } from '../common/http-request.js';
 
 /** At most this much output per request; a follower asks again from the new offset. */
 export const MAX_OUTPUT_CHUNK_BYTES = 1024 * 1024;

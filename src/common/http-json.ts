@@ -9,7 +9,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from './logging.js';
-import { parseRequestTarget, quote, type RequestTarget } from './http-request.js';
+import { quote } from './echo.js';
+import { parseRequestTarget, type RequestTarget } from './http-request.js';
 
 /** Answers with `body` as JSON, never to be cached. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -12,8 +12,6 @@
 
 import { quote } from './echo.js';
 
-/** Problems quote the client's value through echo.ts, as every error does; re-exported for this module's users. */
-export { quote };
 
 /** The longest request target accepted, in bytes (Node hands a target over one byte per char). */
 export const MAX_TARGET_BYTES = 8 * 1024;

@@ -6,7 +6,8 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createJsonServer, sendJson, type JsonServerOptions } from '../../common/http-json.js';
-import { quote, type RequestTarget } from '../../common/http-request.js';
+import { quote } from '../../common/echo.js';
+import type { RequestTarget } from '../../common/http-request.js';
 
 /** Answers one request; may be async (a scrape) or keep the response open (an event stream). */
 export type Handler = (req: IncomingMessage, res: ServerResponse, target: RequestTarget) => void | Promise<void>;

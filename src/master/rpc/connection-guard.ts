@@ -11,7 +11,8 @@
  * Reading the preface off the socket works for cleartext HTTP/2 (h2c), which is what Orbit speaks
  * today; under TLS the same check belongs after the TLS handshake ('secureConnection').
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { serverCredentials } from '../../common/connection.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../common/logging.js';
 
@@ -91,7 +92,7 @@ function guard(socket: Socket, timeoutMs: number, handOver: () => void, settled:
 
 /** Listens for `server`'s gRPC connections with the handshake guard in front. */
 export async function listenForGrpc(server: grpc.Server, options: ListenOptions): Promise<GrpcListener> {
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const injector = server.createConnectionInjector(serverCredentials());
   const pending = new Set<Socket>();
   const listener: Server = createServer((socket) => {
     pending.add(socket);
