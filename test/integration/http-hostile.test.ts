@@ -286,7 +286,7 @@ t.test('a route that fails answers 500 for that request only, and is logged with
     const line = lines.find((l) => l['level'] === 50 && JSON.stringify(l).includes(thrown));
     t.ok(line, `${behaviour}: logged at error level`);
     t.equal(line?.['method'], 'GET', `${behaviour}: with the method`);
-    t.match(line?.['path'], new RegExp(`^'${path}\\?token=x+…' \\(\\d+ chars\\)$`), `${behaviour}: with the path, cut short`);
+    t.match(line?.['path'], new RegExp(`^'${path}\\?token=x+…' \\(\\d+ bytes\\)$`), `${behaviour}: with the path, cut short`);
     if (path !== '/rejects-with-a-string') t.match((line?.['err'] as { stack?: string } | undefined)?.stack, /http-hostile\.test\.ts/, `${behaviour}: with the stack`);
     t.equal(await healthStatus(port), 200, `${behaviour}: /health still answers`);
   }

@@ -1,7 +1,8 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { ECHO_MAX_CHARS } from '../../src/common/echo.js';
-import { decodePathSegment, MAX_TARGET_BYTES, parseRequestTarget, quote } from '../../src/common/http-request.js';
+import { quote } from '../../src/common/echo.js';
+import { decodePathSegment, MAX_TARGET_BYTES, parseRequestTarget } from '../../src/common/http-request.js';
 
 /** The parsed target as plain data: path and query pairs. */
 function parsed(target: string | undefined): unknown {
