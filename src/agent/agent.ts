@@ -7,6 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { HttpLimits } from '../common/http-json.js';
 import { hostname as osHostname } from 'node:os';
 import type { Attributes } from '../common/attributes.js';
 import type { AgentInfo } from '../common/cluster.js';
@@ -61,6 +62,8 @@ export interface AgentOptions {
   checkpoint?: 'work-dir' | 'memory';
   /** Serve /health, /state, /metrics and task output over HTTP (default true). */
   http?: boolean;
+  /** The HTTP port's timeouts and header size (common/http-json.ts); each defaults to its HTTP_LIMITS entry. */
+  httpLimits?: Partial<HttpLimits>;
   /** AgentLink clients shared with other agents in this process (see MasterLink). */
   linkClients?: MasterClients<AgentLinkClient>;
 }
@@ -183,7 +186,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         pendingUpdates: updates.pending().length,
       }),
       sandboxOf: (taskId, frameworkId) => runner.find(taskId, frameworkId)?.sandboxDir,
-    }, { log });
+    }, { log, ...(options.httpLimits ? { limits: options.httpLimits } : {}) });
     const ip = options.ip ?? '127.0.0.1';
     const port = await new Promise<number>((resolve, reject) => {
       http.once('error', reject);

@@ -16,12 +16,13 @@ import { ProcessContainerizer } from '../agent/containerizer/process.js';
 import { SimulatedContainerizer } from '../agent/containerizer/simulated.js';
 import { detectResources } from '../agent/detect.js';
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
+import { httpLimitOptions, httpLimitsFromFlags, type HttpLimitFlags } from './http-limit-flags.js';
 import { waitForSignal } from '../common/signals.js';
 import { formatResources } from '../common/resources.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-interface AgentFlags {
+interface AgentFlags extends HttpLimitFlags {
   master?: string;
   workDir?: string;
   ip: string;
@@ -110,6 +111,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--strict', 'refuse to start when a checkpoint file is corrupt, naming it (the default)')
     .option('--no-strict', 'skip corrupt checkpoint files with a warning and recover without them')
     .addOption(logLevelOption());
+  for (const option of httpLimitOptions()) agent.addOption(option);
   addStatusRetryFlags(agent).action(async (flags: AgentFlags) => {
       const master = resolveMaster(flags.master);
       if (!flags.workDir) throw new UsageError('--work-dir is required (sandboxes and checkpoints live there)');
@@ -134,6 +136,7 @@ export function registerAgentCommand(program: Command): void {
         strict: flags.strict ?? true,
         ...(flags.hostname ? { hostname: flags.hostname } : {}),
         ...statusRetryOptions(flags),
+        httpLimits: httpLimitsFromFlags(flags),
       }).catch(async (err: unknown) => {
         await Promise.all(containerizers.map((c) => c.close()));
         // A corrupt checkpoint or an engine that cannot be asked: one line saying which, no stack.

@@ -7,6 +7,7 @@ import { parseRemovalRate } from '../master/agent-health.js';
 import { startMaster } from '../master/master.js';
 import { callLimitOptions, callLimitsFromFlags } from './call-limit-flags.js';
 import { logLevelOption, numberFlag, UsageError } from './common.js';
+import { httpLimitOptions, httpLimitsFromFlags, type HttpLimitFlags } from './http-limit-flags.js';
 import { wireLimitOption, wireLimitsFromFlags, type WireLimitFlags } from './wire-limit-flags.js';
 
 const DAY_S = 86_400;
@@ -16,7 +17,7 @@ class RegistryFailure extends Error {
   override readonly name = 'RegistryWriteError';
 }
 
-interface MasterFlags extends WireLimitFlags {
+interface MasterFlags extends WireLimitFlags, HttpLimitFlags {
   ip: string;
   port: number;
   httpPort: number;
@@ -68,6 +69,7 @@ export function registerMasterCommand(program: Command): void {
       if (!(flags.agentPingTimeout > 0)) throw new UsageError('--agent-ping-timeout must be greater than 0');
       const removalRate = flags.agentRemovalRate === undefined ? undefined : parseRemovalRate(flags.agentRemovalRate);
       const wireLimits = wireLimitsFromFlags(flags);
+      const httpLimits = httpLimitsFromFlags(flags);
       const log = createLogger('master', flags.logLevel);
       const master = await startMaster({
         ip: flags.ip,
@@ -85,6 +87,7 @@ export function registerMasterCommand(program: Command): void {
         ...(removalRate ? { agentRemovalRate: removalRate } : {}),
         callLimits,
         wireLimits,
+        httpLimits,
       });
       process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard http://${flags.ip}:${master.httpPort}/, state http://${flags.ip}:${master.httpPort}/state\n`);
       // A failed registry write stops the master: exit non-zero, naming the write, for a supervisor to see.
@@ -93,4 +96,5 @@ export function registerMasterCommand(program: Command): void {
       if (failure) throw new RegistryFailure(failure.message);
     });
   for (const option of callLimitOptions()) command.addOption(option);
+  for (const option of httpLimitOptions()) command.addOption(option);
 }

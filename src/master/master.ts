@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
+import type { HttpLimits } from '../common/http-json.js';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../common/clock.js';
 import { newMasterId } from '../common/ids.js';
@@ -74,6 +75,8 @@ export interface MasterOptions extends CoreSettings {
   wireLimits?: Partial<WireLimits>;
   /** Where the registry lives (and the epoch is taken): default, the fsync'd log under the work dir. */
   registryStore?: RegistryStore;
+  /** The HTTP port's timeouts and header size (common/http-json.ts); each defaults to its HTTP_LIMITS entry. */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export interface RunningMaster {
@@ -160,7 +163,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   });
   const port = grpcListener.port;
 
-  const http: HttpServer = createRouter(surface.attach(core), { log });
+  const http: HttpServer = createRouter(surface.attach(core), { log, ...(options.httpLimits ? { limits: options.httpLimits } : {}) });
   const httpPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.httpPort ?? 5051, ip, () => {

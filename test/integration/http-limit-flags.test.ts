@@ -1,0 +1,35 @@
+/** The HTTP limits are flags of `orbit master` and `orbit agent`: bounded, and applied. */
+import t from 'tap';
+import { cliBuildProblem, freePorts, runOrbit, spawnOrbit } from '../helpers/cli.js';
+import { eventually, tempDir } from '../helpers/cluster.js';
+import { rawExchange } from '../helpers/raw-http.js';
+
+const problem = cliBuildProblem();
+if (problem) t.fail(problem);
+
+t.test('an HTTP limit out of its range is a usage error naming the flag, for master and agent alike', async (t) => {
+  const cases: [string, string[], RegExp][] = [
+    ['a headers timeout of 0', ['--http-headers-timeout', '0'], /--http-headers-timeout must be from 0\.1 to 300 seconds, got 0/],
+    ['a request timeout of two hours', ['--http-request-timeout', '7200'], /--http-request-timeout must be from 0\.1 to 3600 seconds, got 7200/],
+    ['a header size of 10 bytes', ['--http-max-header-bytes', '10'], /--http-max-header-bytes must be from 1024 to 1048576 bytes, got 10/],
+  ];
+  for (const [what, flags, message] of cases) {
+    const daemons: [string, string[]][] = [
+      ['master', ['master', '--work-dir', tempDir(t), '--port', '0', '--http-port', '0']],
+      ['agent', ['agent', '--work-dir', tempDir(t), '--http-port', '0', '--master', '127.0.0.1:1', '--containerizers', 'process']],
+    ];
+    for (const [daemon, args] of daemons) {
+      const result = await runOrbit(t, [...args, ...flags], { timeoutMs: 20_000 });
+      t.equal(result.code, 1, `${daemon}, ${what}: exits 1`);
+      t.match(result.stderr, message, `${daemon}, ${what}: names the flag and its range`);
+    }
+  }
+});
+
+t.test("the master's HTTP port closes a connection that sends no headers after --http-headers-timeout", async (t) => {
+  const [port, httpPort] = (await freePorts(2)) as [number, number];
+  spawnOrbit(t, ['master', '--work-dir', tempDir(t), '--port', String(port), '--http-port', String(httpPort), '--http-headers-timeout', '0.3', '--http-request-timeout', '0.6', '--log-level', 'warn']);
+  await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
+  const outcome = await rawExchange(httpPort, 'GET /health HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 5_000 });
+  t.equal(outcome.kind === 'response' && outcome.response.status, 408, 'answered 408 well before the 10 s default');
+});
