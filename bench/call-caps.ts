@@ -221,7 +221,7 @@ async function main(): Promise<void> {
       ['Accept: tasks with 10 labels and 10 env vars', 'heavy-tasks', limits.tasksPerAccept, 1],
       ['Accept: tasks, at the flag\'s upper bound', 'tasks', CALL_CAPS.tasksPerAccept.bounds.max, 1],
       [`Accept: LAUNCH operations of ${TASKS_PER_OPERATION} tasks`, 'operations', limits.operationsPerAccept, 1],
-      ['Decline: offer ids', 'decline', limits.offersPerCall, 1],
+      ['Decline: offer ids', 'decline', limits.offersPerDecline, 1],
       ['Reconcile: known task ids', 'reconcile-known', limits.reconcileTasks, 1],
       ['Reconcile: unknown task ids', 'reconcile-unknown', limits.reconcileTasks, 1],
       ['Acknowledge: acknowledgements', 'acks', limits.acksPerCall, 1],

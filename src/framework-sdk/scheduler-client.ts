@@ -38,6 +38,8 @@ const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 export const MAX_ACKS_PER_CALL = 1000;
 /** At most this many tasks in one Reconcile call: within the master's --max-reconcile-tasks default. */
 export const MAX_RECONCILE_TASKS_PER_CALL = 1000;
+/** At most this many offers in one Decline call (the master's default cap); more go in several. */
+export const MAX_OFFERS_PER_DECLINE = 10_000;
 /**
  * The most tasks one Accept may launch by the master's default (--max-tasks-per-accept): a
  * framework placing more on one offer launches this many and places the rest again later.
@@ -141,9 +143,14 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
   }
 
   /** Declines offers; their resources are not offered again for `refuseSeconds` (master default 5). */
-  decline(offerIds: string[], filters?: CallFilters): Promise<void> {
+  async decline(offerIds: string[], filters?: CallFilters): Promise<void> {
     const filtersMsg = filtersToProto(filters);
-    return this.unary('Decline', (header, opts, cb) => this.stub.Decline({ header, offerIds, filters: filtersMsg }, opts, cb));
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i === 0 || i < offerIds.length; i += MAX_OFFERS_PER_DECLINE) {
+      const chunk = offerIds.slice(i, i + MAX_OFFERS_PER_DECLINE);
+      calls.push(this.unary('Decline', (header, opts, cb) => this.stub.Decline({ header, offerIds: chunk, filters: filtersMsg }, opts, cb)));
+    }
+    await Promise.all(calls);
   }
 
   /** Asks for offers again and clears filters; no roles means every role of the framework. */

@@ -12,8 +12,10 @@ export interface CallLimits {
   tasksPerAccept: number;
   /** Operations in one Accept. */
   operationsPerAccept: number;
-  /** Offer ids in one Accept or Decline. */
-  offersPerCall: number;
+  /** Offer ids in one Accept (all of one agent: a handful). */
+  offersPerAccept: number;
+  /** Offer ids in one Decline (a framework may decline every offer of a cycle: one per agent). */
+  offersPerDecline: number;
   /** Task ids in one explicit Reconcile. */
   reconcileTasks: number;
   /** Acknowledgements in one Acknowledge. */
@@ -34,17 +36,19 @@ interface CapSpec {
 }
 
 /**
- * Every cap with its flag, default and bounds. The SDK sends at most 1000 acknowledgements and
- * 1000 reconciliation ids per call, and the frameworks launch at most 500 tasks per Accept
+ * Every cap with its flag, default and bounds. The SDK sends at most 1000 acknowledgements,
+ * 1000 reconciliation ids and 10,000 declined offers per call, and the frameworks launch at most 500 tasks per Accept
  * (framework-sdk/scheduler-client.ts), within these defaults. Measured by bench/call-caps.ts on a
  * 2-core EPYC: an Accept of 500 small tasks stalls the loop about 30 ms, of 1000 about 55 ms (80 ms
- * with 10 labels and 10 environment variables each), hence the default and the upper bound; a call
- * at any other cap stalls it under 5 ms.
+ * with 10 labels and 10 environment variables each), hence the default and the upper bound; a
+ * Decline of 10,000 outstanding offers (one per agent of a 10k cluster) about 55 ms; a call at any
+ * other cap stalls it under 5 ms.
  */
 export const CALL_CAPS: Readonly<Record<keyof CallLimits, CapSpec>> = {
   tasksPerAccept: { flag: '--max-tasks-per-accept', default: 500, bounds: { min: 1, max: 1_000 }, items: 'tasks', per: 'one Accept call' },
   operationsPerAccept: { flag: '--max-operations-per-accept', default: 100, bounds: { min: 1, max: 1_000 }, items: 'operations', per: 'one Accept call' },
-  offersPerCall: { flag: '--max-offers-per-call', default: 100, bounds: { min: 1, max: 1_000 }, items: 'offer ids', per: 'one Accept or Decline call' },
+  offersPerAccept: { flag: '--max-offers-per-accept', default: 100, bounds: { min: 1, max: 1_000 }, items: 'offer ids', per: 'one Accept call' },
+  offersPerDecline: { flag: '--max-offers-per-decline', default: 10_000, bounds: { min: 1, max: 10_000 }, items: 'offer ids', per: 'one Decline call' },
   reconcileTasks: { flag: '--max-reconcile-tasks', default: 1_000, bounds: { min: 1, max: 10_000 }, items: 'task ids', per: 'one Reconcile call' },
   acksPerCall: { flag: '--max-acks-per-call', default: 1_000, bounds: { min: 1, max: 10_000 }, items: 'acknowledgements', per: 'one Acknowledge call' },
   rolesPerCall: { flag: '--max-roles-per-call', default: 100, bounds: { min: 1, max: 1_000 }, items: 'roles', per: 'one Revive, Suppress or UpdateWeights call' },

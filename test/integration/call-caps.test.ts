@@ -14,7 +14,7 @@ import { startMaster } from '../../src/master/master.js';
 import { atLeastCpus, FAST_MASTER, nextEvent, OfferPool, startAgentForTest, startCluster, tempDir } from '../helpers/cluster.js';
 import { rawOperator, rawScheduler } from '../helpers/raw-grpc.js';
 
-const LOW: CallLimits = { tasksPerAccept: 4, operationsPerAccept: 3, offersPerCall: 2, reconcileTasks: 5, acksPerCall: 3, rolesPerCall: 2, quotaResources: 2 };
+const LOW: CallLimits = { tasksPerAccept: 4, operationsPerAccept: 3, offersPerAccept: 2, offersPerDecline: 2, reconcileTasks: 5, acksPerCall: 3, rolesPerCall: 2, quotaResources: 2 };
 
 t.test('a call over a cap is refused naming the cap and its flag; a call at the cap goes through', async (t) => {
   const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), ...FAST_MASTER, callLimits: LOW });
@@ -37,8 +37,8 @@ t.test('a call over a cap is refused naming the cap and its flag; a call at the 
     ['tasks in one Accept', 'scheduler', 'Accept', (n) => ({ header, offerIds: ['offer-gone'], operations: [{ launch: { tasks: tasks(n) } }] }), 'tasksPerAccept'],
     ['tasks over several LAUNCH operations', 'scheduler', 'Accept', (n) => ({ header, offerIds: ['offer-gone'], operations: [{ launch: { tasks: tasks(n - 1) } }, { launch: { tasks: tasks(1) } }] }), 'tasksPerAccept'],
     ['operations in one Accept', 'scheduler', 'Accept', (n) => ({ header, offerIds: ['offer-gone'], operations: Array.from({ length: n }, () => ({ launch: { tasks: [] } })) }), 'operationsPerAccept'],
-    ['offer ids in one Accept', 'scheduler', 'Accept', (n) => ({ header, offerIds: ids(n, 'offer-gone'), operations: [] }), 'offersPerCall'],
-    ['offer ids in one Decline', 'scheduler', 'Decline', (n) => ({ header, offerIds: ids(n, 'offer-gone') }), 'offersPerCall'],
+    ['offer ids in one Accept', 'scheduler', 'Accept', (n) => ({ header, offerIds: ids(n, 'offer-gone'), operations: [] }), 'offersPerAccept'],
+    ['offer ids in one Decline', 'scheduler', 'Decline', (n) => ({ header, offerIds: ids(n, 'offer-gone') }), 'offersPerDecline'],
     ['task ids in one Reconcile', 'scheduler', 'Reconcile', (n) => ({ header, tasks: ids(n, 'task').map((taskId) => ({ taskId })) }), 'reconcileTasks'],
     ['acknowledgements in one Acknowledge', 'scheduler', 'Acknowledge', (n) => ({ header, acks: ids(n, 'task').map((taskId) => ({ taskId, uuid: 'u1' })) }), 'acksPerCall'],
     ['roles in one Revive', 'scheduler', 'Revive', (n) => ({ header, roles: ['a', 'b', 'c'].slice(0, n) }), 'rolesPerCall'],

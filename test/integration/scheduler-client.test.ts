@@ -12,6 +12,7 @@ import {
   type SubscribedInfo,
   type TaskStatus,
 } from '../../src/framework-sdk/index.js';
+import { MAX_OFFERS_PER_DECLINE } from '../../src/framework-sdk/scheduler-client.js';
 import { freePorts } from '../helpers/cli.js';
 import { FakeScheduler, once, until } from '../helpers/fake-scheduler.js';
 
@@ -355,4 +356,14 @@ t.test('teardown() tears the framework down and closes the client', async (t) =>
   clock.advance(60_000);
   t.match(await client.revive().catch((e: unknown) => e), { message: /closed/ }, 'closed for good: it does not re-subscribe');
   t.equal(fake.subscriptions.length, 1);
+});
+
+t.test('a decline of more offers than the master takes in one call goes in several, every offer once', async (t) => {
+  const { fake, client } = await setup(t);
+  await client.start();
+  const ids = Array.from({ length: MAX_OFFERS_PER_DECLINE * 2 + 5 }, (_, i) => `offer-${i}`);
+  await client.decline(ids, { refuseSeconds: 1 });
+  const calls = fake.callsOf('Decline') as { offerIds: string[] }[];
+  t.strictSame(calls.map((c) => c.offerIds.length).sort((a, b) => b - a), [MAX_OFFERS_PER_DECLINE, MAX_OFFERS_PER_DECLINE, 5], 'three calls (they may arrive in any order)');
+  t.strictSame(calls.flatMap((c) => c.offerIds).sort(), [...ids].sort(), 'each offer once');
 });

@@ -66,8 +66,8 @@ function decodeOperation(op: Operation__Output, field: string): Operation {
   }
 }
 
-function checkOfferIds(ids: readonly string[], limits: CallLimits, field: string): string[] {
-  checkCap(ids.length, 'offersPerCall', limits, field);
+function checkOfferIds(ids: readonly string[], cap: 'offersPerAccept' | 'offersPerDecline', limits: CallLimits, field: string): string[] {
+  checkCap(ids.length, cap, limits, field);
   return ids.map((id, i) => checkName('offer id', id, `${field}[${i}]`));
 }
 
@@ -174,7 +174,7 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
       }
     },
     Accept: call((framework, req) => {
-      const offerIds = checkOfferIds(req.offerIds, limits, 'offer_ids');
+      const offerIds = checkOfferIds(req.offerIds, 'offersPerAccept', limits, 'offer_ids');
       if (offerIds.length === 0) throw new InvalidArgumentError('offer_ids', 'at least one offer id is required');
       checkCap(req.operations.length, 'operationsPerAccept', limits, 'operations');
       checkCap(launchCount(req.operations), 'tasksPerAccept', limits, 'operations[].launch.tasks');
@@ -182,7 +182,7 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
       return core.accept(framework, offerIds, operations, refuseSeconds(req.filters));
     }),
     Decline: call((framework, req) => {
-      core.decline(framework, checkOfferIds(req.offerIds, limits, 'offer_ids'), refuseSeconds(req.filters));
+      core.decline(framework, checkOfferIds(req.offerIds, 'offersPerDecline', limits, 'offer_ids'), refuseSeconds(req.filters));
     }),
     Revive: call((framework, req) => core.revive(framework, checkRoles(req.roles, limits))),
     Suppress: call((framework, req) => core.suppress(framework, checkRoles(req.roles, limits))),
