@@ -120,6 +120,8 @@ export class AgentLife {
         this.relay.decide(task, 'GONE', 'AGENT_REMOVED', `agent '${agentId}' was marked gone by an operator`);
       }
       this.allocator.removeAgent(agentId);
+      this.tasks.forgetAgent(agentId);
+      this.offers.forget(agentId);
       this.effects.toAgent(agentId, { type: 'refused', reason: 'AGENT_GONE', message: 'this agent was marked gone by an operator; start it with a fresh --work-dir to register anew' });
       this.sessions.detachAgent(agentId, true);
       this.agents.transition(current, 'gone');

@@ -1,23 +1,31 @@
 /**
  * The offers book: outstanding offers, by agent and by framework, what each agent has offered,
- * and each offer's timeout. Keeps "a resource is in at most one outstanding offer" true: every
+ * and each offer's timeout (on one timer for all, deadline-queue.ts). Keeps "a resource is in at most one outstanding offer" true: every
  * offer adds to its agent's offered resources, every removal takes them back out.
  */
 import type { Offer } from '../common/cluster.js';
-import type { Clock, TimerHandle } from '../common/clock.js';
+import type { Clock } from '../common/clock.js';
 import { newOfferId } from '../common/ids.js';
 import { add, EMPTY, subtract, type Resources } from '../common/resources.js';
 import type { OfferDecision } from './allocator/allocator.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import type { OfferRecord } from './records.js';
+
+/** An agent's outstanding offers and what they hold; kept when it has none (agents get offers every cycle). */
+interface AgentOffers {
+  ids: Set<string>;
+  offered: Resources;
+}
 
 export class OfferBook {
   private readonly offers = new Map<string, OfferRecord>();
-  private readonly byAgent = new Map<string, Set<string>>();
+  private readonly byAgent = new Map<string, AgentOffers>();
   private readonly byFramework = new Map<string, Set<string>>();
-  private readonly offeredOnAgent = new Map<string, Resources>();
-  private readonly timers = new Map<string, TimerHandle>();
+  private readonly deadlines: DeadlineQueue;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock) {
+    this.deadlines = new DeadlineQueue(clock);
+  }
 
   get(offerId: string): OfferRecord | undefined {
     return this.offers.get(offerId);
@@ -29,7 +37,7 @@ export class OfferBook {
 
   /** Ids of the agent's outstanding offers (a copy: safe to remove them while iterating). */
   onAgent(agentId: string): string[] {
-    return [...(this.byAgent.get(agentId) ?? [])];
+    return [...(this.byAgent.get(agentId)?.ids ?? [])];
   }
 
   /** Ids of the framework's outstanding offers (a copy). */
@@ -39,7 +47,7 @@ export class OfferBook {
 
   /** What the agent has in outstanding offers. */
   offeredOn(agentId: string): Resources {
-    return this.offeredOnAgent.get(agentId) ?? EMPTY;
+    return this.byAgent.get(agentId)?.offered ?? EMPTY;
   }
 
   /** What the framework holds in outstanding offers. */
@@ -72,36 +80,40 @@ export class OfferBook {
   private put(record: OfferRecord, timeoutMs: number, onTimeout: (offerId: string) => void): void {
     const { offer } = record;
     this.offers.set(offer.id, record);
-    const onAgent = setOf(this.byAgent, offer.agentId);
+    let onAgent = this.byAgent.get(offer.agentId);
+    if (!onAgent) this.byAgent.set(offer.agentId, (onAgent = { ids: new Set(), offered: EMPTY }));
     // Usually an agent's only outstanding offer: no arithmetic then (it runs on every offer).
-    this.offeredOnAgent.set(offer.agentId, onAgent.size === 0 ? offer.resources : add(this.offeredOn(offer.agentId), offer.resources));
-    onAgent.add(offer.id);
+    onAgent.offered = onAgent.ids.size === 0 ? offer.resources : add(onAgent.offered, offer.resources);
+    onAgent.ids.add(offer.id);
     setOf(this.byFramework, offer.frameworkId).add(offer.id);
-    this.timers.set(offer.id, this.clock.setTimer(timeoutMs, () => onTimeout(offer.id)));
+    // Fires for this record only: an id is never reused, and a taken offer put back is the same record.
+    this.deadlines.add(this.clock.now() + timeoutMs, () => {
+      if (this.offers.get(offer.id) === record) onTimeout(offer.id);
+    });
   }
 
-  /** Removes an offer (its resources no longer offered on its agent); undefined, a no-op, when it is not outstanding. */
-  remove(offerId: string): Offer | undefined {
+  /** Removes an offer (its resources no longer offered on its agent) and returns it; undefined, a no-op, when it is not outstanding. */
+  remove(offerId: string): OfferRecord | undefined {
     const record = this.offers.get(offerId);
     if (!record) return undefined;
     const { agentId, frameworkId } = record.offer;
     this.offers.delete(offerId);
-    this.timers.get(offerId)?.cancel();
-    this.timers.delete(offerId);
     const onAgent = this.byAgent.get(agentId)!;
-    onAgent.delete(offerId);
-    this.offeredOnAgent.set(agentId, onAgent.size === 0 ? EMPTY : subtract(this.offeredOn(agentId), record.offer.resources));
-    if (onAgent.size === 0) this.byAgent.delete(agentId);
-    const ofFramework = this.byFramework.get(frameworkId)!;
-    ofFramework.delete(offerId);
-    if (ofFramework.size === 0) this.byFramework.delete(frameworkId);
-    return record.offer;
+    onAgent.ids.delete(offerId);
+    onAgent.offered = onAgent.ids.size === 0 ? EMPTY : subtract(onAgent.offered, record.offer.resources);
+    this.byFramework.get(frameworkId)!.delete(offerId);
+    return record;
   }
 
-  /** Cancels every offer timer. Idempotent. */
+  /** Forgets an agent or framework that will get no more offers (gone, removed); a no-op while it has some. */
+  forget(id: string): void {
+    if (this.byAgent.get(id)?.ids.size === 0) this.byAgent.delete(id);
+    if (this.byFramework.get(id)?.size === 0) this.byFramework.delete(id);
+  }
+
+  /** Cancels every offer's timeout. Idempotent. */
   stop(): void {
-    for (const t of this.timers.values()) t.cancel();
-    this.timers.clear();
+    this.deadlines.stop();
   }
 }
 

@@ -62,9 +62,7 @@ export class OfferFlow {
 
   /** Takes an offer out of the books; its resources stay allocated to the framework (an accept uses them). */
   take(offerId: string): OfferRecord | undefined {
-    const record = this.offers.get(offerId);
-    if (record) this.offers.remove(offerId);
-    return record;
+    return this.offers.remove(offerId);
   }
 
   /** Puts back offers an accept took, when what it had to make durable first could not be. */
@@ -74,7 +72,7 @@ export class OfferFlow {
 
   /** Ends an offer and gives its resources back to the allocator; `refuseUntil` filters them from its framework. False when it is not outstanding. */
   discard(offerId: string, refuseUntil?: number): boolean {
-    const offer = this.offers.remove(offerId);
+    const offer = this.offers.remove(offerId)?.offer;
     if (!offer) return false;
     recoverResources(this.allocator, this.effects, offer.agentId, offer.frameworkId, offer.role, offer.resources, refuseUntil);
     return true;
@@ -91,6 +89,11 @@ export class OfferFlow {
   /** Rescinds every outstanding offer of an agent (it left `active`). */
   rescindAllOn(agentId: string): void {
     for (const id of this.offers.onAgent(agentId)) this.rescind(id);
+  }
+
+  /** An agent gone or a framework removed: it will get no more offers. */
+  forget(id: string): void {
+    this.offers.forget(id);
   }
 
   /** Discards every outstanding offer of a framework (it left `subscribed`: nobody to tell). */

@@ -103,6 +103,15 @@ export class TaskBook {
   forgetFramework(frameworkId: string): void {
     this.ended.delete(frameworkId);
     this.pending.delete(frameworkId);
+    this.byFramework.delete(frameworkId);
+    this.usedByFramework.delete(frameworkId);
+  }
+
+  /** Forgets the (empty) indexes of an agent that is gone. */
+  forgetAgent(agentId: string): void {
+    if (this.byAgent.get(agentId)?.size) return;
+    this.byAgent.delete(agentId);
+    this.usedOnAgent.delete(agentId);
   }
 
   /** Stops keeping unacknowledged master-made updates for a framework (it was removed: nobody will read them). */
@@ -112,15 +121,14 @@ export class TaskBook {
 
   private finish(task: TaskRecord): void {
     const { frameworkId, agentId } = task;
+    // The indexes stay when they empty: an agent or framework usually gets its next task soon.
     const onAgent = this.byAgent.get(agentId);
     if (onAgent?.delete(taskKey(frameworkId, task.spec.taskId))) {
       this.usedOnAgent.set(agentId, onAgent.size === 0 ? EMPTY : subtract(this.usedOn(agentId), task.spec.resources));
-      if (onAgent.size === 0) this.byAgent.delete(agentId);
     }
     const ofFramework = this.byFramework.get(frameworkId);
     if (ofFramework?.delete(task.spec.taskId)) {
       this.usedByFramework.set(frameworkId, ofFramework.size === 0 ? EMPTY : subtract(this.usedBy(frameworkId), task.spec.resources));
-      if (ofFramework.size === 0) this.byFramework.delete(frameworkId);
     }
     const ended = index(this.ended, frameworkId, () => []);
     ended.push(task);
