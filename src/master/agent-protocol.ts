@@ -73,7 +73,12 @@ export class AgentProtocol {
     const id = reportedInfo.id;
     this.p.agentLife.refuseGone(id);
     const info = { ...reportedInfo, resources: agents.withReservations(id, reportedInfo.resources) };
-    const running = reported.filter((t) => !isTerminal(t.latest.state)).reduce<Resources>((sum, t) => add(sum, t.spec.resources), EMPTY);
+    // What the master will hold on it: tasks reported live, and tasks it holds live whose end the
+    // agent has not delivered yet (its updates wait, in order, for acknowledgements).
+    const held = this.p.tasks.onAgent(id);
+    const running = reported
+      .filter((t) => !isTerminal(t.latest.state) || held.has(taskKey(t.frameworkId, t.spec.taskId)))
+      .reduce<Resources>((sum, t) => add(sum, t.spec.resources), EMPTY);
     if (!contains(info.resources, running)) {
       throw new FailedPreconditionError(
         'AGENT_RESOURCES_SHRANK',

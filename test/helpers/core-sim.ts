@@ -95,13 +95,16 @@ export class SimAgent {
     if (this.id) this.sim.core.agentDisconnected(this.id, channel);
   }
 
-  /** The process dies and starts again; with `loseTask`, one task's checkpoint is unreadable (its container is removed as an orphan). */
-  restart(loseTask: boolean): void {
+  /**
+   * The process dies and starts again; with `loseTask`, one live task's checkpoint is unreadable
+   * (its container is removed as an orphan). Returns whether a live task was lost.
+   */
+  restart(loseTask: boolean): boolean {
     this.disconnect();
-    if (loseTask) {
-      const victim = [...this.tasks.keys()][0];
-      if (victim) this.tasks.delete(victim);
-    }
+    if (!loseTask) return false;
+    const victim = [...this.tasks].find(([, t]) => !isTerminal(t.state))?.[0];
+    if (victim) this.tasks.delete(victim);
+    return victim !== undefined;
   }
 
   /** Carries out the commands that reached it, in order. */
@@ -248,14 +251,15 @@ export class SimFramework {
     }
   }
 
-  /** Accepts a held offer with `count` small tasks (`tooBig`: one asks for more than any agent has). */
-  async launch(count: number, tooBig: boolean): Promise<void> {
+  /** Accepts a held offer with `count` small tasks (`tooBig`: one asks for more than any agent has); false when it holds none. */
+  async launch(count: number, tooBig: boolean): Promise<boolean> {
     const offer = [...this.offers.values()][0];
-    if (!offer) return;
+    if (!offer) return false;
     this.offers.delete(offer.id);
     this.usedOfferIds.push(offer.id);
     const tasks = Array.from({ length: count }, (_, i) => makeTask(`t${this.sim.nextTaskId()}`).on('').resources(tooBig && i === 0 ? 'cpus:64;mem:32' : 'cpus:0.1;mem:32').obj());
     if (await this.call((record) => this.sim.core.accept(record, [offer.id], [{ type: 'LAUNCH', tasks }], 0))) for (const task of tasks) this.launched.add(task.taskId);
+    return true;
   }
 
   /** Accepts an offer it already used: every task is dropped. */
@@ -327,6 +331,8 @@ export class Sim {
     }
     for (let i = 0; i < frameworks; i++) {
       const fw = new SimFramework(sim, frameworkInfo({ name: `fw-${i}`, failoverTimeoutMs: 60_000 }));
+      // Ids of its own, not the master's random ones: the allocator breaks ties by id, so a seed replays.
+      fw.id = `fw-${i}`;
       await fw.subscribe();
       sim.frameworks.push(fw);
     }

@@ -25,11 +25,11 @@ const agentStep = (kind: 'deliverAgent' | 'resend' | 'disconnect' | 'reconnect' 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('launch' as const), fw: fc.nat(1), count: fc.integer({ min: 1, max: 3 }), tooBig: fc.integer({ min: 0, max: 9 }).map((n) => n === 0) }), weight: 6 },
   { arbitrary: fwStep('deliverFramework'), weight: 8 },
-  { arbitrary: agentStep('deliverAgent'), weight: 8 },
-  { arbitrary: fc.record({ kind: fc.constant('progress' as const), agent: fc.nat(1), pick: fc.nat(5), fail: fc.boolean() }), weight: 6 },
+  { arbitrary: agentStep('deliverAgent'), weight: 16 },
+  { arbitrary: fc.record({ kind: fc.constant('progress' as const), agent: fc.nat(1), pick: fc.nat(5), fail: fc.boolean() }), weight: 12 },
   { arbitrary: fc.record({ kind: fc.constant('kill' as const), fw: fc.nat(1), pick: fc.nat(5) }), weight: 2 },
   { arbitrary: agentStep('resend'), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('restart' as const), agent: fc.nat(1), loseTask: fc.boolean(), shrink: fc.boolean() }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('restart' as const), agent: fc.nat(1), loseTask: fc.boolean(), shrink: fc.boolean() }), weight: 4 },
   { arbitrary: agentStep('disconnect'), weight: 2 },
   { arbitrary: agentStep('reconnect'), weight: 3 },
   { arbitrary: agentStep('partition'), weight: 1 },
@@ -45,13 +45,28 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fwStep('teardown'), weight: 1 },
 );
 
-async function run(sim: Sim, s: Step): Promise<void> {
+/** What the runs went through, so that the test can say the hard cases happened, not only that nothing broke. */
+interface Tally {
+  /** A restart lost a live task's checkpoint. */
+  lostCheckpoints: number;
+  /** A restart with fewer resources than its tasks use was refused. */
+  shrinksRefused: number;
+  /** Terminal states the frameworks saw, by state. */
+  ends: Map<string, number>;
+}
+
+async function run(sim: Sim, s: Step, tally: Tally): Promise<void> {
   switch (s.kind) {
     case 'launch': {
-      // Whatever offers are due reach the framework first, so most launches have one to use.
+      // Whatever offers are due reach the framework first, so most launches have one to use; with
+      // none, an allocation interval passes (offers its peer declined or let lapse come back).
+      const fw = sim.frameworks[s.fw]!;
       sim.clock.advance(0);
-      sim.frameworks[s.fw]!.deliver();
-      return sim.frameworks[s.fw]!.launch(s.count, s.tooBig);
+      fw.deliver();
+      if (await fw.launch(s.count, s.tooBig)) return;
+      await sim.tick(1000);
+      fw.deliver();
+      return void (await fw.launch(s.count, s.tooBig));
     }
     case 'launchStale': return sim.frameworks[s.fw]!.launchStale();
     case 'decline': return sim.frameworks[s.fw]!.declineAll();
@@ -68,8 +83,11 @@ async function run(sim: Sim, s: Step): Promise<void> {
     case 'reconnect': return void (sim.agents[s.agent]!.connected ? undefined : await sim.agents[s.agent]!.connect());
     case 'restart': {
       const agent = sim.agents[s.agent]!;
-      agent.restart(s.loseTask);
-      return void (await agent.connect(s.shrink ? smaller(agent.resources) : agent.resources));
+      if (agent.restart(s.loseTask)) tally.lostCheckpoints++;
+      const running = [...agent.tasks.values()].some((t) => !isTerminal(t.state));
+      const back = await agent.connect(s.shrink ? smaller(agent.resources) : agent.resources);
+      if (s.shrink && running && !back && !agent.gone) tally.shrinksRefused++;
+      return;
     }
     case 'partition': sim.agents[s.agent]!.silent = true; return;
     case 'heal': sim.agents[s.agent]!.silent = false; return;
@@ -89,13 +107,14 @@ async function run(sim: Sim, s: Step): Promise<void> {
 
 t.test('every launched task ends exactly once as its framework saw it, and no agent is overcommitted', async (t) => {
   let checked = 0;
+  const tally: Tally = { lostCheckpoints: 0, shrinksRefused: 0, ends: new Map() };
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 120 }), async (steps) => {
       const sim = await Sim.start(SIM_RESOURCES, 2);
       try {
         sim.clock.advance(0);
         for (const s of steps) {
-          await run(sim, s);
+          await run(sim, s, tally);
           const over = sim.overcommitted();
           if (over.length > 0) throw new Error(`after ${JSON.stringify(s)}: overcommitted ${over.join(', ')}`);
         }
@@ -107,6 +126,7 @@ t.test('every launched task ends exactly once as its framework saw it, and no ag
             if (ends.length !== 1) {
               throw new Error(`task ${taskId} of ${fw.info.name}: ${ends.length} terminal updates seen (${(fw.seen.get(taskId) ?? []).map((u) => `${u.state}/${u.source}/${u.reason}`).join(' > ') || 'none'})`);
             }
+            tally.ends.set(ends[0]!.state, (tally.ends.get(ends[0]!.state) ?? 0) + 1);
           }
           checked += fw.launched.size;
         }
@@ -115,7 +135,31 @@ t.test('every launched task ends exactly once as its framework saw it, and no ag
         sim.core.stop();
       }
     }),
-    { numRuns: 300, seed: Number(process.env['ORBIT_PROPERTY_SEED'] ?? 20261207) },
+    { numRuns: 600, seed: Number(process.env['ORBIT_PROPERTY_SEED'] ?? 20261207) },
   );
+  t.comment(`lost checkpoints ${tally.lostCheckpoints}, shrunk restarts refused ${tally.shrinksRefused}, ends: ${[...tally.ends].map(([k, n]) => `${k} ${n}`).join(', ')}`);
   t.ok(checked > 500, `the runs launched and checked ${checked} tasks`);
+  // The cases the property is for happened, often enough to count.
+  t.ok(tally.lostCheckpoints >= 10, `restarts lost a live task's checkpoint (${tally.lostCheckpoints})`);
+  t.ok(tally.shrinksRefused >= 10, `restarts with too few resources were refused (${tally.shrinksRefused})`);
+  for (const state of ['DROPPED', 'LOST', 'GONE']) t.ok((tally.ends.get(state) ?? 0) >= 10, `tasks ended ${state}, as their frameworks saw (${tally.ends.get(state) ?? 0})`);
+});
+
+t.test('a shrunk re-registration counts the tasks whose end the master has not heard yet', async (t) => {
+  const sim = await Sim.start(['cpus:1;mem:512'], 1);
+  t.teardown(() => sim.core.stop());
+  const [agent, fw] = [sim.agents[0]!, sim.frameworks[0]!];
+  sim.clock.advance(0);
+  fw.deliver();
+  t.ok(await fw.launch(1, false), 'a task is launched');
+  agent.deliver();
+  const [taskId] = fw.launched;
+  await fw.kill(0);
+  // The agent kills it; KILLED waits behind STARTING, which the framework has not acknowledged.
+  agent.deliver();
+  t.equal(sim.core.view.task(fw.id, taskId!)?.state, 'STARTING', 'the master still holds the task live');
+  agent.restart(false);
+  t.notOk(await agent.connect(smaller(agent.resources)), 'the agent, back with too little for the task the master holds, is refused');
+  t.same(sim.overcommitted(), [], 'and no agent is overcommitted');
+  t.ok(await agent.connect(), 'back with its own resources, it is taken');
 });
