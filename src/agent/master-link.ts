@@ -59,6 +59,13 @@ export interface MasterLinkOptions {
  */
 const MASTER_WAIT_MS = 3_000;
 
+/**
+ * At most this many messages in one AgentLink write. A status update is at most about 13 KiB (a
+ * 4,096-character message in UTF-8, and its ids), so 64 stay under the smallest receive limit a
+ * master may set (--max-receive-bytes 1 MiB), however many updates are resent in one turn.
+ */
+const MAX_BATCH_MESSAGES = 64;
+
 export class MasterLink {
   private clients: MasterClients<AgentLinkClient> | undefined;
   private call: grpc.ClientDuplexStream<AgentMessage, MasterMessage__Output> | undefined;
@@ -117,12 +124,16 @@ export class MasterLink {
 
   private connect(): void {
     if (this.stopped || !this.clients) return;
-    const call = this.clients.current.Connect();
+    // The client this stream is on: when it ends, that master is the one that failed, even if
+    // another link sharing the list (orbit fleet) has moved on meanwhile.
+    const client = this.clients.current;
+    const call = client.Connect();
     this.call = call;
     let ended = false;
     const outbox = Outbox.forStream<AgentMessage>(
       (message) => !ended && call.write(message),
       (messages) => ({ batch: { messages } }),
+      MAX_BATCH_MESSAGES,
     );
     this.outbox = outbox;
     const end = (reason: string) => {
@@ -139,7 +150,7 @@ export class MasterLink {
       // After stop() the stream's end is the agent's own doing: nothing to report.
       if (wasConnected && !this.stopped) this.handlers.onDisconnected(reason);
       call.cancel();
-      this.scheduleReconnect(reason);
+      this.scheduleReconnect(reason, client);
     };
     call.on('data', (message: MasterMessage__Output) => this.receive(message, end));
     call.on('error', (err: Error) => end(errorMessage(err)));
@@ -207,14 +218,16 @@ export class MasterLink {
    * 0.5–3 s) without counting attempts: like a Mesos agent detecting a new master, it then backs
    * off from where it was, so agents come back within a second of a restarted master listening
    * instead of after backoffs that doubled while it was down. A master that is there but ends the
-   * stream counts as a failed attempt, and the backoff doubles.
+   * stream counts as a failed attempt, and the backoff doubles. `client` is the one the stream was
+   * on: if links sharing the list already moved past it, this one only waits for the new master.
    */
-  private scheduleReconnect(reason: string): void {
+  private scheduleReconnect(reason: string, client: AgentLinkClient): void {
     const clients = this.clients;
     if (this.stopped || !clients) return;
-    if (!isConnected(clients.current)) {
-      // The connection is down: the next master of the list, if there are several.
-      clients.failed(clients.current);
+    if (client !== clients.current || !isConnected(client)) {
+      // The connection is down: the next master of the list, if there are several (a no-op when
+      // another link already moved on from this one).
+      clients.failed(client);
       this.options.logger.warn({ attempt: this.attempt, master: clients.address }, `lost the master (${reason}); waiting for one to answer`);
       this.waitForMaster();
       return;

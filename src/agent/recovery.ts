@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../common/errors.js';
-import { add, contains, EMPTY, formatResources, normalize, UNRESERVED_ROLE, type Resources } from '../common/resources.js';
+import { contains, formatResources, normalize, UNRESERVED_ROLE, type Resources } from '../common/resources.js';
 import { isTerminal } from '../common/tasks.js';
 import type { AgentCheckpoint, RecoveredCheckpoint, RecoveredTask } from './checkpoint.js';
 import type { Containerizer, KnownContainer, RecoveredContainer } from './containerizer/containerizer.js';
@@ -93,7 +93,7 @@ async function abandon(parts: RecoveryParts): Promise<void> {
  * counted against the agent's unreserved ones.
  */
 export function resourcesShortOf(total: Resources, tasks: readonly Resources[]): string | undefined {
-  const used = tasks.reduce<Resources>((sum, r) => add(sum, normalize(r.map((x) => (x.dynamic ? { ...x, role: UNRESERVED_ROLE, dynamic: false } : x)))), EMPTY);
+  const used = normalize(tasks.flat().map((x) => (x.dynamic ? { ...x, role: UNRESERVED_ROLE, dynamic: false } : x)));
   if (contains(total, used)) return undefined;
   return (
     `the tasks this agent still runs use '${formatResources(used)}', more than its resources '${formatResources(total)}'; ` +

@@ -10,7 +10,7 @@ import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
 import type { AgentTask as AgentTaskMsg } from '../gen/orbit/v1/AgentTask.js';
 import type { FrameworkInfo as FrameworkInfoMsg } from '../gen/orbit/v1/FrameworkInfo.js';
 
-/** Tasks go in one message until their JSON text (longer than their protobuf encoding) passes this. */
+/** Tasks go in one message until their JSON text, in UTF-8 bytes (more than their protobuf encoding), passes this. */
 export const REREGISTER_MESSAGE_BUDGET_BYTES = 1024 * 1024;
 
 /** The re-registration as one message, or several when its tasks do not fit one budget. */
@@ -24,7 +24,7 @@ export function reregistrationMessages(
   const chunks: AgentTaskMsg[][] = [[]];
   let used = 0;
   for (const task of tasks) {
-    const size = JSON.stringify(task).length;
+    const size = Buffer.byteLength(JSON.stringify(task), 'utf8');
     if (used + size > budgetBytes && chunks.at(-1)!.length > 0) {
       chunks.push([]);
       used = 0;

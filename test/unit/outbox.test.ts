@@ -41,3 +41,11 @@ t.test('forStream writes a lone message as it is and several as one batch', asyn
   await turn();
   t.same(written, ['alone', { batch: ['a', 'b'] }]);
 });
+
+t.test('a turn holding more than maxItems is written in several writes, each at most maxItems, in order', async (t) => {
+  const writes: number[][] = [];
+  const outbox = new Outbox<number>((items) => writes.push(items), 3);
+  for (let i = 1; i <= 7; i++) outbox.push(i);
+  await turn();
+  t.same(writes, [[1, 2, 3], [4, 5, 6], [7]]);
+});
