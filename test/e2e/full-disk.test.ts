@@ -8,8 +8,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliBuildProblem, freePorts, runOrbit, spawnOrbit } from '../helpers/cli.js';
-import { eventually, tempDir } from '../helpers/cluster.js';
+import { spawnMaster } from '../helpers/agent-cli.js';
+import { cliBuildProblem, runOrbit } from '../helpers/cli.js';
+import { tempDir } from '../helpers/cluster.js';
 
 const problem = cliBuildProblem();
 if (problem) t.fail(problem);
@@ -40,14 +41,10 @@ t.test('on a full disk, orbit weights set is refused naming the write, the maste
   const disk = smallFileSystem(t as unknown as Tap.Test, '4m');
   const workDir = join(disk, 'master');
   mkdirSync(workDir);
-  const [port, httpPort] = (await freePorts(2)) as [number, number];
-  const args = ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', workDir, '--log-level', 'warn'];
-  const master = `127.0.0.1:${port}`;
-  const listening = () => eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
+  const m = await spawnMaster(t, { workDir });
+  const [first, master] = [m.process, m.address];
   const roles = async () => JSON.parse((await runOrbit(t, ['roles', '--json', '--master', master])).stdout) as { role: string; weight: number }[];
 
-  const first = spawnOrbit(t, args);
-  await listening();
   t.equal((await runOrbit(t, ['weights', 'set', 'analytics', '2', '--master', master])).code, 0, 'a weight is set while there is room');
 
   fill(join(disk, 'filler'));
@@ -62,8 +59,7 @@ t.test('on a full disk, orbit weights set is refused naming the write, the maste
   t.match(first.stderr(), /registry write 'set weight' failed/, 'and says which write failed');
 
   rmSync(join(disk, 'filler'));
-  spawnOrbit(t, args);
-  await listening();
+  await m.restart();
   const after = await roles();
   t.equal(after.find((r) => r.role === 'analytics')?.weight, 2, 'the weight is what it was before the failed call');
   t.notOk(after.some((r) => r.role.startsWith('role-')), 'and none of the failed call reached the registry');

@@ -7,9 +7,10 @@ import t from 'tap';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterStateView } from '../../src/common/state-view.js';
-import { cliBuildProblem, freePorts, spawnOrbit, type OrbitProcess } from '../helpers/cli.js';
+import { spawnMaster } from '../helpers/agent-cli.js';
+import { cliBuildProblem, spawnOrbit, type OrbitProcess } from '../helpers/cli.js';
 import { eventually, tempDir, type TestLike } from '../helpers/cluster.js';
-import { containersOfTask, prepareDocker, TEST_IMAGE } from '../helpers/docker.js';
+import { containersOfTask, prepareDocker, removeAgentContainers, TEST_IMAGE } from '../helpers/docker.js';
 import { checkInvariants, latestState, updatesByTask } from '../helpers/invariants.js';
 import { spawnFramework, type NodeProcess } from '../helpers/processes.js';
 
@@ -28,17 +29,14 @@ interface Cluster {
 const AGENT_RESOURCES = 'cpus:2;mem:1024;ports:[31000-31009]';
 
 async function cluster(t: TestLike): Promise<Cluster> {
-  const [port, httpPort] = (await freePorts(2)) as [number, number];
   const workDir = tempDir(t);
-  spawnOrbit(t, ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', join(workDir, 'master'), '--allocation-interval', '0.1', '--log-level', 'warn']);
-  await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
-  const master = `127.0.0.1:${port}`;
-  const state = async () => (await (await fetch(`http://127.0.0.1:${httpPort}/state`)).json()) as ClusterStateView;
+  const m = await spawnMaster(t, { workDir: join(workDir, 'master') });
+  const master = m.address;
   return {
     master,
-    httpPort,
+    httpPort: m.httpPort,
     workDir,
-    state,
+    state: m.state,
     agent: (name, extra = []) =>
       spawnOrbit(t, ['agent', '--master', master, '--work-dir', join(workDir, name), '--http-port', '0', '--hostname', name, '--containerizers', 'docker,process', '--resources', AGENT_RESOURCES, '--kill-tasks-on-exit', '--log-level', 'warn', ...extra]),
   };
@@ -79,6 +77,9 @@ t.test("an agent restarted without a running task's checkpoint: the framework he
   await registered(c, 'a1');
   const fw = spawnFramework(t, c.master, { launch: 1, command: 'sleep 600', image: TEST_IMAGE });
   const taskId = await eventually('its task runs', () => [...updatesByTask(fw)].find(([, u]) => u.some((x) => x.state === 'RUNNING'))?.[0], 60_000);
+  // Should the orphan survive (what this test checks), it must not outlive the test.
+  const agentId = (await c.state()).agents[0]?.id ?? '';
+  t.teardown(() => removeAgentContainers(agentId));
   process.kill(first.pid, 'SIGKILL');
   await first.exited;
   // The checkpoint of that one task is damaged; --no-strict skips it, so the agent knows nothing of it.
@@ -100,7 +101,8 @@ t.test('an agent restarted with fewer resources than its tasks use refuses to st
   const first = c.agent('a1', ['--containerizers', 'process']);
   await registered(c, 'a1');
   const before = (await c.state()).agents[0]?.resources;
-  const fw = spawnFramework(t, c.master, { launch: 5, command: 'sleep 600' });
+  // Long enough for the test; short, should a failure leave them behind an agent killed -9.
+  const fw = spawnFramework(t, c.master, { launch: 5, command: 'sleep 120' });
   await eventually('five tasks run', () => [...updatesByTask(fw).values()].filter((u) => u.some((x) => x.state === 'RUNNING')).length === 5, 30_000);
   process.kill(first.pid, 'SIGKILL');
   await first.exited;
@@ -121,12 +123,9 @@ t.test('an agent restarted with fewer resources than its tasks use refuses to st
 });
 
 t.test("a master killed -9 and restarted under orbit run: the task runs on and orbit run exits with its code", async (t) => {
-  const [port, httpPort] = (await freePorts(2)) as [number, number];
   const workDir = tempDir(t);
-  const masterArgs = ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', join(workDir, 'master'), '--allocation-interval', '0.1', '--log-level', 'warn'];
-  const first = spawnOrbit(t, masterArgs);
-  const master = `127.0.0.1:${port}`;
-  await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
+  const m = await spawnMaster(t, { workDir: join(workDir, 'master') });
+  const [first, master] = [m.process, m.address];
   spawnOrbit(t, ['agent', '--master', master, '--work-dir', join(workDir, 'agent'), '--http-port', '0', '--containerizers', 'process', '--resources', AGENT_RESOURCES, '--log-level', 'warn']);
   const marker = join(workDir, 'ran-to-the-end');
   rmSync(marker, { force: true });
@@ -134,7 +133,7 @@ t.test("a master killed -9 and restarted under orbit run: the task runs on and o
   await eventually('the task runs', () => /RUNNING/.test(run.stderr()), 20_000);
   process.kill(first.pid, 'SIGKILL');
   await first.exited;
-  spawnOrbit(t, masterArgs);
+  await m.restart();
   const { code } = await run.exited;
   t.equal(code, 7, `orbit run exits with the task's code (stderr: ${run.stderr().slice(-400)})`);
   t.notMatch(run.stderr(), /torn down/, 'its framework was not torn down');

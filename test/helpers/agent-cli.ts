@@ -42,24 +42,41 @@ async function getJson<T>(url: string): Promise<T | undefined> {
 }
 
 export interface MasterProcess {
+  /** The process spawnMaster started (restart() starts others). */
   process: OrbitProcess;
   address: string;
+  httpPort: number;
+  workDir: string;
   state(): Promise<ClusterStateView>;
+  /** Starts `orbit master` again with the same flags, ports and work dir, and waits until it serves /state. */
+  restart(): Promise<OrbitProcess>;
 }
 
-/** Starts `orbit master` and waits until it serves /state. */
-export async function spawnMaster(t: TestLike): Promise<MasterProcess> {
-  const [port, httpPort] = await freePorts(2);
-  const process = spawnOrbit(t, [
-    'master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', tempDir(t, 'orbit-master-'),
-    '--allocation-interval', '0.1', '--heartbeat-interval', '1', '--log-level', 'warn',
-  ]);
+export interface MasterOptions {
+  /** Its work dir (default: a fresh temp dir). */
+  workDir?: string;
+  /** Flags after the defaults (a later value wins). */
+  flags?: string[];
+}
+
+/** Starts `orbit master` on free ports, with short timers, and waits until it serves /state. */
+export async function spawnMaster(t: TestLike, options: MasterOptions = {}): Promise<MasterProcess> {
+  const [port, httpPort] = (await freePorts(2)) as [number, number];
+  const workDir = options.workDir ?? tempDir(t, 'orbit-master-');
+  const args = [
+    'master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', workDir,
+    '--allocation-interval', '0.1', '--heartbeat-interval', '1', '--log-level', 'warn', ...(options.flags ?? []),
+  ];
   const url = `http://127.0.0.1:${httpPort}/state`;
-  await eventually('the master to serve /state', async () => {
-    assertRunning(process, 'orbit master');
-    return getJson(url);
-  }, 15_000);
-  return { process, address: `127.0.0.1:${port}`, state: async () => (await getJson<ClusterStateView>(url))! };
+  const start = async (): Promise<OrbitProcess> => {
+    const process = spawnOrbit(t, args);
+    await eventually('the master to serve /state', async () => {
+      assertRunning(process, 'orbit master');
+      return getJson(url);
+    }, 15_000);
+    return process;
+  };
+  return { process: await start(), address: `127.0.0.1:${port}`, httpPort, workDir, state: async () => (await getJson<ClusterStateView>(url))!, restart: start };
 }
 
 export interface AgentProcesses {

@@ -14,7 +14,7 @@ import { parseResources } from '../../src/common/resources.js';
 import type { AgentMessage__Output } from '../../src/gen/orbit/v1/AgentMessage.js';
 import type { ErrorReason__Output } from '../../src/gen/orbit/v1/ErrorReason.js';
 import type { MasterMessage } from '../../src/gen/orbit/v1/MasterMessage.js';
-import { cliBuildProblem, freePorts, spawnOrbit } from '../helpers/cli.js';
+import { cliBuildProblem, freePorts, spawnOrbit, within } from '../helpers/cli.js';
 import { eventually, sleep, tempDir, type TestLike } from '../helpers/cluster.js';
 
 /** What a fake master answers each registration with, by how many came before it. */
@@ -135,10 +135,7 @@ t.test('orbit agent exits 1 with the line when the master refuses it for good', 
   const fake = await fakeMaster(t, () => refused('ERROR_AGENT_GONE', 'this agent was marked gone by an operator'));
   const [httpPort] = await freePorts(1);
   const agent = spawnOrbit(t, ['agent', '--master', fake.address, '--work-dir', tempDir(t), '--http-port', String(httpPort!), '--containerizers', 'simulated', '--resources', 'cpus:1;mem:256', '--log-level', 'silent']);
-  let timer: NodeJS.Timeout | undefined;
-  const stillRunning = new Promise<{ code: string }>((resolve) => (timer = setTimeout(() => resolve({ code: 'still running' }), 15_000)));
-  const { code } = await Promise.race([agent.exited, stillRunning]);
-  clearTimeout(timer);
-  t.equal(code, 1, 'exits 1');
+  const exit = await within(agent.exited, 15_000);
+  t.equal(exit === 'timed out' ? 'still running' : exit.code, 1, 'exits 1');
   t.match(agent.stderr(), /^orbit: the master refused this agent for good \(AGENT_GONE\): this agent was marked gone by an operator\n$/, 'says why in one line, no stack');
 });

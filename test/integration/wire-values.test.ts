@@ -115,11 +115,9 @@ t.test('unknown enums and numbers out of range are INVALID_ARGUMENT naming the f
     await fw.launch(offer, [task], { refuseSeconds: 0 });
     await running;
     const killed = updatesUntil(fw, task.taskId, 'KILLED');
-    const started = Date.now();
     await fw.kill(task.taskId);
     const updates = await killed;
-    t.ok(Date.now() - started < 2_000, `killed in ${Date.now() - started} ms`);
-    t.match(updates.find((s) => s.state === 'KILLING')?.message, /grace 0 ms/);
+    t.match(updates.find((s) => s.state === 'KILLING')?.message, /grace 0 ms/, 'the agent kills with a grace of 0, not the default');
   });
 });
 
