@@ -1,5 +1,5 @@
 /**
- * What one call at each per-call cap (src/master/limits.ts) costs the master's event loop, against
+ * What one call at each per-call cap (src/common/call-limits.ts) costs the master's event loop, against
  * the same call with one item, in the same run (issue 11: no call holds the loop over 100 ms). The
  * master runs in this process and its loop is watched with monitorEventLoopDelay (1 ms
  * resolution): a call's cost is the longest stall seen from sending it to its answer. The framework
@@ -19,7 +19,7 @@ import { createLogger } from '../src/common/logging.js';
 import { orbitV1 } from '../src/common/proto.js';
 import { buildTask } from '../src/framework-sdk/index.js';
 import type { Event__Output } from '../src/gen/orbit/v1/Event.js';
-import { CALL_CAPS, callLimits } from '../src/master/limits.js';
+import { CALL_CAPS, callLimits } from '../src/common/call-limits.js';
 import { startMaster } from '../src/master/master.js';
 import { freePorts, machineLine, sleep, spawnOrbitProcess } from './lib/cluster.js';
 
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
       ['Accept: tasks with 10 labels and 10 env vars', 'heavy-tasks', limits.tasksPerAccept, 1],
       ['Accept: tasks, at the flag\'s upper bound', 'tasks', CALL_CAPS.tasksPerAccept.bounds.max, 1],
       [`Accept: LAUNCH operations of ${TASKS_PER_OPERATION} tasks`, 'operations', limits.operationsPerAccept, 1],
-      ['Decline: offer ids', 'decline', limits.offersPerDecline, 1],
+      ['Decline: offer ids (unknown ids: a lookup miss each)', 'decline', limits.offersPerDecline, 1],
       ['Reconcile: known task ids', 'reconcile-known', limits.reconcileTasks, 1],
       ['Reconcile: unknown task ids', 'reconcile-unknown', limits.reconcileTasks, 1],
       ['Acknowledge: acknowledgements', 'acks', limits.acksPerCall, 1],

@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { HttpLimits } from '../common/http-json.js';
+import { httpLimits, type HttpLimits } from '../common/http-json.js';
 import { hostname as osHostname } from 'node:os';
 import type { Attributes } from '../common/attributes.js';
 import type { AgentInfo } from '../common/cluster.js';
@@ -96,6 +96,8 @@ export interface RunningAgent {
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const masters = parseMasterList(options.master, 'master');
+  // Checked before anything starts: a bad limit throws with nothing to undo.
+  const httpBounds = httpLimits(options.httpLimits);
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? silentLogger;
   const inMemory = options.checkpoint === 'memory';
@@ -186,7 +188,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         pendingUpdates: updates.pending().length,
       }),
       sandboxOf: (taskId, frameworkId) => runner.find(taskId, frameworkId)?.sandboxDir,
-    }, { log, ...(options.httpLimits ? { limits: options.httpLimits } : {}) });
+    }, { log, limits: httpBounds });
     const ip = options.ip ?? '127.0.0.1';
     const port = await new Promise<number>((resolve, reject) => {
       http.once('error', reject);

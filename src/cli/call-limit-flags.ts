@@ -1,6 +1,6 @@
-/** `orbit master`'s flags for its per-call caps (master/limits.ts): one per cap, bounded. */
+/** `orbit master`'s flags for its per-call caps (common/call-limits.ts): one per cap, bounded. */
 import { Option } from 'commander';
-import { CALL_CAPS, type CallLimits } from '../master/limits.js';
+import { CALL_CAPS, callLimits, type CallLimits } from '../common/call-limits.js';
 import { numberFlag, UsageError } from './common.js';
 
 const KEYS = Object.keys(CALL_CAPS) as (keyof CallLimits)[];
@@ -20,16 +20,13 @@ export function callLimitOptions(): Option[] {
   });
 }
 
-/** The caps from parsed flags; a value outside its bounds is a UsageError naming the flag and the range. */
+/** The caps from parsed flags; a value outside its bounds is a UsageError naming the flag and the range (callLimits' check). */
 export function callLimitsFromFlags(flags: object): CallLimits {
-  const limits = {} as CallLimits;
-  for (const key of KEYS) {
-    const { flag, bounds } = CALL_CAPS[key];
-    const value = (flags as Record<string, unknown>)[attribute(key)];
-    if (!(typeof value === 'number' && Number.isInteger(value) && value >= bounds.min && value <= bounds.max)) {
-      throw new UsageError(`${flag} must be an integer from ${bounds.min} to ${bounds.max}, got ${String(value)}`);
-    }
-    limits[key] = value;
+  const values = Object.fromEntries(KEYS.map((key) => [key, (flags as Record<string, unknown>)[attribute(key)]])) as Partial<CallLimits>;
+  try {
+    return callLimits(values);
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
   }
-  return limits;
 }

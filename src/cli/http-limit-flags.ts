@@ -22,13 +22,17 @@ export function httpLimitOptions(): Option[] {
     new Option(`${flag} <${unit}>`, `HTTP: ${what} (${min} to ${max} ${unit})`).argParser(numberFlag(flag, { integer: unit === 'bytes' })).default(HTTP_LIMITS[key] / scale));
 }
 
-/** The limits from parsed flags; a value outside its range is a UsageError naming the flag. */
+/** The limits from parsed flags (whole milliseconds); a value outside its range, or timeouts out of order, is a UsageError naming the flags. */
 export function httpLimitsFromFlags(flags: HttpLimitFlags): Partial<HttpLimits> {
   const limits: Partial<HttpLimits> = {};
   for (const { flag, key, attr, scale, min, max, unit } of FLAGS) {
     const value = flags[attr];
     if (!(value >= min && value <= max)) throw new UsageError(`${flag} must be from ${min} to ${max} ${unit}, got ${value}`);
-    limits[key] = value * scale;
+    limits[key] = Math.round(value * scale);
+  }
+  // Node refuses a headers timeout longer than the request timeout; say which flags to change.
+  if (flags.httpHeadersTimeout > flags.httpRequestTimeout) {
+    throw new UsageError(`--http-headers-timeout (${flags.httpHeadersTimeout} s) must not be longer than --http-request-timeout (${flags.httpRequestTimeout} s); lower it too`);
   }
   return limits;
 }

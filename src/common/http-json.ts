@@ -9,7 +9,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from './logging.js';
-import { quote } from './echo.js';
+import { quote, truncateText } from './echo.js';
+import { errorMessage } from './errors.js';
 import { parseRequestTarget, type RequestTarget } from './http-request.js';
 
 /** Answers with `body` as JSON, never to be cached. */
@@ -45,6 +46,24 @@ export const HTTP_LIMITS: Readonly<HttpLimits> = {
   timeoutCheckMs: 1_000,
 };
 
+/**
+ * HTTP_LIMITS with `overrides` applied, in whole milliseconds (Node refuses fractions). Throws
+ * RangeError for a value that is not positive, or a headers timeout longer than the request
+ * timeout (Node refuses that too, later and less clearly). Range bounds are the flags' business.
+ */
+export function httpLimits(overrides: Partial<HttpLimits> = {}): HttpLimits {
+  const limits = { ...HTTP_LIMITS };
+  for (const key of Object.keys(HTTP_LIMITS) as (keyof HttpLimits)[]) {
+    const value = overrides[key] ?? HTTP_LIMITS[key];
+    if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`HTTP limit ${key} must be a positive number, got ${value}`);
+    limits[key] = Math.round(value);
+  }
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new RangeError(`the HTTP headers timeout (${limits.headersTimeoutMs} ms) must not be longer than the request timeout (${limits.requestTimeoutMs} ms)`);
+  }
+  return limits;
+}
+
 /** Answers one request whose target has parsed; may return a promise, or keep the response open. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, target: RequestTarget) => void | Promise<void>;
 
@@ -62,7 +81,7 @@ function requestContext(req: IncomingMessage): { method: string; path: string } 
 
 /** An HTTP server bounded by `limits` that hands `handle` only requests with a parsed target (see the file comment). */
 export function createJsonServer(handle: RequestHandler, options: JsonServerOptions = {}): Server {
-  const limits = { ...HTTP_LIMITS, ...options.limits };
+  const limits = httpLimits(options.limits);
   const log = options.log ?? silentLogger;
   // Responses not yet finished, per connection: a refusal must not be written into one under way.
   const open = new WeakMap<Duplex, Set<ServerResponse>>();
@@ -103,7 +122,7 @@ function answer(handle: RequestHandler, req: IncomingMessage, res: ServerRespons
     log.error({ err, ...requestContext(req) }, 'HTTP handler failed; answered 500');
     try {
       if (res.headersSent) res.destroy();
-      else sendJson(res, 500, { error: `internal error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500) });
+      else sendJson(res, 500, { error: truncateText(`internal error: ${errorMessage(err)}`, 500) });
     } catch {
       res.destroy();
     }

@@ -14,6 +14,7 @@ import type { CallResponse__Output } from '../gen/orbit/v1/CallResponse.js';
 import type { Event__Output } from '../gen/orbit/v1/Event.js';
 import type { SchedulerClient as SchedulerStub } from '../gen/orbit/v1/Scheduler.js';
 import { jitteredBackoffMs } from '../common/backoff.js';
+import { CALL_CAPS } from '../common/call-limits.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import type { FrameworkInfo, Offer, Operation } from '../common/cluster.js';
 import { frameworkInfoToProto } from '../common/codec.js';
@@ -34,17 +35,17 @@ import { FATAL_SUBSCRIBE_CODES, MISSED_HEARTBEATS, nextState, type SubscriptionS
 import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, SubscriptionError, type CallFilters } from './wire.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
-/** At most this many acknowledgements in one Acknowledge call: within the master's --max-acks-per-call default. */
-export const MAX_ACKS_PER_CALL = 1000;
-/** At most this many tasks in one Reconcile call: within the master's --max-reconcile-tasks default. */
-export const MAX_RECONCILE_TASKS_PER_CALL = 1000;
+/** At most this many acknowledgements in one Acknowledge call: the master's --max-acks-per-call default. */
+export const MAX_ACKS_PER_CALL = CALL_CAPS.acksPerCall.default;
+/** At most this many tasks in one Reconcile call: the master's --max-reconcile-tasks default. */
+export const MAX_RECONCILE_TASKS_PER_CALL = CALL_CAPS.reconcileTasks.default;
 /** At most this many offers in one Decline call (the master's default cap); more go in several. */
-export const MAX_OFFERS_PER_DECLINE = 10_000;
+export const MAX_OFFERS_PER_DECLINE = CALL_CAPS.offersPerDecline.default;
 /**
  * The most tasks one Accept may launch by the master's default (--max-tasks-per-accept): a
  * framework placing more on one offer launches this many and places the rest again later.
  */
-export const MAX_TASKS_PER_ACCEPT = 500;
+export const MAX_TASKS_PER_ACCEPT = CALL_CAPS.tasksPerAccept.default;
 
 interface PendingAck {
   ack: Acknowledgement;

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
-import type { HttpLimits } from '../common/http-json.js';
+import { httpLimits, type HttpLimits } from '../common/http-json.js';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../common/clock.js';
 import { newMasterId } from '../common/ids.js';
@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from '../common/logging.js';
 import { orbitV1 } from '../common/proto.js';
 import { MasterCore, type MasterCoreOptions } from './core.js';
 import type { RegistryWriteError } from './effects.js';
-import { callLimits, type CallLimits } from './limits.js';
+import { callLimits, type CallLimits } from '../common/call-limits.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { createRouter } from './http/router.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
@@ -69,7 +69,7 @@ export interface MasterOptions extends CoreSettings {
   historySampleMs?: number;
   /** How often the dashboard's stream pushes (default 1 s). */
   dashboardStreamMs?: number;
-  /** Per-call caps (limits.ts); each defaults to its CALL_CAPS entry. */
+  /** Per-call caps (common/call-limits.ts); each defaults to its CALL_CAPS entry. */
   callLimits?: Partial<CallLimits>;
   /** What a message, stream and connection may cost (rpc/wire-limits.ts); each defaults to its WIRE_LIMITS entry. */
   wireLimits?: Partial<WireLimits>;
@@ -97,7 +97,10 @@ export interface RunningMaster {
 export async function startMaster(options: MasterOptions): Promise<RunningMaster> {
   const ip = options.ip ?? '127.0.0.1';
   const log = options.logger ?? silentLogger;
+  // Every limit checked before anything starts: a bad one throws with nothing to undo.
   const limits = callLimits(options.callLimits);
+  const wire = wireLimits(options.wireLimits);
+  const httpBounds = httpLimits(options.httpLimits);
   mkdirSync(options.workDir, { recursive: true });
   const unlock = lockWorkDir(options.workDir);
   const clock = options.clock ?? systemClock;
@@ -149,7 +152,6 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   }
 
   const v1 = orbitV1();
-  const wire = wireLimits(options.wireLimits);
   const streams = new OutboundStreams({ maxQueueBytes: wire.maxStreamQueueBytes, log, metrics: surface.metrics });
   const server = new grpc.Server(serverOptions(wire));
   server.addService(v1.AgentLink.service, agentLinkHandlers(core, log, streams));
@@ -163,7 +165,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   });
   const port = grpcListener.port;
 
-  const http: HttpServer = createRouter(surface.attach(core), { log, ...(options.httpLimits ? { limits: options.httpLimits } : {}) });
+  const http: HttpServer = createRouter(surface.attach(core), { log, limits: httpBounds });
   const httpPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.httpPort ?? 5051, ip, () => {

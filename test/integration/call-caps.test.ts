@@ -9,7 +9,7 @@ import { taskToProto } from '../../src/common/codec.js';
 import { callLimitsFromFlags } from '../../src/cli/call-limit-flags.js';
 import { MAX_ACKS_PER_CALL, MAX_RECONCILE_TASKS_PER_CALL, MAX_TASKS_PER_ACCEPT, SchedulerClient } from '../../src/framework-sdk/scheduler-client.js';
 import { buildTask } from '../../src/framework-sdk/index.js';
-import { CALL_CAPS, callLimits, type CallLimits } from '../../src/master/limits.js';
+import { CALL_CAPS, callLimits, type CallLimits } from '../../src/common/call-limits.js';
 import { startMaster } from '../../src/master/master.js';
 import { atLeastCpus, FAST_MASTER, nextEvent, OfferPool, startAgentForTest, startCluster, tempDir } from '../helpers/cluster.js';
 import { rawOperator, rawScheduler } from '../helpers/raw-grpc.js';

@@ -1,7 +1,8 @@
 /** The HTTP limits are flags of `orbit master` and `orbit agent`: bounded, and applied. */
 import t from 'tap';
-import { cliBuildProblem, freePorts, runOrbit, spawnOrbit } from '../helpers/cli.js';
-import { eventually, tempDir } from '../helpers/cluster.js';
+import { spawnMaster } from '../helpers/agent-cli.js';
+import { cliBuildProblem, runOrbit } from '../helpers/cli.js';
+import { tempDir } from '../helpers/cluster.js';
 import { rawExchange } from '../helpers/raw-http.js';
 
 const problem = cliBuildProblem();
@@ -12,6 +13,7 @@ t.test('an HTTP limit out of its range is a usage error naming the flag, for mas
     ['a headers timeout of 0', ['--http-headers-timeout', '0'], /--http-headers-timeout must be from 0\.1 to 300 seconds, got 0/],
     ['a request timeout of two hours', ['--http-request-timeout', '7200'], /--http-request-timeout must be from 0\.1 to 3600 seconds, got 7200/],
     ['a header size of 10 bytes', ['--http-max-header-bytes', '10'], /--http-max-header-bytes must be from 1024 to 1048576 bytes, got 10/],
+    ['a request timeout shorter than the (default) headers timeout', ['--http-request-timeout', '5'], /--http-headers-timeout \(10 s\) must not be longer than --http-request-timeout \(5 s\)/],
   ];
   for (const [what, flags, message] of cases) {
     const daemons: [string, string[]][] = [
@@ -27,9 +29,7 @@ t.test('an HTTP limit out of its range is a usage error naming the flag, for mas
 });
 
 t.test("the master's HTTP port closes a connection that sends no headers after --http-headers-timeout", async (t) => {
-  const [port, httpPort] = (await freePorts(2)) as [number, number];
-  spawnOrbit(t, ['master', '--work-dir', tempDir(t), '--port', String(port), '--http-port', String(httpPort), '--http-headers-timeout', '0.3', '--http-request-timeout', '0.6', '--log-level', 'warn']);
-  await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
+  const { httpPort } = await spawnMaster(t, { flags: ['--http-headers-timeout', '0.3', '--http-request-timeout', '0.6'] });
   const outcome = await rawExchange(httpPort, 'GET /health HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 5_000 });
   t.equal(outcome.kind === 'response' && outcome.response.status, 408, 'answered 408 well before the 10 s default');
 });

@@ -9,7 +9,7 @@ import type { OperatorHandlers } from '../../gen/orbit/v1/Operator.js';
 import { resourcesFromProto, stateFromProto } from '../../common/codec.js';
 import { checkName } from '../../common/names.js';
 import type { MasterCore } from '../core.js';
-import { checkCap, type CallLimits } from '../limits.js';
+import { checkCap, type CallLimits } from '../../common/call-limits.js';
 import { clusterStateView } from '../state-view.js';
 import { toServiceError } from './status-codes.js';
 

@@ -21,7 +21,7 @@ import type { SchedulerHandlers } from '../../gen/orbit/v1/Scheduler.js';
 import type { SubscribeRequest__Output } from '../../gen/orbit/v1/SubscribeRequest.js';
 import type { TaskInfo__Output } from '../../gen/orbit/v1/TaskInfo.js';
 import type { MasterCore } from '../core.js';
-import { checkCap, type CallLimits } from '../limits.js';
+import { checkCap, type CallLimits } from '../../common/call-limits.js';
 import type { OutboundStreams } from './bounded-stream.js';
 import type { FrameworkRecord } from '../records.js';
 import { encodeSchedulerEvent } from './encode.js';

@@ -4,8 +4,8 @@
  * within bounds; a call over a cap is refused with INVALID_ARGUMENT naming the field, the cap and
  * the flag, before any of it is applied.
  */
-import { InvalidArgumentError } from '../common/errors.js';
-import type { Bounds } from '../common/task-limits.js';
+import { InvalidArgumentError } from './errors.js';
+import type { Bounds } from './task-limits.js';
 
 export interface CallLimits {
   /** Tasks in one Accept, over all its LAUNCH operations. */
