@@ -191,7 +191,8 @@ async function main(): Promise<void> {
   const active = await activeTasks(httpPort);
   const died = [...launched].filter((id) => ['LOST', 'GONE'].includes(finalState.get(id) ?? ''));
   const unheard = [...launched].filter((id) => !terminal.has(id) && !active.has(id));
-  const lost = died.length + unheard.length;
+  // A LOST learned only by reconciliation is in both lists: count each task once.
+  const lost = new Set([...died, ...unheard]).size;
   const dropped = [...launched].filter((id) => finalState.get(id) === 'DROPPED').length;
   // Longest stretch with fewer than TASKS running, as the framework saw it (after the first full house).
   let longestGapMs = 0;

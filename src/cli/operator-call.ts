@@ -53,7 +53,7 @@ async function call<Res>(
       if (reason === 'REGISTRY_UNAVAILABLE') throw new UsageError(`the master did not make the change: ${err.details}`, { reason });
       if (UNREACHABLE.has(err.code)) throw new UsageError(`cannot reach ${where} (${why})`);
       // The master refused the request: the operator's to fix, said in one line.
-      if (REFUSED.has(err.code)) throw new UsageError(err.details || err.message, { reason: statusReason(err) });
+      if (REFUSED.has(err.code)) throw new UsageError(err.details || err.message, { reason });
       throw new Error(`Operator.${name} failed: ${why}`);
     }
   } finally {

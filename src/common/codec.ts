@@ -28,8 +28,8 @@ import { checkName } from './names.js';
 import { STATUS_TIMESTAMP_MS } from './task-limits.js';
 import { MAX_STATUS_MESSAGE_CHARS, type TaskStatus } from './tasks.js';
 
-export { containerKindFromProto, errorReasonFromProto, errorReasonToProto, reasonFromProto, reasonToProto, sourceFromProto, stateFromProto, stateToProto } from './enum-codec.js';
-export { attributesFromProto, attributesToProto, capped, labelsFromProto, labelsToProto, required, resourcesFromProto, resourcesToProto, secondsToMs } from './field-codec.js';
+export { errorReasonFromProto, errorReasonToProto, reasonFromProto, reasonToProto, stateFromProto, stateToProto } from './enum-codec.js';
+export { attributesFromProto, attributesToProto, required, resourcesFromProto, resourcesToProto, secondsToMs } from './field-codec.js';
 export { launchRefusal, taskFromProto, taskToProto } from './task-codec.js';
 
 /** Agents' containerizers, by the name they register with. */

@@ -26,9 +26,9 @@ export function normalizeRanges(ranges: readonly Range[]): Range[] {
  * Two ranges of the list that share a value, the earlier-beginning one first, or undefined when
  * none do; adjacency (1-3, 4-6) is not overlap. The input may be in any order.
  */
-export function findOverlap(ranges: readonly Range[]): [Range, Range] | undefined {
+export function findOverlap<R extends Range>(ranges: readonly R[]): [R, R] | undefined {
   const sorted = [...ranges].sort((x, y) => x.begin - y.begin || x.end - y.end);
-  let widest: Range | undefined;
+  let widest: R | undefined;
   for (const r of sorted) {
     if (widest !== undefined && r.begin <= widest.end) return [widest, r];
     if (widest === undefined || r.end > widest.end) widest = r;

@@ -14,6 +14,7 @@ import { containerKindFromProto, containerKindToProto, healthTypeFromProto, heal
 import { InvalidArgumentError } from './errors.js';
 import { integerWithin, labelsFromProto, labelsToProto, resourcesFromProto, resourcesToProto, secondsToMs } from './field-codec.js';
 import { checkName } from './names.js';
+import { findOverlap } from './ranges.js';
 import {
   DEFAULT_KILL_GRACE_MS,
   environmentBytes,
@@ -160,13 +161,10 @@ function rangeOverlap(list: readonly Resource__Output[], field: string): string 
     r.ranges.forEach((x, j) => ranges.push({ begin: Number(x.begin), end: Number(x.end), at: `${field}[${i}].ranges[${j}]` }));
   });
   for (const [name, ranges] of byName) {
-    ranges.sort((x, y) => x.begin - y.begin || x.end - y.end);
-    let widest: (typeof ranges)[number] | undefined;
-    for (const r of ranges) {
-      if (widest && r.begin <= widest.end) {
-        return `${r.at}: ${name} ${r.begin}-${r.end} overlaps ${widest.begin}-${widest.end} (${widest.at}); a task names each value once`;
-      }
-      if (!widest || r.end > widest.end) widest = r;
+    const overlap = findOverlap(ranges);
+    if (overlap) {
+      const [earlier, r] = overlap;
+      return `${r.at}: ${name} ${r.begin}-${r.end} overlaps ${earlier.begin}-${earlier.end} (${earlier.at}); a task names each value once`;
     }
   }
   return undefined;

@@ -46,10 +46,10 @@ export class AgentLife {
     }
   }
 
-  /** Leaving `active`: its offers are rescinded and it is offered no more. Written once. */
-  private leaveActive(agent: AgentRecord): void {
-    this.offers.rescindAllOn(agent.info.id);
-    this.allocator.deactivateAgent(agent.info.id);
+  /** Nothing more offered from an agent: when it leaves `active`, and when it drains. Written once. */
+  private stopOffers(agentId: string): void {
+    this.offers.rescindAllOn(agentId);
+    this.allocator.deactivateAgent(agentId);
   }
 
   /**
@@ -61,7 +61,7 @@ export class AgentLife {
     if (!agent || !this.sessions.isAgentStream(agentId, channel)) return;
     this.sessions.detachAgent(agentId, false);
     if (agent.state !== 'active') return;
-    this.leaveActive(agent);
+    this.stopOffers(agent.info.id);
     this.agents.transition(agent, 'disconnected');
     this.effects.log.warn({ agentId }, 'agent disconnected');
     this.effects.event('agent-disconnected', `agent ${agent.info.hostname} disconnected`, { agentId });
@@ -87,7 +87,7 @@ export class AgentLife {
     // It may have come back, or gone, while the write was made.
     if (this.agents.get(id) !== agent || agent.state === 'unreachable' || agent.lastHeartbeatAt > now) return;
     const silentS = Math.round((now - agent.lastHeartbeatAt) / 1000);
-    if (agent.state === 'active') this.leaveActive(agent);
+    if (agent.state === 'active') this.stopOffers(agent.info.id);
     this.agents.transition(agent, 'unreachable');
     this.sessions.detachAgent(id, true);
     for (const task of [...this.tasks.onAgent(id).values()]) {
@@ -115,7 +115,7 @@ export class AgentLife {
     }
     const current = this.agents.get(agentId);
     if (current) {
-      if (current.state === 'active') this.leaveActive(current);
+      if (current.state === 'active') this.stopOffers(agentId);
       for (const task of [...this.tasks.onAgent(agentId).values()]) {
         this.relay.decide(task, 'GONE', 'AGENT_REMOVED', `agent '${agentId}' was marked gone by an operator`);
       }
@@ -144,8 +144,7 @@ export class AgentLife {
     if (agent.drain !== 'none' || this.agents.get(agentId) !== agent) return `agent '${agentId}' is already ${agent.drain}`;
     const tasks = [...this.tasks.onAgent(agentId).values()];
     this.agents.setDrain(agent, tasks.length === 0 ? 'drained' : 'draining');
-    this.offers.rescindAllOn(agentId);
-    this.allocator.deactivateAgent(agentId);
+    this.stopOffers(agentId);
     for (const task of tasks) this.effects.toAgent(agentId, { type: 'killTask', frameworkId: task.frameworkId, taskId: task.spec.taskId, reason: 'AGENT_DRAINING' });
     this.effects.log.info({ agentId, tasks: tasks.length }, 'agent draining');
     this.effects.event('agent-draining', `agent ${agent.info.hostname} draining`, { agentId });

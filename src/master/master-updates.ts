@@ -5,7 +5,7 @@
  * every re-subscription. They reach the framework at least once, as agent-made updates do; the
  * framework acts on a uuid once. (Reconciliation answers are not kept: asking again answers again.)
  *
- * Plain data inside a FrameworkRecord; the master core is its only writer.
+ * Kept per framework by the tasks book (tasks.ts), their only writer.
  */
 import type { TaskStatus } from '../common/tasks.js';
 import { isTerminal } from '../common/tasks.js';

@@ -100,7 +100,7 @@ export class Allocator {
   // ---- frameworks -------------------------------------------------------------------------
 
   /** Adds a framework (active unless said otherwise); re-adding updates its roles. */
-  addFramework(id: string, roles: readonly string[], options: { active?: boolean; suppressed?: readonly string[] } = {}): void {
+  addFramework(id: string, roles: readonly string[], options: { active?: boolean } = {}): void {
     this.members.addFramework(id, roles, options);
     this.membersChanged();
   }

@@ -41,11 +41,10 @@ export class Membership {
   }
 
   /** Adds a framework (active unless said otherwise); re-adding updates its roles. */
-  addFramework(id: string, roles: readonly string[], options: { active?: boolean; suppressed?: readonly string[] }): void {
+  addFramework(id: string, roles: readonly string[], options: { active?: boolean }): void {
     const existing = this.frameworks.get(id);
     const framework: FrameworkEntry = existing ?? { id, roles: new Set(), suppressed: new Set(), active: options.active ?? true };
     if (!existing) this.frameworks.set(id, framework);
-    for (const r of options.suppressed ?? []) framework.suppressed.add(r);
     for (const r of framework.roles) if (!roles.includes(r)) this.leaveRole(framework, r);
     for (const r of roles) if (!framework.roles.has(r)) this.joinRole(framework, r);
   }
