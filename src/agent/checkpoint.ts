@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { FrameworkInfo } from '../common/cluster.js';
 import { nameProblem } from '../common/names.js';
 import type { TaskState, TaskStatus } from '../common/tasks.js';
-import { REMOVING_SUFFIX, removeDurably, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.js';
+import { REMOVING_SUFFIX, removeDurably, TEMP_SUFFIX, writeFileAtomic } from '../common/atomic-file.js';
 import {
   checkAgentIdFile,
   checkFrameworkFile,
