@@ -5,7 +5,7 @@
  * HTTP listens; (re-)registration with the master happens in the background and is retried for as
  * long as the agent runs.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { httpLimits, type HttpLimits } from '../common/http-json.js';
 import { hostname as osHostname } from 'node:os';
@@ -94,6 +94,20 @@ export interface RunningAgent {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Process tasks run as other users than the agent (see containerizer/process.ts), in sandboxes
+ * under the work dir: those users must be able to search it. Search for others (o+x) lets them
+ * through to a path they know without letting them list it; what else the agent keeps there is
+ * its own (checkpoint files are 0600; each sandbox is 0700, its task user's). A no-op when the
+ * work dir allows it already.
+ */
+function letTaskUsersThrough(workDir: string, log: Logger): void {
+  const mode = statSync(workDir).mode & 0o7777;
+  if ((mode & 0o001) !== 0) return;
+  chmodSync(workDir, mode | 0o001);
+  log.info({ workDir, mode: (mode | 0o001).toString(8) }, 'made the work dir searchable by task users (o+x), so process tasks reach their sandboxes');
+}
+
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const masters = parseMasterList(options.master, 'master');
   // Checked before anything starts: a bad limit throws with nothing to undo.
@@ -102,6 +116,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const log = options.logger ?? silentLogger;
   const inMemory = options.checkpoint === 'memory';
   mkdirSync(options.workDir, { recursive: true });
+  if (process.getuid?.() === 0 && options.containerizers.some((c) => c.kind === 'process')) letTaskUsersThrough(options.workDir, log);
   // Two agents recovering from one work dir would fight over the same containers.
   const unlock = inMemory ? () => undefined : lockWorkDir(options.workDir, 'agent');
   const checkpoint: AgentCheckpoint = inMemory ? new MemoryCheckpoint() : new Checkpoint(options.workDir);

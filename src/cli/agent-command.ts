@@ -15,6 +15,7 @@ import { DockerContainerizer } from '../agent/containerizer/docker.js';
 import { ProcessContainerizer } from '../agent/containerizer/process.js';
 import { SimulatedContainerizer } from '../agent/containerizer/simulated.js';
 import { detectResources } from '../agent/detect.js';
+import { blockedDirectory, checkTaskUser, DEFAULT_TASK_USER, describeUser, readPasswd, type TaskUser } from '../agent/task-user.js';
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
 import { httpLimitOptions, httpLimitsFromFlags, type HttpLimitFlags } from './http-limit-flags.js';
 import { waitForSignal } from '../common/signals.js';
@@ -36,17 +37,22 @@ interface AgentFlags extends HttpLimitFlags {
   strict?: boolean;
   statusUpdateRetryBase?: number;
   statusUpdateRetryMax?: number;
+  taskUser: string;
+  allowRootTaskUser: boolean;
 }
 
 const KNOWN_CONTAINERIZERS = ['docker', 'process', 'simulated'];
 
-/** Builds the containerizers named by --containerizers (validated). */
-export function makeContainerizers(list: string, log: (msg: string, fields?: object) => void): Containerizer[] {
+/**
+ * Builds the containerizers named by --containerizers (validated); process tasks that name no user
+ * run as `taskUser` (a checked --task-user; default nobody).
+ */
+export function makeContainerizers(list: string, log: (msg: string, fields?: object) => void, taskUser: string = DEFAULT_TASK_USER): Containerizer[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UsageError('--containerizers: name at least one of docker, process');
   const unknown = names.find((n) => !KNOWN_CONTAINERIZERS.includes(n));
   if (unknown) throw new UsageError(`--containerizers: unknown containerizer '${unknown}' (known: ${KNOWN_CONTAINERIZERS.join(', ')})`);
-  return [...new Set(names)].map((n) => (n === 'docker' ? new DockerContainerizer({ log }) : n === 'simulated' ? new SimulatedContainerizer() : new ProcessContainerizer({ log })));
+  return [...new Set(names)].map((n) => (n === 'docker' ? new DockerContainerizer({ log }) : n === 'simulated' ? new SimulatedContainerizer() : new ProcessContainerizer({ log, taskUser })));
 }
 
 /**
@@ -68,6 +74,36 @@ async function usableContainerizers(list: Containerizer[], explicit: boolean, lo
   }
   if (usable.length === 0) throw new UsageError('no containerizer can run tasks on this machine');
   return usable;
+}
+
+/**
+ * The --task-user, checked against /etc/passwd: refused (naming the flag) when it is not a user
+ * there nor a numeric uid, or is root without --allow-root-task-user; root with it is logged as a
+ * warning. An agent that is not root cannot switch users, and says its tasks run as itself.
+ */
+export async function taskUserFromFlags(flags: Pick<AgentFlags, 'taskUser' | 'allowRootTaskUser'>, log: Logger): Promise<TaskUser> {
+  const verdict = checkTaskUser(flags.taskUser, await readPasswd(), flags.allowRootTaskUser);
+  if (!verdict.ok) throw new UsageError(`--task-user: ${verdict.reason}`);
+  const { user } = verdict;
+  const agentUid = process.getuid?.();
+  if (agentUid !== 0) {
+    if (user.uid !== agentUid) log.warn(`the agent is not root and cannot switch users: process tasks run as uid ${agentUid ?? 'unknown'} (the agent's own), not as ${describeUser(user)} (--task-user)`);
+  } else if (user.uid === 0) {
+    log.warn(`--allow-root-task-user: process tasks that name no user run as root (${describeUser(user)}) on this machine`);
+  }
+  return user;
+}
+
+/**
+ * Warns when the task user cannot reach the work dir (a directory above it that it may not
+ * search; the agent opens the work dir itself to it): every process task that runs as that user
+ * would fail to launch, each saying so. Only a root agent with the process containerizer switches.
+ */
+async function warnIfUnreachable(workDir: string, user: TaskUser, containerizers: readonly Containerizer[], log: Logger): Promise<void> {
+  if (process.getuid?.() !== 0 || !containerizers.some((c) => c.kind === 'process')) return;
+  const blocked = await blockedDirectory(workDir, user);
+  if (blocked === undefined) return;
+  log.warn(`process tasks run as ${describeUser(user)} (--task-user), who cannot reach --work-dir ${workDir}: it may not search ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}); give that directory search permission for others (chmod o+x) or choose a work dir it can reach, else every process task fails to launch`);
 }
 
 /** Parses one flag's value, turning a parse error into a usage error that names the flag. */
@@ -110,6 +146,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--kill-tasks-on-exit', 'kill running tasks when the agent stops (default: leave them running)', false)
     .option('--strict', 'refuse to start when a checkpoint file is corrupt, naming it (the default)')
     .option('--no-strict', 'skip corrupt checkpoint files with a warning and recover without them')
+    .option('--task-user <name>', 'who runs process tasks that name no user: a user in /etc/passwd, or a numeric uid (when the agent is not root, tasks run as the agent\'s own user)', DEFAULT_TASK_USER)
+    .option('--allow-root-task-user', 'allow a --task-user that is root (uid 0): process tasks that name no user then run as root', false)
     .addOption(logLevelOption());
   for (const option of httpLimitOptions()) agent.addOption(option);
   addStatusRetryFlags(agent).action(async (flags: AgentFlags) => {
@@ -121,8 +159,10 @@ export function registerAgentCommand(program: Command): void {
       const given = flagValue('--resources', () => parseResources(flags.resources ?? ''));
       const attributes = flagValue('--attributes', () => parseAttributes(flags.attributes ?? ''));
       const log = createLogger('agent', flags.logLevel);
-      const containerizers = await usableContainerizers(makeContainerizers(flags.containerizers ?? 'docker,process', (msg, fields) => log.info(fields ?? {}, msg)), flags.containerizers !== undefined, log);
+      const taskUser = await taskUserFromFlags(flags, log);
+      const containerizers = await usableContainerizers(makeContainerizers(flags.containerizers ?? 'docker,process', (msg, fields) => log.info(fields ?? {}, msg), taskUser.name), flags.containerizers !== undefined, log);
       mkdirSync(flags.workDir, { recursive: true });
+      await warnIfUnreachable(flags.workDir, taskUser, containerizers, log);
       const resources = detectResources(given, flags.workDir);
       const agent = await startAgent({
         master,

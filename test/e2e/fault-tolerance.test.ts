@@ -6,6 +6,7 @@
  * ended), and no agent has more allocated than it has.
  */
 import t from 'tap';
+import { chmodSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { orbitV1 } from '../../src/common/proto.js';
 import type { AgentMessage__Output } from '../../src/gen/orbit/v1/AgentMessage.js';
@@ -73,6 +74,9 @@ t.test('a framework process that stays away past its failover timeout loses its 
 t.test('an agent frozen with SIGSTOP goes UNREACHABLE, and RUNNING again after SIGCONT', async (t) => {
   const [port, httpPort, agentHttp] = (await freePorts(3)) as [number, number, number];
   const workDir = tempDir(t);
+  // Process tasks run as nobody (the agent's default --task-user), who must pass through this
+  // private temp dir to reach its sandbox in the agent's work dir below it.
+  chmodSync(workDir, 0o711);
   spawnOrbit(t, ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', `${workDir}/master`, '--allocation-interval', '0.1', '--agent-ping-timeout', '0.5', '--max-agent-ping-misses', '3', '--log-level', 'warn']);
   const master = `127.0.0.1:${port}`;
   await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);

@@ -4,7 +4,7 @@
  * restarted with fewer resources than its tasks use, and a master restarted under `orbit run`.
  */
 import t from 'tap';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { spawnMaster } from '../helpers/agent-cli.js';
@@ -30,6 +30,9 @@ const AGENT_RESOURCES = 'cpus:2;mem:1024;ports:[31000-31009]';
 
 async function cluster(t: TestLike): Promise<Cluster> {
   const workDir = tempDir(t);
+  // Process tasks run as nobody (the agents' default --task-user), who must pass through this
+  // private temp dir to reach their sandboxes in the agents' work dirs below it.
+  chmodSync(workDir, 0o711);
   const m = await spawnMaster(t, { workDir: join(workDir, 'master') });
   const master = m.address;
   return {
@@ -124,6 +127,9 @@ t.test('an agent restarted with fewer resources than its tasks use refuses to st
 
 t.test("a master killed -9 and restarted under orbit run: the task runs on and orbit run exits with its code", async (t) => {
   const workDir = tempDir(t);
+  // The task runs as nobody (the agent's default --task-user): it passes through this dir to its
+  // sandbox in the agent's work dir below, and writes its marker here (sticky, as /tmp).
+  chmodSync(workDir, 0o1777);
   const m = await spawnMaster(t, { workDir: join(workDir, 'master') });
   const [first, master] = [m.process, m.address];
   spawnOrbit(t, ['agent', '--master', master, '--work-dir', join(workDir, 'agent'), '--http-port', '0', '--containerizers', 'process', '--resources', AGENT_RESOURCES, '--log-level', 'warn']);

@@ -1,7 +1,7 @@
 // `orbit jobs ...` run in-process through commander (as bin/orbit.js runs it): serve, then submit
 // the example pipeline, status, logs (read from the agent), runs, cancel, and scheduled jobs.
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseJobSpec } from '../../src/frameworks/jobs/job-spec.js';
 import { REPO_ROOT } from '../helpers/cli.js';
@@ -20,6 +20,8 @@ t.test('orbit jobs against a framework it serves', async (t) => {
   const stateDir = tempDir(t, 'orbit-jobs-cli-');
   const files = tempDir(t, 'orbit-jobs-specs-');
   const work = tempDir(t, 'orbit-jobs-work-');
+  // The tasks run as nobody (the agent's default task user) and share files here.
+  chmodSync(work, 0o777);
   const serving = serve(t, ['jobs', 'serve', '--master', cluster.master.address, '--state-dir', stateDir, '--api-port', '0', '--failover-timeout', '60', '--log-level', 'silent']);
   const api = await eventually('the API address', () => servedApi(serving.out()));
   const spec = (name: string, body: unknown): string => {

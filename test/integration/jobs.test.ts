@@ -2,7 +2,7 @@
 // to end, retries with backoff, upstream failures, timeouts, the concurrency limit, cancel, a cron
 // schedule, refused specs, and a restart of the framework in the middle of a run.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../../src/framework-sdk/index.js';
 import { JobsFramework, type JobsFrameworkOptions } from '../../src/frameworks/jobs/jobs-framework.js';
@@ -34,6 +34,8 @@ t.test('the jobs framework on a master and two agents', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'h1' }, { hostname: 'h2' }]);
   const stateDir = tempDir(t, 'orbit-jobs-');
   const work = tempDir(t, 'orbit-jobs-work-');
+  // The tasks run as nobody (the agents' default task user) and share files here.
+  chmodSync(work, 0o777);
   let { fw, api } = await startJobs(t, cluster.master.address, stateDir);
 
   await t.test('a three-step pipeline runs in dependency order and succeeds', async (t) => {

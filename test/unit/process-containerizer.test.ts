@@ -79,7 +79,7 @@ t.test('ProcessContainerizer', async (t) => {
     t.equal(exit.message, 'exited with code 3');
   });
 
-  t.test('runs in the sandbox with exactly the given env, plus the agent PATH', async (t) => {
+  t.test('runs in the sandbox with exactly the given env, plus the agent PATH and HOME (the sandbox)', async (t) => {
     const req = request(t.testdir(), { value: 'echo "$PORT0 $FOO"; pwd; env -0 > env.bin' }, { PORT0: '31001', FOO: 'a b' });
     await (await containerizer.launch(req)).exited;
     t.equal(await sandboxFile(req, 'stdout'), `31001 a b\n${req.sandboxDir}\n`);
@@ -89,8 +89,15 @@ t.test('ProcessContainerizer', async (t) => {
     // sh itself adds PWD and SHLVL. tap's process tracking injects NODE_OPTIONS and _TAPJS_* into
     // every spawn made under it; outside tap they are absent.
     const ignored = (k: string) => ['PWD', 'SHLVL', 'NODE_OPTIONS'].includes(k) || k.startsWith('_TAPJS_');
-    t.same([...env.keys()].filter((k) => !ignored(k)).sort(), ['FOO', 'PATH', 'PORT0'], "nothing but PATH comes from the agent's env");
+    t.same([...env.keys()].filter((k) => !ignored(k)).sort(), ['FOO', 'HOME', 'PATH', 'PORT0'], "nothing but PATH comes from the agent's env");
     t.equal(env.get('PATH'), process.env['PATH']);
+    t.equal(env.get('HOME'), req.sandboxDir, 'HOME is the sandbox');
+  });
+
+  t.test("the task's own HOME wins over the sandbox", async (t) => {
+    const req = request(t.testdir(), { value: 'echo "$HOME"' }, { HOME: '/somewhere' });
+    await (await containerizer.launch(req)).exited;
+    t.equal(await sandboxFile(req, 'stdout'), '/somewhere\n');
   });
 
   t.test("the task's own PATH wins over the agent's", async (t) => {

@@ -7,8 +7,14 @@
  * which must checkpoint the exit first — when `remove` is called (`LaunchRequest.keepExited`). The
  * engine's AutoRemove stays off either way, so an exit is never lost to a crash. The task's output
  * stays in the sandbox's stdout/stderr files.
+ *
+ * Containers are hardened beyond Docker's defaults: never privileged, `no-new-privileges` (a setuid
+ * binary gains nothing), every capability dropped but TASK_CAPABILITIES, and no host path mounted
+ * (the output reaches the sandbox through the attach stream, not a bind). A container runs as its
+ * image's user unless the task names one.
  */
 import { setMaxListeners } from 'node:events';
+import { chmod } from 'node:fs/promises';
 import type { Duplex, Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { scalar } from '../../common/resources.js';
@@ -43,6 +49,32 @@ export const LABEL_FRAMEWORK_ID = 'orbit.framework-id';
 export const LABEL_TASK_ID = 'orbit.task-id';
 /** Orbit's container id (the Docker name is `orbit-<container id>`). */
 export const LABEL_CONTAINER_ID = 'orbit.container-id';
+
+/**
+ * The capabilities a task's container keeps (all others are dropped): Docker's default set without
+ * NET_RAW (raw sockets: packet spoofing, ARP tricks on the host network every container shares),
+ * MKNOD (device nodes), AUDIT_WRITE (the host's audit log), SETFCAP and SETPCAP (granting file or
+ * process capabilities) and SYS_CHROOT. What is kept lets a usual image start as root, fix up its
+ * data directory and drop to its own user (postgres, redis, nginx do), and serve a low port.
+ */
+export const TASK_CAPABILITIES: readonly string[] = [
+  /** chown files: an entrypoint that hands its data directory to the service's user. */
+  'CHOWN',
+  /** Root reads and writes files it does not own (the same entrypoints, in volumes). */
+  'DAC_OVERRIDE',
+  /** chmod and utime on files it does not own (the same entrypoints). */
+  'FOWNER',
+  /** Keeps set-group-id bits on files it changes (package installs, shared group directories). */
+  'FSETID',
+  /** Signals the container's own processes whatever their user (a supervisor, a shell's kill). */
+  'KILL',
+  /** setgid/setgroups: dropping to the service's user (gosu, su-exec, setpriv). */
+  'SETGID',
+  /** setuid: the same drop. */
+  'SETUID',
+  /** Listens on a port below 1024 (tasks use the host's network). */
+  'NET_BIND_SERVICE',
+];
 
 /** Options for DockerContainerizer; with neither `docker` nor `socketPath`, dockerode's default. */
 export interface DockerContainerizerOptions {
@@ -123,7 +155,8 @@ export class DockerContainerizer implements Containerizer {
     const launchFailed = (what: string, cause: unknown): ContainerLaunchError =>
       new ContainerLaunchError(`${what} for task ${task.taskId} (image ${image}): ${messageOf(cause)}`, 'CONTAINER_LAUNCH_FAILED', { cause });
 
-    const files = await openOutputFiles(request.sandboxDir).catch((err: unknown) => {
+    // Only the agent writes the sandbox of a container; process tasks' users must not read it.
+    const files = await chmod(request.sandboxDir, 0o700).then(() => openOutputFiles(request.sandboxDir)).catch((err: unknown) => {
       throw launchFailed('cannot open the output files in the sandbox', err);
     });
     let container: Dockerode.Container;
@@ -265,7 +298,14 @@ export class DockerContainerizer implements Containerizer {
     const cpus = scalar(task.resources, 'cpus');
     const memMiB = scalar(task.resources, 'mem');
     const memory = memMiB > 0 ? Math.max(Math.round(memMiB * BYTES_PER_MIB), DOCKER_MIN_MEMORY_BYTES) : undefined;
-    const hostConfig: Dockerode.HostConfig = { NetworkMode: 'host' };
+    // No Binds or Mounts: nothing of the host is mounted (the output comes through the attach stream).
+    const hostConfig: Dockerode.HostConfig = {
+      NetworkMode: 'host',
+      Privileged: false,
+      SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'],
+      CapAdd: [...TASK_CAPABILITIES],
+    };
     if (cpus > 0) hostConfig.NanoCpus = Math.round(cpus * 1e9);
     if (memory !== undefined) {
       hostConfig.Memory = memory;

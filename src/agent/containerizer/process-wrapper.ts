@@ -17,6 +17,7 @@ import { constants } from 'node:os';
 import { access, stat } from 'node:fs/promises';
 import { constants as fs } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { blockedDirectory, EXECUTE, permits, type TaskUser } from '../task-user.js';
 
 /** The file in the sandbox that holds the task's exit status once it has ended. */
 export const EXIT_STATUS_FILE = '.orbit-exit-status';
@@ -66,12 +67,14 @@ export function exitMessage(code: number | null, signal: NodeJS.Signals | null):
 /**
  * The program's path as exec would find it (PATH from `env`, relative paths from `cwd`), or the
  * errno exec would fail with: the wrapper spawns fine either way, so the launch checks first.
+ * With `user`, it is checked as that user (no supplementary groups) would exec it, not as the agent.
  */
-export async function resolveProgram(program: string, env: Record<string, string>, cwd: string): Promise<{ path: string } | { error: 'ENOENT' | 'EACCES' }> {
+export async function resolveProgram(program: string, env: Record<string, string>, cwd: string, user?: Pick<TaskUser, 'uid' | 'gid'>): Promise<{ path: string } | { error: 'ENOENT' | 'EACCES' }> {
   const check = async (path: string): Promise<'ok' | 'ENOENT' | 'EACCES'> => {
     const s = await stat(path).catch(() => undefined);
     if (s === undefined) return 'ENOENT';
     if (!s.isFile()) return 'EACCES';
+    if (user !== undefined) return permits(s, user, EXECUTE) && (await blockedDirectory(path, user)) === undefined ? 'ok' : 'EACCES';
     return access(path, fs.X_OK).then(() => 'ok' as const, () => 'EACCES' as const);
   };
   if (program.includes('/')) {

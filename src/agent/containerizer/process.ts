@@ -5,13 +5,20 @@
  * and reads the status file of those that ended while it was away.
  *
  * The task writes straight into the sandbox's stdout/stderr files (the files are the process's
- * own descriptors, so output goes on without the agent). Nothing isolates the task: cpus and mem
- * are not enforced, and the task sees the agent's filesystem and network.
+ * own descriptors, so output goes on without the agent). Nothing else isolates the task: cpus and
+ * mem are not enforced, and the task sees the agent's filesystem and network.
+ *
+ * Users (task-user.ts): an agent that is root runs each task as the user it names, else as its
+ * task user (`--task-user`, default nobody), with that user's uid and primary gid, no supplementary
+ * groups, and HOME the sandbox; the sandbox and its output files become that user's (mode 0700),
+ * and the agent, as root, still reads them. An agent that is not root cannot switch users: its
+ * tasks run as itself, and one that names another user fails to launch, saying so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CommandSpec } from '../../common/tasks.js';
+import type { CommandSpec, TaskSpec } from '../../common/tasks.js';
+import { blockedDirectory, DEFAULT_TASK_USER, describeUser, lookupUser, type TaskUser } from '../task-user.js';
 import {
   ContainerLaunchError,
   type ContainerExit,
@@ -34,6 +41,13 @@ export interface ProcessContainerizerOptions {
   log?: (msg: string, fields?: object) => void;
   /** How often recovered tasks are checked for an exit (default 250 ms). */
   pollIntervalMs?: number;
+  /**
+   * Who runs a task that names no user: a name in /etc/passwd or a numeric uid (default nobody),
+   * looked up at each launch. The caller has checked it (`orbit agent` refuses root unless told).
+   */
+  taskUser?: string;
+  /** The uid the agent runs as (default its real one); only root (0) switches users. For tests. */
+  agentUid?: number;
 }
 
 interface Running {
@@ -61,17 +75,23 @@ export class ProcessContainerizer implements Containerizer {
   readonly kind = 'process' as const;
   private readonly log: (msg: string, fields?: object) => void;
   private readonly pollIntervalMs: number;
+  private readonly taskUser: string;
+  private readonly agentUid: number | undefined;
   private readonly running = new Map<string, Running>();
 
   constructor(options: ProcessContainerizerOptions = {}) {
     this.log = options.log ?? (() => {});
     this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.taskUser = options.taskUser ?? DEFAULT_TASK_USER;
+    this.agentUid = options.agentUid ?? process.getuid?.();
   }
 
   /**
-   * Spawns the command with `cwd` the sandbox and exactly `request.env` (plus the agent's PATH when
-   * the task sets none). Resolves once the process runs; rejects with ContainerLaunchError
-   * (CONTAINER_LAUNCH_FAILED) naming the program when it can't be run.
+   * Spawns the command with `cwd` the sandbox and exactly `request.env` (plus the agent's PATH, and
+   * HOME the sandbox, when the task sets none), as the task's user (see the file's comment).
+   * Resolves once the process runs; rejects with ContainerLaunchError (CONTAINER_LAUNCH_FAILED)
+   * naming the program when it can't be run: among others, when its user is unknown, is one the
+   * agent cannot switch to, or cannot reach the sandbox.
    */
   async launch(request: LaunchRequest, _progress?: LaunchProgress): Promise<LaunchedContainer> {
     const { containerId, task, sandboxDir } = request;
@@ -87,17 +107,21 @@ export class ProcessContainerizer implements Containerizer {
 
     const isDir = await stat(sandboxDir).then((s) => s.isDirectory(), () => false);
     if (!isDir) throw failed(`sandbox directory ${sandboxDir} does not exist`);
-    const ids = task.command.user ? await lookupUser(task.command.user).catch((err: unknown) => {
+    const user = await this.userOf(task).catch((err: unknown) => {
       throw failed(messageOf(err), err);
-    }) : undefined;
+    });
+    if (user !== undefined) await this.giveSandbox(sandboxDir, user).catch((err: unknown) => {
+      throw failed(messageOf(err), err);
+    });
 
     const env = { ...request.env };
     if (env['PATH'] === undefined && process.env['PATH'] !== undefined) env['PATH'] = process.env['PATH'];
+    env['HOME'] ??= sandboxDir;
     // The wrapper always starts; what exec would refuse must be refused here, with exec's errno.
-    const found = await resolveProgram(program, env, sandboxDir);
-    if ('error' in found) throw failed(`spawn ${program} ${found.error}`);
+    const found = await resolveProgram(program, env, sandboxDir, user);
+    if ('error' in found) throw failed(`spawn ${program} ${found.error}${user === undefined ? '' : ` (as ${describeUser(user)})`}`);
 
-    const files = await openOutputFiles(sandboxDir).catch((err: unknown) => {
+    const files = await openOutputFiles(sandboxDir, user).catch((err: unknown) => {
       throw failed('cannot open the output files in the sandbox', err);
     });
     const closeFiles = () => Promise.all(files.map((f) => f.close()));
@@ -110,7 +134,8 @@ export class ProcessContainerizer implements Containerizer {
         stdio: ['pipe', files[0].fd, files[1].fd],
         // Its own session and group: it outlives the agent, and a kill reaches all it started.
         detached: true,
-        ...ids,
+        // Node (libuv) also clears the supplementary groups when it switches.
+        ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
       });
     } catch (err) {
       await closeFiles();
@@ -232,6 +257,39 @@ export class ProcessContainerizer implements Containerizer {
     }
   }
 
+  /**
+   * Who runs the task: undefined for the agent itself (no switch). Root runs it as the user it
+   * names, else as the task user; any other agent runs every task as itself, and refuses one that
+   * names another user rather than run it as the wrong one.
+   */
+  private async userOf(task: TaskSpec): Promise<TaskUser | undefined> {
+    const named = task.command.user;
+    if (this.agentUid === 0) {
+      return lookupUser(named || this.taskUser).catch((err: unknown) => {
+        throw new Error(named ? messageOf(err) : `the agent's task user (--task-user): ${messageOf(err)}`, { cause: err });
+      });
+    }
+    if (!named) return undefined;
+    const user = await lookupUser(named);
+    if (user.uid !== this.agentUid) {
+      throw new Error(`it names ${describeUser(user)}, but the agent runs as uid ${this.agentUid ?? 'unknown'}, not as root, and cannot switch users`);
+    }
+    return undefined;
+  }
+
+  /**
+   * Makes the sandbox the user's (mode 0700: other tasks' users cannot look in), after checking
+   * that the user can reach it: every directory above it must be searchable by that user.
+   */
+  private async giveSandbox(sandboxDir: string, user: TaskUser): Promise<void> {
+    const blocked = await blockedDirectory(sandboxDir, user);
+    if (blocked !== undefined) {
+      throw new Error(`${describeUser(user)} cannot reach the sandbox: it may not search ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}, owner uid ${blocked.uid}); the agent's work dir must lie under directories the task user can search`);
+    }
+    await chown(sandboxDir, user.uid, user.gid);
+    await chmod(sandboxDir, 0o700);
+  }
+
   /** Watches a recovered task until its leader exits, then reads its recorded status. */
   private watch(known: KnownContainer, handle: ContainerHandle): LaunchedContainer {
     const flags = { killed: false, escalated: false, done: false };
@@ -321,25 +379,20 @@ function spawned(child: ChildProcess): Promise<void> {
   });
 }
 
-async function openOutputFiles(sandboxDir: string): Promise<[FileHandle, FileHandle]> {
-  const stdout = await open(join(sandboxDir, 'stdout'), 'a');
+/** Opens the sandbox's stdout and stderr for appending; with `user`, they become that user's. */
+async function openOutputFiles(sandboxDir: string, user: TaskUser | undefined): Promise<[FileHandle, FileHandle]> {
+  const files: FileHandle[] = [];
   try {
-    return [stdout, await open(join(sandboxDir, 'stderr'), 'a')];
+    for (const name of ['stdout', 'stderr']) {
+      const file = await open(join(sandboxDir, name), 'a');
+      files.push(file);
+      if (user !== undefined) await file.chown(user.uid, user.gid);
+    }
+    return [files[0]!, files[1]!];
   } catch (err) {
-    await stdout.close();
+    await Promise.all(files.map((f) => f.close()));
     throw err;
   }
-}
-
-/** uid and gid of a user name (from /etc/passwd) or of a numeric uid. */
-async function lookupUser(user: string): Promise<{ uid: number; gid: number }> {
-  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
-  for (const line of passwd.split('\n')) {
-    const [name, , uid, gid] = line.split(':');
-    if (name === user || (uid === user && /^\d+$/.test(user))) return { uid: Number(uid), gid: Number(gid) };
-  }
-  if (/^\d+$/.test(user)) return { uid: Number(user), gid: Number(user) };
-  throw new Error(`user ${user} is not in /etc/passwd`);
 }
 
 function messageOf(err: unknown): string {

@@ -1,10 +1,12 @@
 /**
  * The three kinds of health check as probes (see health-checker.ts): a command (inside the
  * container when the containerizer can exec, else on the host in the task's sandbox with its
- * environment), an HTTP GET on 127.0.0.1 (2xx and 3xx are healthy), and a TCP connect to 127.0.0.1.
- * Tasks use the host's network, so the task's ports are on 127.0.0.1 for every kind.
+ * environment, as the task's user), an HTTP GET on 127.0.0.1 (2xx and 3xx are healthy), and a TCP
+ * connect to 127.0.0.1. Tasks use the host's network, so the task's ports are on 127.0.0.1 for
+ * every kind.
  */
 import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { CommandSpec, HealthCheckSpec } from '../../common/tasks.js';
@@ -73,14 +75,27 @@ export function httpProbe(port: number, path: string, signal: AbortSignal): Prom
 
 /**
  * Healthy when the command exits 0. It runs on the host in its own process group, which is
- * SIGKILLed when the check is aborted (timed out).
+ * SIGKILLed when the check is aborted (timed out). It runs as its task does: with PATH and HOME
+ * (the sandbox) when `env` has none, and, when the agent is root, as the owner of the sandbox,
+ * which the process containerizer made the task's user (a task cannot hand its sandbox to another
+ * user: that takes root, and the directory above it is the agent's).
  */
-export function hostCommandProbe(command: CommandSpec, cwd: string, env: Record<string, string>, signal: AbortSignal): Promise<ProbeResult> {
+export async function hostCommandProbe(command: CommandSpec, cwd: string, env: Record<string, string>, signal: AbortSignal): Promise<ProbeResult> {
   const [program, ...args] = argvOf(command);
-  const withPath = env['PATH'] === undefined && process.env['PATH'] !== undefined ? { ...env, PATH: process.env['PATH'] } : env;
+  const fullEnv = { ...env };
+  if (fullEnv['PATH'] === undefined && process.env['PATH'] !== undefined) fullEnv['PATH'] = process.env['PATH'];
+  fullEnv['HOME'] ??= cwd;
+  let user: { uid: number; gid: number } | undefined;
+  if (process.getuid?.() === 0) {
+    const sandbox = await stat(cwd).catch(() => undefined);
+    if (sandbox === undefined) return { ok: false, message: `cannot run the check: the sandbox ${cwd} is gone` };
+    user = { uid: sandbox.uid, gid: sandbox.gid };
+  }
+  // Timed out while looking: its abort listener would come too late to kill what spawns now.
+  if (signal.aborted) return { ok: false, message: 'the check was aborted before it started' };
   return new Promise((resolve) => {
     let output = '';
-    const child = spawn(program ?? 'false', args, { cwd, env: withPath, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(program ?? 'false', args, { cwd, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...user });
     const keep = (chunk: Buffer) => {
       if (output.length < MAX_OUTPUT_CHARS) output += chunk.toString('utf8').slice(0, MAX_OUTPUT_CHARS - output.length);
     };
