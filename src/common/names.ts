@@ -29,6 +29,7 @@ export type NameKind =
   | 'label key'
   | 'label value'
   | 'principal'
+  | 'principal name'
   | 'user'
   | 'environment variable name'
   | 'resource name'
@@ -70,7 +71,9 @@ export const NAME_RULES: Readonly<Record<NameKind, NameRule>> = {
   role: { maxChars: 128, pattern: /^(\*|[A-Za-z0-9_][A-Za-z0-9_.-]*)$/, allows: "'*', or letters, digits, '_', '.' and '-', not starting with '.' or '-'" },
   'label key': { maxChars: 128, pattern: /^[A-Za-z0-9_][A-Za-z0-9_./-]*$/, allows: "letters, digits, '_', '.', '/' and '-', not starting with '.', '/' or '-'" },
   'label value': { maxChars: 1024, pattern: PRINTABLE, allows: PRINTABLE_TEXT, optional: true },
-  principal: { maxChars: 128, pattern: /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/, allows: "letters, digits, '_', '.', '@' and '-', not starting with '.', '@' or '-'", optional: true },
+  // A framework's principal as the master records it, `kind:name` (the name alone is 'principal name').
+  principal: { maxChars: 160, pattern: /^[A-Za-z0-9_][A-Za-z0-9_.@-]*(:[A-Za-z0-9_][A-Za-z0-9_.@-]*)?$/, allows: "letters, digits, '_', '.', '@' and '-', not starting with '.', '@' or '-', with an optional 'kind:' in front", optional: true },
+  'principal name': { maxChars: 128, pattern: /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/, allows: "letters, digits, '_', '.', '@' and '-', not starting with '.', '@' or '-'" },
   user: { maxChars: 64, pattern: /^[A-Za-z0-9_][A-Za-z0-9_.@:-]*$/, allows: "letters, digits, '_', '.', '@', ':' and '-', not starting with '.', '@', ':' or '-'", optional: true },
   'environment variable name': { maxChars: 256, pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, allows: "letters, digits and '_', not starting with a digit" },
   'resource name': { maxChars: 64, pattern: /^[a-z][a-z0-9_-]*$/, allows: "lowercase letters, digits, '_' and '-', starting with a letter" },

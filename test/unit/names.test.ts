@@ -21,7 +21,7 @@ const HOSTILE: [string, string][] = [
 ];
 
 /** Kinds whose values become path parts, labels or headers. */
-const STRICT: NameKind[] = ['framework id', 'agent id', 'task id', 'container id', 'update uuid', 'stream id', 'offer id', 'hostname', 'attribute name', 'role', 'label key', 'principal', 'user', 'environment variable name', 'resource name', 'image'];
+const STRICT: NameKind[] = ['framework id', 'agent id', 'task id', 'container id', 'update uuid', 'stream id', 'offer id', 'hostname', 'attribute name', 'role', 'label key', 'principal', 'principal name', 'user', 'environment variable name', 'resource name', 'image'];
 
 t.test('no strict name accepts a hostile value', async (t) => {
   for (const kind of STRICT) {
