@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { orbitV1 } from '../src/common/proto.js';
+import { benchFetch } from './lib/security.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, tasks: { type: 'string', default: '6' }, seed: { type: 'string', default: '7' } } });
 const SECONDS = Number(values.seconds);
@@ -82,7 +83,7 @@ function kill(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
 
 /** Ids of the tasks the master has active now. */
 async function activeTasks(httpPort: number): Promise<Set<string>> {
-  const state = (await (await fetch(`http://127.0.0.1:${httpPort}/state`)).json()) as { frameworks: { tasks: { id: string }[] }[] };
+  const state = (await (await benchFetch(`http://127.0.0.1:${httpPort}/state`)).json()) as { frameworks: { tasks: { id: string }[] }[] };
   return new Set(state.frameworks.flatMap((f) => f.tasks.map((t) => t.id)));
 }
 

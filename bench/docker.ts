@@ -28,6 +28,7 @@ import { parseResources } from '../src/common/resources.js';
 import { buildTask, SchedulerClient, type Offer } from '../src/framework-sdk/index.js';
 import { startMaster } from '../src/master/master.js';
 import { percentile, sleep, spawnOrbitProcess, startMasterProcess } from './lib/cluster.js';
+import { issuedBy, joinTokenOf } from './lib/security.js';
 
 const IMAGE = 'orbit-test/busybox:latest';
 const COMMAND = 'sleep 1';
@@ -137,7 +138,7 @@ const AGENT_RESOURCES = 'cpus:64;mem:65536;disk:10000;ports:[31000-32000]';
 async function processCluster(work: string): Promise<BenchCluster> {
   const master = await startMasterProcess({ workDir: join(work, 'master'), args: ['--allocation-interval', '0.02'] });
   const agent = spawnOrbitProcess([
-    'agent', '--master', master.address, '--work-dir', join(work, 'agent'), '--http-port', '0', '--hostname', 'bench',
+    'agent', '--master', master.address, '--join', joinTokenOf(master.workDir), '--work-dir', join(work, 'agent'), '--http-port', '0', '--hostname', 'bench',
     '--resources', AGENT_RESOURCES, '--containerizers', 'docker', '--log-level', 'info',
   ]);
   try {
@@ -161,6 +162,7 @@ async function inProcessCluster(work: string): Promise<BenchCluster> {
   const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: join(work, 'master'), allocationIntervalMs: 20 });
   const agent = await startAgent({
     master: master.address,
+    security: await issuedBy(master, 'agent', 'bench'),
     workDir: join(work, 'agent'),
     httpPort: 0,
     hostname: 'bench',
@@ -168,6 +170,7 @@ async function inProcessCluster(work: string): Promise<BenchCluster> {
     containerizers: [new DockerContainerizer()],
   });
   await agent.registered();
+  if (master.adminCredentialsPath) process.env.ORBIT_CREDENTIALS = master.adminCredentialsPath;
   return {
     address: master.address,
     async stop() {

@@ -11,6 +11,7 @@
  * 100 ms so a window's rate can be read afterwards.
  */
 import { buildTask, parseResources, SchedulerClient, type Offer, type Resources, type TaskSpec, type TaskStatus } from '../src/framework-sdk/index.js';
+import type { ClientSecurity } from '../src/common/credentials.js';
 
 export interface LoadOptions {
   master: string;
@@ -22,6 +23,8 @@ export interface LoadOptions {
   maxInFlight: number;
   /** Refuse seconds for declines and for what an Accept leaves over. */
   refuseSeconds: number;
+  /** How the frameworks reach the master (default: the SDK's, $ORBIT_CREDENTIALS). */
+  security?: ClientSecurity;
 }
 
 type Mode = { kind: 'peak' } | { kind: 'rate'; perS: number; burstS: number };
@@ -68,7 +71,7 @@ export class Load {
   /** Subscribes every framework; resolves once all are subscribed. */
   async start(): Promise<void> {
     for (let i = 0; i < this.options.frameworks; i++) {
-      const client = new SchedulerClient({ master: this.options.master, framework: { name: `e2e-${i}`, failoverTimeoutMs: 0 } });
+      const client = new SchedulerClient({ master: this.options.master, framework: { name: `e2e-${i}`, failoverTimeoutMs: 0 }, ...(this.options.security ? { security: this.options.security } : {}) });
       client.on('offers', (offers) => this.onOffers(client, i, offers));
       client.on('update', (status) => this.onUpdate(status));
       this.clients.push(client);

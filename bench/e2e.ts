@@ -7,6 +7,7 @@
  *   npm run bench:e2e -- --quick                    # 1k agents × 10 frameworks, short windows
  *   node dist/bench/e2e.js --agents 1000 --frameworks 10 --window-s 10 [--allocation-interval 1,0.1]
  *        [--task 'cpus:0.25;mem:64'] [--agent-resources 'cpus:8;mem:32768;...'] [--task-ms 1000] [--in-flight 4000] [--profile DIR] [--verbose]
+ *        [--security tls,insecure]                  # what TLS costs: the same run with and without it
  *
  * Per configuration: (1) peak: after a warm-up, tasks reaching RUNNING per second over a window,
  * the master's CPU over it (a share of its core: under 100% means the limit is elsewhere) and its
@@ -21,6 +22,8 @@ import { cpuMs, machineLine, percentile, rssKiB, sleep, startFleetProcess, start
 import { CAN_PIN, pinSelf } from './e2e-pin.js';
 import { Load, type WindowStats } from './e2e-load.js';
 import { formatSelfTimes } from './e2e-profile.js';
+import { adminOf } from './lib/security.js';
+import { INSECURE } from '../src/common/credentials.js';
 import { DEFAULT_ECHO, echoRate, type EchoResult } from './grpc-echo.js';
 
 const TARGET_TASKS_PER_S = 3750;
@@ -42,6 +45,8 @@ interface Args {
   refuseS: number;
   echoS: number;
   profileDir: string | undefined;
+  /** Each configuration is run once per mode: mutual TLS (the default) and plaintext (--insecure). */
+  security: ('tls' | 'insecure')[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -78,6 +83,10 @@ function parseArgs(argv: readonly string[]): Args {
     refuseS: num('--refuse-s', 0.1),
     echoS: num('--echo-s', quick ? 3 : 5),
     profileDir: profile === undefined ? undefined : resolve(profile),
+    security: (raw('--security') ?? 'tls').split(',').map((m) => {
+      if (m !== 'tls' && m !== 'insecure') throw new Error(`--security takes tls and/or insecure, got '${m}'`);
+      return m;
+    }),
   };
 }
 
@@ -110,6 +119,7 @@ interface Phase {
 }
 
 interface Row {
+  security: 'tls' | 'insecure';
   agents: number;
   intervalS: number;
   frameworks: number;
@@ -166,12 +176,12 @@ function usageLine(p: Phase): string {
   );
 }
 
-async function runCluster(args: Args, agents: number, intervalS: number, echo: EchoResult, rows: Row[]): Promise<void> {
+async function runCluster(args: Args, agents: number, intervalS: number, security: 'tls' | 'insecure', echo: EchoResult, rows: Row[]): Promise<void> {
   const profileDir = args.profileDir ? join(args.profileDir, `agents-${agents}-interval-${intervalS}`) : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const master = await startMasterProcess({
     core: 0,
-    args: ['--allocation-interval', String(intervalS)],
+    args: ['--allocation-interval', String(intervalS), ...(security === 'insecure' ? ['--insecure'] : [])],
     ...(profileDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profileDir] } : {}),
   });
   let fleet: Awaited<ReturnType<typeof startFleetProcess>> | undefined;
@@ -182,10 +192,13 @@ async function runCluster(args: Args, agents: number, intervalS: number, echo: E
   };
   process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   try {
-    fleet = await startFleetProcess({ master: master.address, agents, resources: args.agentResources, core: 1 });
+    fleet = await startFleetProcess({ master: master.address, agents, resources: args.agentResources, core: 1, ...(security === 'tls' ? { masterWorkDir: master.workDir } : {}) });
     for (const frameworks of args.frameworks) {
-      console.log(`\nagents ${fmt(agents)}, frameworks ${frameworks}, allocation interval ${intervalS} s (fleet registered in ${fleet.registeredAfterS.toFixed(1)} s)`);
-      const load = new Load({ master: master.address, frameworks, task: args.task, taskMs: args.taskMs, maxInFlight: args.inFlight, refuseSeconds: args.refuseS });
+      console.log(`\n${security === 'tls' ? 'mutual TLS' : 'plaintext (--insecure)'}: agents ${fmt(agents)}, frameworks ${frameworks}, allocation interval ${intervalS} s (fleet registered in ${fleet.registeredAfterS.toFixed(1)} s)`);
+      const load = new Load({
+        master: master.address, frameworks, task: args.task, taskMs: args.taskMs, maxInFlight: args.inFlight, refuseSeconds: args.refuseS,
+        security: security === 'tls' ? adminOf(master.workDir) : INSECURE,
+      });
       await load.start();
       load.peak();
       const peak = await measure(load, master.pid, fleet.pid, args.warmupS, args.windowS);
@@ -211,7 +224,7 @@ async function runCluster(args: Args, agents: number, intervalS: number, echo: E
       const problems = [...load.problems].map(([what, n]) => `${what} ×${n}`).join(', ') || 'none';
       console.log(`  launched ${fmt(load.launched)} in ${fmt(load.accepts)} accepts, ${fmt(load.declines)} declines; problems: ${problems}`);
       const masterRssMiB = rssKiB(master.pid) / 1024;
-      rows.push({ agents, intervalS, frameworks, registeredS: fleet.registeredAfterS, peak, half: { ...half, askedPerS }, problems, masterRssMiB });
+      rows.push({ security, agents, intervalS, frameworks, registeredS: fleet.registeredAfterS, peak, half: { ...half, askedPerS }, problems, masterRssMiB });
       await load.stop();
       await sleep(2000);
     }
@@ -230,14 +243,31 @@ async function runCluster(args: Args, agents: number, intervalS: number, echo: E
   }
 }
 
+/** With both modes run: TLS's throughput and latency as ratios of plaintext's, per configuration. */
+function tlsCost(rows: readonly Row[]): void {
+  const pairs = rows.filter((r) => r.security === 'tls').map((tls) => [tls, rows.find((p) => p.security === 'insecure' && p.agents === tls.agents && p.frameworks === tls.frameworks && p.intervalS === tls.intervalS)] as const);
+  if (!pairs.some(([, plain]) => plain)) return;
+  console.log('\nwhat TLS costs (TLS ÷ plaintext, same run; the issue allows at most 10% of throughput)');
+  for (const [tls, plain] of pairs) {
+    if (!plain) continue;
+    const p50 = (r: Row) => percentile(r.half.stats.latencies, 50);
+    const p99 = (r: Row) => percentile(r.half.stats.latencies, 99);
+    console.log(
+      `  agents ${fmt(tls.agents)}, fw ${tls.frameworks}, alloc ${tls.intervalS} s: peak ${fmt(tls.peak.stats.perS)} vs ${fmt(plain.peak.stats.perS)} tasks/s (${fmt((100 * tls.peak.stats.perS) / plain.peak.stats.perS, 1)}%), ` +
+        `at a whole core ${fmt(perCore(tls.peak))} vs ${fmt(perCore(plain.peak))} (${fmt((100 * perCore(tls.peak)) / perCore(plain.peak), 1)}%); ` +
+        `offer→RUNNING p50 ${fmt(p50(tls), 1)} vs ${fmt(p50(plain), 1)} ms, p99 ${fmt(p99(tls), 1)} vs ${fmt(p99(plain), 1)} ms`,
+    );
+  }
+}
+
 function summary(rows: readonly Row[], echo: EchoResult): void {
   console.log('\nsummary (targets: ≥ 3,750 tasks/s, p99 ≤ 100 ms at half peak)');
-  console.log('  agents  fw  alloc s   peak/s  master core  CPU-ms/task  at whole core  core-1 (fleet+fw)  half/s   p50 ms   p99 ms  master RSS');
+  console.log('  security  agents  fw  alloc s   peak/s  master core  CPU-ms/task  at whole core  core-1 (fleet+fw)  half/s   p50 ms   p99 ms  master RSS');
   for (const r of rows) {
     const p = r.peak;
     const h = r.half;
     console.log(
-      `  ${fmt(r.agents).padStart(6)}  ${String(r.frameworks).padStart(3)}  ${String(r.intervalS).padStart(7)}  ${fmt(p.stats.perS).padStart(7)}  ${pct(p.usage.master / p.usage.wallMs).padStart(11)}  ` +
+      `  ${r.security.padEnd(8)}  ${fmt(r.agents).padStart(6)}  ${String(r.frameworks).padStart(3)}  ${String(r.intervalS).padStart(7)}  ${fmt(p.stats.perS).padStart(7)}  ${pct(p.usage.master / p.usage.wallMs).padStart(11)}  ` +
         `${fmt(p.usage.master / Math.max(1, p.stats.running), 3).padStart(11)}  ${fmt(perCore(p)).padStart(13)}  ${pct((p.usage.fleet + p.usage.bench) / p.usage.wallMs).padStart(17)}  ` +
         `${fmt(h.stats.perS).padStart(6)}  ${fmt(percentile(h.stats.latencies, 50), 1).padStart(7)}  ${fmt(percentile(h.stats.latencies, 99), 1).padStart(7)}  ${fmt(r.masterRssMiB)} MiB`,
     );
@@ -263,8 +293,11 @@ async function main(argv: readonly string[]): Promise<void> {
       `${fmt(echo.msgsPerS)} msgs/s (server ${pct(echo.serverCoreShare)} of its core: ${fmt(echoPerCore(echo))}/s at a whole core)`,
   );
   const rows: Row[] = [];
-  for (const agents of args.agents) for (const intervalS of args.allocationIntervalsS) await runCluster(args, agents, intervalS, echo, rows);
+  for (const agents of args.agents) {
+    for (const intervalS of args.allocationIntervalsS) for (const security of args.security) await runCluster(args, agents, intervalS, security, echo, rows);
+  }
   summary(rows, echo);
+  tlsCost(rows);
   console.log(machineLine());
 }
 

@@ -7,9 +7,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import { newAgentLinkClient } from '../src/common/connection.js';
+import { INSECURE } from '../src/common/credentials.js';
 import type { AgentMessage } from '../src/gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../src/gen/orbit/v1/MasterMessage.js';
 import { rssKiB, sleep, spawnNodeProcess, type BenchProcess } from './lib/cluster.js';
+import { benchFetch } from './lib/security.js';
 
 /** Node flags for a child whose memory a benchmark reads: gc on SIGUSR2 (see state-gc.ts). */
 export const GC_NODE_ARGS: readonly string[] = ['--expose-gc', `--import=${new URL('./state-gc.js', import.meta.url).href}`];
@@ -67,7 +69,7 @@ export async function measureBareStreams(streams: number, core?: number): Promis
     const port = Number((await server.waitFor(/bare-server listening (\d+)/, 30_000))[1]);
     await sleep(1000);
     const idle = await settledMemory(server);
-    const clients = Array.from({ length: Math.max(1, Math.ceil(streams / 2500)) }, () => newAgentLinkClient(`127.0.0.1:${port}`));
+    const clients = Array.from({ length: Math.max(1, Math.ceil(streams / 2500)) }, () => newAgentLinkClient(`127.0.0.1:${port}`, INSECURE));
     const calls: grpc.ClientDuplexStream<AgentMessage, MasterMessage__Output>[] = [];
     for (let i = 0; i < streams; i++) {
       const call = clients[i % clients.length]!.Connect();
@@ -112,7 +114,7 @@ export function parseMetrics(text: string): Map<string, number> {
 
 /** GETs a path of a master's HTTP endpoint as text. */
 export async function getText(httpPort: number, path: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}${path}`);
+  const res = await benchFetch(`http://127.0.0.1:${httpPort}${path}`);
   if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
   return res.text();
 }

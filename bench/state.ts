@@ -51,6 +51,7 @@ import {
   verdict,
   type SettledMemory,
 } from './state-tools.js';
+import { benchFetch } from './lib/security.js';
 
 const TARGET_PER_AGENT_KIB = 32;
 const TARGET_PER_TASK_KIB = 2;
@@ -176,7 +177,7 @@ async function pollWindow(httpPort: number, until: number): Promise<Poll> {
   const poller = async () => {
     while (performance.now() < until) {
       const t = performance.now();
-      const res = await fetch(`http://127.0.0.1:${httpPort}/state`);
+      const res = await benchFetch(`http://127.0.0.1:${httpPort}/state`);
       const body = await res.arrayBuffer();
       statusMs.push(performance.now() - t);
       bytes = body.byteLength;

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { adminCredentialsPath, benchFetch } from './security.js';
 
 /** The repo root (this file is at bench/lib/ in the source and dist/bench/lib/ compiled). */
 const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url));
@@ -172,6 +173,8 @@ export async function startMasterProcess(options: MasterSpawnOptions = {}): Prom
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'orbit-bench-master-'));
   const proc = spawnOrbitProcess(['master', '--port', String(grpc), '--http-port', String(http), '--work-dir', workDir, '--log-level', 'warn', ...(options.args ?? [])], options);
   await proc.waitFor(/listening: gRPC/, 60_000);
+  // This process's SDK clients and the `orbit` processes it spawns act as the master's admin.
+  if (!options.args?.includes('--insecure')) process.env.ORBIT_CREDENTIALS = adminCredentialsPath(workDir);
   return {
     ...proc,
     address: `127.0.0.1:${grpc}`,
@@ -179,7 +182,7 @@ export async function startMasterProcess(options: MasterSpawnOptions = {}): Prom
     httpPort: http!,
     workDir,
     async json<T>(path: string) {
-      const res = await fetch(`http://127.0.0.1:${http}${path}`);
+      const res = await benchFetch(`http://127.0.0.1:${http}${path}`);
       if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
       return (await res.json()) as T;
     },
@@ -188,6 +191,8 @@ export async function startMasterProcess(options: MasterSpawnOptions = {}): Prom
 
 export interface FleetSpawnOptions extends SpawnOptions {
   master: string;
+  /** The master's work dir, to issue the fleet's certificate from; absent for a master run with --insecure. */
+  masterWorkDir?: string;
   agents: number;
   resources?: string;
   connections?: number;
@@ -206,9 +211,15 @@ export interface FleetProcess extends BenchProcess {
 /** Starts `orbit fleet` and waits until every agent is registered. */
 export async function startFleetProcess(options: FleetSpawnOptions): Promise<FleetProcess> {
   const workDir = mkdtempSync(join(tmpdir(), 'orbit-bench-fleet-'));
+  // A fleet's agents share one agent certificate, issued on the master's host from its work dir.
+  const credentials = join(workDir, 'fleet.credentials.json');
+  if (options.masterWorkDir) {
+    spawnSync(process.execPath, [join(ROOT, 'bin/orbit.js'), 'cert', 'issue', 'agent', 'bench-fleet', '--work-dir', options.masterWorkDir, '--out', credentials], { stdio: 'ignore' });
+  }
   const proc = spawnOrbitProcess(
     [
       'fleet',
+      ...(options.masterWorkDir ? ['--credentials', credentials] : ['--insecure']),
       '--master', options.master,
       '--agents', String(options.agents),
       '--work-dir', workDir,

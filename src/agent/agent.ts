@@ -30,10 +30,14 @@ import { recoverAgent, RecoveryError, resourcesShortOf } from './recovery.js';
 import { reregistrationMessages } from './reregistration.js';
 import { StatusUpdateManager } from './status-updates.js';
 import { TaskRunner, type AgentTask } from './task-runner.js';
+import type { ClientSecurity } from '../common/credentials.js';
+import type { HttpSecurity } from '../common/http-auth.js';
 
 export interface AgentOptions {
   /** The masters, `HOST:PORT[,HOST:PORT...]`, tried in order. */
   master: string;
+  /** The agent's certificate (from its join, kept in its work dir), or --insecure. */
+  security: ClientSecurity;
   workDir: string;
   ip?: string;
   httpPort?: number;
@@ -106,6 +110,17 @@ function letTaskUsersThrough(workDir: string, log: Logger): void {
   if ((mode & 0o001) !== 0) return;
   chmodSync(workDir, mode | 0o001);
   log.info({ workDir, mode: (mode | 0o001).toString(8) }, 'made the work dir searchable by task users (o+x), so process tasks reach their sandboxes');
+}
+
+/**
+ * The agent's HTTP port under TLS: its own certificate; operators' (the CLI's `orbit logs`) and
+ * masters' certificates of its cluster may read state, metrics and task output, a framework's only
+ * its own tasks' output (http-server.ts); `/health` stays open. Undefined under --insecure.
+ */
+function agentHttpSecurity(security: ClientSecurity): HttpSecurity | undefined {
+  if (security.mode !== 'tls') return undefined;
+  const { certPem, keyPem, caPem, identity } = security.credentials;
+  return { tls: { key: keyPem, cert: certPem, ca: caPem }, cluster: identity.cluster, kinds: ['operator', 'master', 'framework'], open: ['/health'] };
 }
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
@@ -202,8 +217,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         completedTasks: runner.completedTasks().map((t) => ({ id: t.spec.taskId, frameworkId: t.framework.id, state: t.state, containerId: t.containerId, sandbox: t.sandboxDir })),
         pendingUpdates: updates.pending().length,
       }),
-      sandboxOf: (taskId, frameworkId) => runner.find(taskId, frameworkId)?.sandboxDir,
-    }, { log, limits: httpBounds });
+      taskOf: (taskId, frameworkId) => {
+        const task = runner.find(taskId, frameworkId);
+        return task ? { sandbox: task.sandboxDir, principal: task.framework.principal } : undefined;
+      },
+    }, { log, limits: httpBounds, security: agentHttpSecurity(options.security) });
     const ip = options.ip ?? '127.0.0.1';
     const port = await new Promise<number>((resolve, reject) => {
       http.once('error', reject);
@@ -276,6 +294,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   link = new MasterLink(
     {
       masters,
+      security: options.security,
       clock,
       logger: log,
       ...(options.linkClients ? { clients: options.linkClients } : {}),

@@ -17,7 +17,7 @@ import { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
 import { SimulatedContainerizer } from './containerizer/simulated.js';
 
 /** What every agent of the fleet gets as it is (the rest of AgentOptions the fleet decides). */
-type SharedAgentOptions = Pick<AgentOptions, 'master' | 'resources' | 'attributes' | 'clock' | 'logger' | 'backoffBaseMs' | 'backoffMaxMs' | 'statusRetryBaseMs' | 'statusRetryMaxMs'>;
+type SharedAgentOptions = Pick<AgentOptions, 'master' | 'security' | 'resources' | 'attributes' | 'clock' | 'logger' | 'backoffBaseMs' | 'backoffMaxMs' | 'statusRetryBaseMs' | 'statusRetryMaxMs'>;
 
 export interface FleetOptions extends SharedAgentOptions {
   /** How many agents, 1 to 100,000. */
@@ -57,7 +57,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
   mkdirSync(options.workDir, { recursive: true });
   const unlock = lockWorkDir(options.workDir, 'fleet');
   // Each connection moves down the master list on its own, its agents with it.
-  const clients: MasterClients<AgentLinkClient>[] = Array.from({ length: connections }, () => agentLinkClients(masters));
+  const clients: MasterClients<AgentLinkClient>[] = Array.from({ length: connections }, () => agentLinkClients(masters, options.security));
   const agents: RunningAgent[] = [];
   const width = String(options.count).length;
   let stopping = false;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createJsonServer, sendJson, type JsonServerOptions } from '../common/http-json.js';
 import { quote } from '../common/echo.js';
 import { decodePathSegment } from '../common/http-request.js';
+import { callerOf } from '../common/http-auth.js';
 
 /** At most this much output per request; a follower asks again from the new offset. */
 export const MAX_OUTPUT_CHUNK_BYTES = 1024 * 1024;
@@ -18,8 +19,8 @@ export interface AgentHttpSource {
   state(): unknown;
   /** Prometheus text for GET /metrics. */
   metrics(): Promise<{ contentType: string; body: string }>;
-  /** The sandbox of a task (active or recently ended), or undefined when unknown. */
-  sandboxOf(taskId: string, frameworkId?: string): string | undefined;
+  /** The sandbox of a task (active or recently ended) and its framework's principal, or undefined when unknown. */
+  taskOf(taskId: string, frameworkId?: string): { sandbox: string; principal: string } | undefined;
 }
 
 async function readFrom(path: string, offset: number): Promise<{ size: number; data: Buffer }> {
@@ -42,6 +43,9 @@ export function createAgentHttpServer(source: AgentHttpSource, options: JsonServ
   return createJsonServer(async (req, res, { pathname, searchParams }) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
     if (pathname === '/health') return sendJson(res, 200, { status: 'ok' });
+    // A framework principal may read its own tasks' output, nothing else here (on a TLS port).
+    const caller = callerOf(req);
+    if (caller?.kind === 'framework' && !pathname.startsWith('/tasks/')) return sendJson(res, 403, { error: `framework:${caller.name} may read only its own tasks' output on an agent` });
     if (pathname === '/state') return sendJson(res, 200, source.state());
     if (pathname === '/metrics') {
       const { contentType, body } = await source.metrics();
@@ -56,8 +60,11 @@ export function createAgentHttpServer(source: AgentHttpSource, options: JsonServ
     const offsetText = searchParams.get('offset') ?? '0';
     const offset = Number(offsetText);
     if (!Number.isSafeInteger(offset) || offset < 0) return sendJson(res, 400, { error: `offset must be a non-negative integer, got ${quote(offsetText)}` });
-    const sandbox = source.sandboxOf(taskId.value, searchParams.get('framework') ?? undefined);
-    if (!sandbox) return sendJson(res, 404, { error: `this agent knows no task ${quote(taskId.value)}` });
+    const task = source.taskOf(taskId.value, searchParams.get('framework') ?? undefined);
+    // Another principal's task is answered as unknown: its existence is not the caller's business.
+    const hidden = caller?.kind === 'framework' && task?.principal !== `framework:${caller.name}`;
+    if (!task || hidden) return sendJson(res, 404, { error: `this agent knows no task ${quote(taskId.value)}${hidden ? ' of yours' : ''}` });
+    const sandbox = task.sandbox;
     let output: { size: number; data: Buffer };
     try {
       output = await readFrom(join(sandbox, m[2]!), offset);

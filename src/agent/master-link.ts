@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { jitteredBackoffMs } from '../common/backoff.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { agentLinkClients, isConnected, type MasterClients, type MasterList } from '../common/connection.js';
+import type { ClientSecurity } from '../common/credentials.js';
 import { errorMessage, type ErrorReason } from '../common/errors.js';
 import type { ReceivedAgentCommand } from '../common/master-messages.js';
 import { agentCommandFromProto, unbatchMasterMessage, type DecodedAgentCommand } from '../common/message-codec.js';
@@ -40,6 +41,8 @@ export interface MasterLinkHandlers {
 export interface MasterLinkOptions {
   /** The masters, tried in order (see MasterClients). */
   masters: MasterList;
+  /** How to reach them: the agent's certificate, or --insecure. */
+  security: ClientSecurity;
   clock: Clock;
   logger: Logger;
   backoffBaseMs?: number;
@@ -82,7 +85,7 @@ export class MasterLink {
 
   /** Opens the stream (and keeps reopening it until stop()). */
   start(): void {
-    this.clients = this.options.clients ?? agentLinkClients(this.options.masters);
+    this.clients = this.options.clients ?? agentLinkClients(this.options.masters, this.options.security);
     this.connect();
   }
 

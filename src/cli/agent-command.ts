@@ -22,6 +22,10 @@ import { waitForSignal } from '../common/signals.js';
 import { formatResources } from '../common/resources.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { agentSecurity, EnrollmentError } from '../agent/enrollment.js';
+import { parseMasterList } from '../common/connection.js';
+import { CredentialsError } from '../common/credentials.js';
 
 interface AgentFlags extends HttpLimitFlags {
   master?: string;
@@ -39,6 +43,7 @@ interface AgentFlags extends HttpLimitFlags {
   statusUpdateRetryMax?: number;
   taskUser: string;
   allowRootTaskUser: boolean;
+  join?: string;
 }
 
 const KNOWN_CONTAINERIZERS = ['docker', 'process', 'simulated'];
@@ -148,6 +153,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--no-strict', 'skip corrupt checkpoint files with a warning and recover without them')
     .option('--task-user <name>', 'who runs process tasks that name no user: a user in /etc/passwd, or a numeric uid (when the agent is not root, tasks run as the agent\'s own user)', DEFAULT_TASK_USER)
     .option('--allow-root-task-user', 'allow a --task-user that is root (uid 0): process tasks that name no user then run as root', false)
+    .option('--join <token>', "join the cluster with a token from 'orbit master' or 'orbit token create': the agent gets its certificate and keeps it in --work-dir (later starts reuse it)")
     .addOption(logLevelOption());
   for (const option of httpLimitOptions()) agent.addOption(option);
   addStatusRetryFlags(agent).action(async (flags: AgentFlags) => {
@@ -164,8 +170,22 @@ export function registerAgentCommand(program: Command): void {
       mkdirSync(flags.workDir, { recursive: true });
       await warnIfUnreachable(flags.workDir, taskUser, containerizers, log);
       const resources = detectResources(given, flags.workDir);
+      const global = program.opts<{ credentials?: string; insecure?: boolean }>();
+      const security = await agentSecurity({
+        workDir: flags.workDir,
+        masters: parseMasterList(master),
+        hostname: flags.hostname ?? hostname(),
+        join: flags.join,
+        credentials: global.credentials,
+        insecure: global.insecure,
+        log,
+      }).catch(async (err: unknown) => {
+        await Promise.all(containerizers.map((c) => c.close()));
+        throw err instanceof EnrollmentError || err instanceof CredentialsError ? new UsageError((err as Error).message) : err;
+      });
       const agent = await startAgent({
         master,
+        security,
         workDir: flags.workDir,
         ip: flags.ip,
         httpPort: flags.httpPort,
@@ -183,7 +203,7 @@ export function registerAgentCommand(program: Command): void {
         if (err instanceof CheckpointCorruptError || err instanceof RecoveryError) throw new UsageError(err.message);
         throw err;
       });
-      process.stdout.write(`orbit agent offering ${formatResources(resources)}; master ${master}; http://${flags.ip}:${agent.httpPort}/state\n`);
+      process.stdout.write(`orbit agent offering ${formatResources(resources)}; master ${master}; ${security.mode === 'tls' ? 'https' : 'http'}://${flags.ip}:${agent.httpPort}/state\n`);
       // A refusal for good (marked gone, resources that no longer hold its tasks) ends the agent, non-zero.
       const refusal = await Promise.race([waitForSignal().then(() => undefined), agent.refused]);
       await (flags.killTasksOnExit ? agent.shutdown() : agent.stop());

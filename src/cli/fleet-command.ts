@@ -12,6 +12,7 @@ import { MAX_FLEET, startFleet, type RunningFleet } from '../agent/fleet.js';
 import { addStatusRetryFlags, flagValue, statusRetryOptions } from './agent-command.js';
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
 import { waitForSignal } from '../common/signals.js';
+import { cliSecurity } from './cli-security.js';
 
 interface FleetFlags {
   master?: string;
@@ -56,6 +57,7 @@ export function registerFleetCommand(program: Command): void {
     const began = Date.now();
     const fleet = await startFleet({
       master,
+      security: cliSecurity(),
       count: flags.agents,
       resources,
       attributes,

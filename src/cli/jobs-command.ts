@@ -16,6 +16,7 @@ import { serveFramework, type ServeFlags, type ServeSpec } from './serve-framewo
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
 import { fetchAgents } from './operator-call.js';
 import { TaskOutput } from './task-output.js';
+import { agentBaseUrl } from './agent-http.js';
 
 const DEFAULT_API = `127.0.0.1:${JOBS_API_PORT}`;
 const usage = (message: string) => new UsageError(message);
@@ -115,7 +116,7 @@ async function printLogs(master: string, run: Run, taskId: string, attemptNo: nu
   const host = agent.address || agent.hostname;
   const decoders = { out: new TextDecoder(), err: new TextDecoder() };
   const output = new TaskOutput({
-    agentUrl: `http://${host.includes(':') ? `[${host}]` : host}:${agent.httpPort}`,
+    agentUrl: agentBaseUrl(host, agent.httpPort),
     taskId: attempt.taskId,
     stdout: { write: (b: Uint8Array) => io.out(decoders.out.decode(b, { stream: true })) },
     stderr: { write: (b: Uint8Array) => io.err(decoders.err.decode(b, { stream: true })) },

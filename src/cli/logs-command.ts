@@ -10,6 +10,8 @@ import { masterOption, numberFlag, UsageError } from './common.js';
 import { fetchState, fetchTasks, masterFrom } from './operator-call.js';
 import { clusterStateToJson, tasksToJson } from './state-json.js';
 import { findTask } from './tasks-command.js';
+import { agentBaseUrl, agentFetch } from './agent-http.js';
+import type { Response } from '../common/http-client.js';
 
 /** How often a followed task's output is read while nothing new comes. */
 export const FOLLOW_POLL_MS = 250;
@@ -19,13 +21,11 @@ const REQUEST_TIMEOUT_MS = 5_000;
 
 type StreamName = 'stdout' | 'stderr';
 
-const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
-
 /** The agent's base URL, or a UsageError saying why the output cannot be reached. */
 export function agentUrl(agent: AgentView | undefined, taskId: string, agentId: string): string {
   if (!agent) throw new UsageError(`task '${taskId}' ran on agent '${agentId || '?'}', which the master no longer knows: its output cannot be reached`);
   if (!agent.httpPort) throw new UsageError(`agent '${agent.id}' (${agent.hostname}) has no HTTP port: its output cannot be read`);
-  return `http://${hostPort(agent.address || agent.hostname, agent.httpPort)}`;
+  return agentBaseUrl(agent.address || agent.hostname, agent.httpPort);
 }
 
 /** Reads one stream of one task from an offset, and remembers how far it got. */
@@ -47,7 +47,7 @@ export class OutputReader {
     const url = `${this.base}/tasks/${encodeURIComponent(this.taskId)}/${this.stream}?offset=${this.offset}&framework=${encodeURIComponent(this.frameworkId)}`;
     let res: Response;
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      res = await agentFetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : err instanceof Error ? err.message : String(err);
       throw new UsageError(`cannot reach the agent at ${this.base} for task '${this.taskId}' (${cause})`);

@@ -16,6 +16,8 @@ import { registerRolesCommands } from './roles-command.js';
 import { registerServicesCommand } from './services-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerStatusCommand } from './status-command.js';
+import { addSecurityOptions } from './cli-security.js';
+import { registerSecurityCommands } from './security-command.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('orbit')
@@ -23,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError(false);
+  addSecurityOptions(program);
   registerMasterCommand(program);
   registerAgentCommand(program);
   addAgentOperations(program.commands.find((c) => c.name() === 'agent')!);
@@ -36,6 +39,7 @@ export async function main(argv: string[]): Promise<void> {
   registerLogsCommand(program);
   registerServicesCommand(program);
   registerJobsCommand(program);
+  registerSecurityCommands(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -45,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`orbit: ${message}\n`);
-    if (err instanceof Error && !['UsageError', 'InvalidArgumentError', 'ResourceParseError', 'AttributeParseError', 'WorkDirLockedError', 'RegistryCorruptError', 'RegistryWriteError'].includes(err.name)) {
+    if (err instanceof Error && !['UsageError', 'CredentialsError', 'PkiError', 'PolicyFileError', 'InvalidArgumentError', 'ResourceParseError', 'AttributeParseError', 'WorkDirLockedError', 'RegistryCorruptError', 'RegistryWriteError'].includes(err.name)) {
       process.stderr.write(`${err.stack ?? ''}\n`);
     }
     process.exitCode = 1;

@@ -9,6 +9,10 @@ import { callLimitOptions, callLimitsFromFlags } from './call-limit-flags.js';
 import { logLevelOption, numberFlag, UsageError } from './common.js';
 import { httpLimitOptions, httpLimitsFromFlags, type HttpLimitFlags } from './http-limit-flags.js';
 import { wireLimitOption, wireLimitsFromFlags, type WireLimitFlags } from './wire-limit-flags.js';
+import { quote } from '../common/echo.js';
+import { identityNameProblem } from '../common/pki.js';
+import { MAX_CERT_VALID_DAYS } from '../master/rpc/certificates-service.js';
+import { MAX_TOKEN_TTL_MS } from '../master/security/join-tokens.js';
 
 const DAY_S = 86_400;
 
@@ -31,6 +35,36 @@ interface MasterFlags extends WireLimitFlags, HttpLimitFlags {
   maxAgentPingMisses: number;
   agentRemovalRate?: string;
   agentReregisterTimeout: number;
+  cluster: string;
+  caCert?: string;
+  caKey?: string;
+  policy?: string;
+  auditLog?: string;
+  certValidDays: number;
+  joinTokenTtl: number;
+  insecure?: boolean;
+}
+
+/** What an operator needs after a start: how to reach the master, and how to join agents to it. */
+function greeting(master: Awaited<ReturnType<typeof startMaster>>, ip: string): string {
+  const http = `${master.adminCredentialsPath ? 'https' : 'http'}://${ip}:${master.httpPort}`;
+  const lines = [`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard ${http}/, state ${http}/state`];
+  if (master.adminCredentialsPath) lines.push(`admin credentials: ${master.adminCredentialsPath} (the CLI on this host finds them with --credentials or ORBIT_CREDENTIALS)`);
+  if (master.joinToken) lines.push(`join an agent: orbit agent --master ${master.address} --join ${master.joinToken} --work-dir DIR`);
+  else if (master.adminCredentialsPath) lines.push("no valid join token: make one with 'orbit token create'");
+  return `${lines.join('\n')}\n`;
+}
+
+/** Reloads the policy file on every SIGHUP until `stop` is called; a bad file keeps the policy in force. */
+function reloadOnHangup(master: Awaited<ReturnType<typeof startMaster>>, log: ReturnType<typeof createLogger>): () => void {
+  const onHup = () => {
+    master.reloadPolicy().then(
+      (described) => log.info(`SIGHUP: policy reloaded: ${described}`),
+      (err: unknown) => log.error({ err: (err as Error).message }, 'SIGHUP: the policy file has problems; the policy in force is unchanged'),
+    );
+  };
+  process.on('SIGHUP', onHup);
+  return () => process.off('SIGHUP', onHup);
 }
 
 export function registerMasterCommand(program: Command): void {
@@ -53,8 +87,18 @@ export function registerMasterCommand(program: Command): void {
     .addOption(wireLimitOption('maxStreamQueueBytes'))
     .addOption(wireLimitOption('handshakeTimeoutMs'))
     .addOption(wireLimitOption('maxStreamsPerConnection'))
+    .option('--cluster <name>', 'cluster name, carried by every certificate (default: orbit)', 'orbit')
+    .option('--ca-cert <file>', 'a cluster CA certificate to use instead of the one the master makes (with --ca-key)')
+    .option('--ca-key <file>', "the key of --ca-cert's CA")
+    .option('--policy <file>', 'ACL policy file (YAML): allow rules, deny by default; reloaded on SIGHUP (default: operators may do everything, frameworks work under their own roles)')
+    .option('--audit-log <file>', 'where every mutating call is recorded as a JSON line (default: WORK_DIR/audit.log)')
+    .option('--cert-valid-days <days>', 'validity of certificates the master issues (1 to 3650)', numberFlag('--cert-valid-days', { min: 1, integer: true }), 365)
+    .option('--join-token-ttl <seconds>', 'lifetime of join tokens made without one, and of the first (0 never expires, at most a year)', numberFlag('--join-token-ttl', { integer: true }), 86_400)
+    .option('--insecure', 'NO TLS, NO IDENTITIES, NO ACLs: anyone who reaches the master may do anything (tests only; logged at every start)')
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
+      // --insecure is also the CLI's global option, which commander gives the program: read both.
+      flags.insecure ||= program.opts<{ insecure?: boolean }>().insecure === true;
       const callLimits = callLimitsFromFlags(flags);
       if (!flags.workDir) throw new UsageError('--work-dir is required (the master keeps its epoch and registry there)');
       flags.workDir = resolve(flags.workDir);
@@ -68,6 +112,11 @@ export function registerMasterCommand(program: Command): void {
       }
       if (!(flags.agentPingTimeout > 0)) throw new UsageError('--agent-ping-timeout must be greater than 0');
       const removalRate = flags.agentRemovalRate === undefined ? undefined : parseRemovalRate(flags.agentRemovalRate);
+      if (flags.certValidDays > MAX_CERT_VALID_DAYS) throw new UsageError(`--cert-valid-days must be at most ${MAX_CERT_VALID_DAYS}, got ${flags.certValidDays}`);
+      if (flags.joinTokenTtl * 1000 > MAX_TOKEN_TTL_MS) throw new UsageError(`--join-token-ttl must be at most ${MAX_TOKEN_TTL_MS / 1000} seconds (a year), got ${flags.joinTokenTtl}`);
+      const clusterProblem = identityNameProblem(flags.cluster);
+      if (clusterProblem !== undefined) throw new UsageError(`--cluster ${quote(flags.cluster)} ${clusterProblem}`);
+      if (flags.insecure && (flags.caCert || flags.caKey || flags.policy)) throw new UsageError('--insecure turns security off: it cannot go with --ca-cert, --ca-key or --policy');
       const wireLimits = wireLimitsFromFlags(flags);
       const httpLimits = httpLimitsFromFlags(flags);
       const log = createLogger('master', flags.logLevel);
@@ -88,10 +137,22 @@ export function registerMasterCommand(program: Command): void {
         callLimits,
         wireLimits,
         httpLimits,
+        security: {
+          insecure: flags.insecure === true,
+          cluster: flags.cluster,
+          ...(flags.caCert !== undefined ? { caCertPath: resolve(flags.caCert) } : {}),
+          ...(flags.caKey !== undefined ? { caKeyPath: resolve(flags.caKey) } : {}),
+          ...(flags.policy !== undefined ? { policyFile: resolve(flags.policy) } : {}),
+          ...(flags.auditLog !== undefined ? { auditLogPath: resolve(flags.auditLog) } : {}),
+          certValidDays: flags.certValidDays,
+          joinTokenTtlMs: flags.joinTokenTtl * 1000,
+        },
       });
-      process.stdout.write(`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard http://${flags.ip}:${master.httpPort}/, state http://${flags.ip}:${master.httpPort}/state\n`);
+      process.stdout.write(greeting(master, flags.ip));
+      const stopReloading = reloadOnHangup(master, log);
       // A failed registry write stops the master: exit non-zero, naming the write, for a supervisor to see.
       const failure = await Promise.race([waitForSignal().then(() => undefined), master.failed]);
+      stopReloading();
       await master.stop();
       if (failure) throw new RegistryFailure(failure.message);
     });

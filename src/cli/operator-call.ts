@@ -13,23 +13,46 @@ import type { OperatorResponse__Output } from '../gen/orbit/v1/OperatorResponse.
 import type { TaskList__Output } from '../gen/orbit/v1/TaskList.js';
 import type { TaskSummary__Output } from '../gen/orbit/v1/TaskSummary.js';
 import { resourcesToProto } from '../common/codec.js';
-import { isConnected, operatorClients, parseMasterList, statusReason } from '../common/connection.js';
+import { certificatesClients, isConnected, operatorClients, parseMasterList, statusReason, type MasterClients } from '../common/connection.js';
+import type { CertificatesClient } from '../gen/orbit/v1/Certificates.js';
 import type { Resources } from '../common/resources.js';
 import { resolveMaster, UsageError } from './common.js';
+import { cliSecurity } from './cli-security.js';
 
 /** How long an operator command waits for the master. */
 export const OPERATOR_DEADLINE_MS = 5_000;
 
 const UNREACHABLE: ReadonlySet<grpc.status> = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
-const REFUSED: ReadonlySet<grpc.status> = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.NOT_FOUND, grpc.status.UNIMPLEMENTED]);
+const REFUSED: ReadonlySet<grpc.status> = new Set([
+  grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.NOT_FOUND, grpc.status.UNIMPLEMENTED,
+  grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED,
+]);
 
-async function call<Res>(
+function call<Res>(
   master: string,
   name: string,
   timeoutMs: number,
   invoke: (client: OperatorClient, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void,
 ): Promise<Res> {
-  const clients = operatorClients(parseMasterList(master));
+  return callMaster(operatorClients(parseMasterList(master), cliSecurity()), `Operator.${name}`, master, timeoutMs, invoke);
+}
+
+/** A Certificates call with the CLI's credentials, answered or refused as an Operator call is. */
+export function certificatesCall<Res>(
+  master: string,
+  name: string,
+  invoke: (client: CertificatesClient, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void,
+): Promise<Res> {
+  return callMaster(certificatesClients(parseMasterList(master), cliSecurity()), `Certificates.${name}`, master, OPERATOR_DEADLINE_MS, invoke);
+}
+
+async function callMaster<C extends grpc.Client, Res>(
+  clients: MasterClients<C>,
+  name: string,
+  master: string,
+  timeoutMs: number,
+  invoke: (client: C, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void,
+): Promise<Res> {
   try {
     for (let tried = 1; ; tried++) {
       const client = clients.current;
@@ -38,7 +61,7 @@ async function call<Res>(
       });
       const { err, res } = outcome;
       if (!err) {
-        if (!res) throw new Error(`Operator.${name} returned nothing`);
+        if (!res) throw new Error(`${name} returned nothing`);
         return res;
       }
       // Never answered: the next master, until each was tried once.
@@ -54,7 +77,7 @@ async function call<Res>(
       if (UNREACHABLE.has(err.code)) throw new UsageError(`cannot reach ${where} (${why})`);
       // The master refused the request: the operator's to fix, said in one line.
       if (REFUSED.has(err.code)) throw new UsageError(err.details || err.message, { reason });
-      throw new Error(`Operator.${name} failed: ${why}`);
+      throw new Error(`${name} failed: ${why}`);
     }
   } finally {
     clients.close();

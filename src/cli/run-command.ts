@@ -21,6 +21,8 @@ import {
 import { masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
 import { fetchAgents } from './operator-call.js';
 import { TaskOutput } from './task-output.js';
+import { cliSecurity } from './cli-security.js';
+import { agentBaseUrl } from './agent-http.js';
 
 /** Exit code after Ctrl-C, as shells report SIGINT. */
 export const EXIT_INTERRUPTED = 130;
@@ -162,7 +164,6 @@ function noOfferMessage(request: string, waitedMs: number, seen: Map<string, { o
 }
 
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
-const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 /** Runs one task to its end and returns the exit code for `orbit run`. */
 export function runTask(o: RunOptions): Promise<number> {
@@ -170,6 +171,7 @@ export function runTask(o: RunOptions): Promise<number> {
   const taskId = newTaskId(o.name.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40) || 'run');
   const client = new SchedulerClient({
     master: o.master,
+    security: cliSecurity(),
     framework: { name: `orbit-run ${o.name}`, roles: [o.role], failoverTimeoutMs: RUN_FAILOVER_TIMEOUT_MS },
     reconnectBaseMs: 500,
     reconnectMaxMs: 5_000,
@@ -206,7 +208,7 @@ export function runTask(o: RunOptions): Promise<number> {
         .then((agents) => {
           const a = agents.find((x) => x.id === agent);
           if (!a || !a.httpPort) return undefined;
-          const out = new TaskOutput({ agentUrl: `http://${hostPort(a.address || a.hostname, a.httpPort)}`, taskId, stdout: process.stdout, stderr: process.stderr });
+          const out = new TaskOutput({ agentUrl: agentBaseUrl(a.address || a.hostname, a.httpPort), taskId, stdout: process.stdout, stderr: process.stderr });
           if (phase !== 'done') out.start();
           return out;
         })

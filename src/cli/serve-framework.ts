@@ -4,7 +4,8 @@
  * master ends the subscription. Every problem a user can fix is a one-line UsageError.
  */
 import type { EventEmitter } from 'node:events';
-import type { LogLevel, Logger, SubscribedInfo } from '../framework-sdk/index.js';
+import type { ClientSecurity, LogLevel, Logger, SubscribedInfo } from '../framework-sdk/index.js';
+import { cliSecurity } from './cli-security.js';
 import { createLogger, nameProblem } from '../framework-sdk/index.js';
 import { userErrors } from '../frameworks/common/cli-support.js';
 import type { CommandIo } from '../frameworks/common/command-io.js';
@@ -35,7 +36,7 @@ export interface ServeSpec<F extends ServableFramework> {
   kind: string;
   /** What the state dir holds, for the missing-flag message. */
   keeps: string;
-  create(options: { master: string; stateDir: string; name: string; role: string; logger: Logger; failoverTimeoutMs?: number }): F;
+  create(options: { master: string; security: ClientSecurity; stateDir: string; name: string; role: string; logger: Logger; failoverTimeoutMs?: number }): F;
   startApi(fw: F, host: string, port: number): Promise<RunningApi>;
 }
 
@@ -56,6 +57,7 @@ export async function serveFramework<F extends ServableFramework>(spec: ServeSpe
   const release = await userErrors(async () => lockStateDir(stateDir), usage);
   const fw = spec.create({
     master,
+    security: cliSecurity(),
     stateDir,
     name: flags.name,
     role: flags.role,

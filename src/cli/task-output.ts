@@ -3,6 +3,7 @@
  * (`GET /tasks/{id}/{stdout|stderr}?offset=N`), polling with offsets while the task runs and
  * draining what is left after it ended.
  */
+import { agentFetch } from './agent-http.js';
 
 /** How often the output is polled while the task runs. */
 export const OUTPUT_POLL_MS = 200;
@@ -76,7 +77,7 @@ export class TaskOutput {
     const { agentUrl, taskId } = this.options;
     const url = `${agentUrl}/tasks/${encodeURIComponent(taskId)}/${name}?offset=${this.offsets[name]}`;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const res = await agentFetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       // 404: the agent does not know the task (yet); anything else non-2xx: try again later.
       if (!res.ok) {
         await res.body?.cancel();

@@ -27,6 +27,8 @@ export interface AgentInfo {
   attributes: Attributes;
   httpPort: number;
   containerizers: string[];
+  /** The principal (`agent:NAME`) of the certificate it registered with; set by the master, never read from a message. */
+  principal?: string;
 }
 
 /** A bundle of one agent's resources, made to one framework for one role. */

@@ -1,13 +1,18 @@
 /**
  * How every Orbit client reaches the masters, in one place (STYLE.md 19): the master list, the
  * channel credentials and options, the clients of each service, and the typed reason a refused
- * call carries. Today the credentials are insecure and a client moves down the list when a
- * connection attempt fails; TLS, and following the leader's hint, are changes to this file.
+ * call carries. Channels are mutual TLS with the client's credentials (common/credentials.ts),
+ * trusting only the cluster CA and only a master's certificate of the same cluster; plaintext only
+ * when the caller asked for `--insecure`. A client moves down the list when a connection attempt
+ * fails; following the leader's hint is a change to this file.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import type { OperatorClient } from '../gen/orbit/v1/Operator.js';
 import type { SchedulerClient as SchedulerStub } from '../gen/orbit/v1/Scheduler.js';
+import type { CertificatesClient } from '../gen/orbit/v1/Certificates.js';
+import type { ClientSecurity } from './credentials.js';
+import { identityFromAltNames, principalText } from './pki.js';
 import { quote } from './echo.js';
 import { InvalidArgumentError, type ErrorReason } from './errors.js';
 import { orbitV1 } from './proto.js';
@@ -64,14 +69,25 @@ export function formatMasterList(masters: MasterList): string {
 
 // ---- credentials and options ------------------------------------------------------------------
 
-/** The credentials of every client channel to a master (insecure until TLS comes). */
-export function channelCredentials(): grpc.ChannelCredentials {
-  return grpc.credentials.createInsecure();
+/**
+ * Checks that a master's certificate names a master of `cluster`. Used instead of a host name
+ * check: masters are reached by whatever address an operator typed (an IP, a VM name, a load
+ * balancer), and only the cluster CA, which the client trusts alone, can issue a master identity.
+ */
+export function checkMasterIdentity(cluster: string | undefined, altNames: string | undefined): Error | undefined {
+  const identity = identityFromAltNames(altNames);
+  if (identity?.kind === 'master' && (cluster === undefined || identity.cluster === cluster)) return undefined;
+  const expected = cluster === undefined ? 'an Orbit master' : `a master of cluster ${quote(cluster)}`;
+  return new Error(`the server's certificate names ${identity ? `${principalText(identity)} of cluster ${quote(identity.cluster)}` : 'no Orbit identity'}, not ${expected}`);
 }
 
-/** The credentials the master's gRPC server listens with; the clients' counterpart. */
-export function serverCredentials(): grpc.ServerCredentials {
-  return grpc.ServerCredentials.createInsecure();
+/** The credentials of every client channel to a master. */
+export function channelCredentials(security: ClientSecurity): grpc.ChannelCredentials {
+  if (security.mode === 'insecure') return grpc.credentials.createInsecure();
+  const { caPem, keyPem, certPem, identity } = security.credentials;
+  return grpc.credentials.createSsl(Buffer.from(caPem), Buffer.from(keyPem), Buffer.from(certPem), {
+    checkServerIdentity: (_host, cert) => checkMasterIdentity(identity.cluster, cert.subjectaltname),
+  });
 }
 
 /**
@@ -86,6 +102,9 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  // The TLS server name sent: masters are checked by the identity in their certificate, not by
+  // host name (checkMasterIdentity), and an IP address is not a valid server name (RFC 6066).
+  'grpc.ssl_target_name_override': 'orbit-master',
 };
 
 // ---- clients ----------------------------------------------------------------------------------
@@ -141,24 +160,40 @@ export function isConnected(client: grpc.Client): boolean {
 }
 
 /** Scheduler clients, for a framework's SDK. */
-export function schedulerClients(masters: MasterList): MasterClients<SchedulerStub> {
-  return new MasterClients(masters, (address) => new (orbitV1().Scheduler)(address, channelCredentials(), CHANNEL_OPTIONS));
+export function schedulerClients(masters: MasterList, security: ClientSecurity): MasterClients<SchedulerStub> {
+  return new MasterClients(masters, (address) => new (orbitV1().Scheduler)(address, channelCredentials(security), CHANNEL_OPTIONS));
 }
 
 /** Operator clients, for the CLI. */
-export function operatorClients(masters: MasterList): MasterClients<OperatorClient> {
-  return new MasterClients(masters, (address) => new (orbitV1().Operator)(address, channelCredentials(), CHANNEL_OPTIONS));
+export function operatorClients(masters: MasterList, security: ClientSecurity): MasterClients<OperatorClient> {
+  return new MasterClients(masters, (address) => new (orbitV1().Operator)(address, channelCredentials(security), CHANNEL_OPTIONS));
+}
+
+/** Certificates clients, for the CLI's `cert` and `token` commands and an agent's renewal. */
+export function certificatesClients(masters: MasterList, security: ClientSecurity): MasterClients<CertificatesClient> {
+  return new MasterClients(masters, (address) => new (orbitV1().Certificates)(address, channelCredentials(security), CHANNEL_OPTIONS));
+}
+
+/**
+ * A Certificates client for an agent joining: it has no certificate yet, so it trusts the CA whose
+ * pin the join token carried (fetched and checked by the caller) and presents none.
+ */
+export function joinClient(address: string, caPem: string): CertificatesClient {
+  const credentials = grpc.credentials.createSsl(Buffer.from(caPem), null, null, {
+    checkServerIdentity: (_host, cert) => checkMasterIdentity(undefined, cert.subjectaltname),
+  });
+  return new (orbitV1().Certificates)(address, credentials, CHANNEL_OPTIONS);
 }
 
 /** An AgentLink client on a connection of its own (a fleet shares a few among its agents). */
-export function agentLinkClients(masters: MasterList): MasterClients<AgentLinkClient> {
-  return new MasterClients(masters, newAgentLinkClient);
+export function agentLinkClients(masters: MasterList, security: ClientSecurity): MasterClients<AgentLinkClient> {
+  return new MasterClients(masters, (address) => newAgentLinkClient(address, security));
 }
 
 /** One AgentLink client for `address`, on a connection of its own. */
-export function newAgentLinkClient(address: string): AgentLinkClient {
+export function newAgentLinkClient(address: string, security: ClientSecurity): AgentLinkClient {
   // A distinct option keeps grpc-js from pooling this client's connection with another client's.
-  return new (orbitV1().AgentLink)(address, channelCredentials(), {
+  return new (orbitV1().AgentLink)(address, channelCredentials(security), {
     ...CHANNEL_OPTIONS,
     'grpc.use_local_subchannel_pool': 1,
     // Notice a restarted master within a second, and never wait more than 3 s to try again.

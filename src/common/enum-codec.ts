@@ -6,6 +6,7 @@
 import type { ContainerType__Output } from '../gen/orbit/v1/ContainerType.js';
 import type { ErrorReason__Output } from '../gen/orbit/v1/ErrorReason.js';
 import type { HealthCheckType__Output } from '../gen/orbit/v1/HealthCheckType.js';
+import type { IdentityKind__Output } from '../gen/orbit/v1/IdentityKind.js';
 import type { ResourceType__Output } from '../gen/orbit/v1/ResourceType.js';
 import type { StatusReason__Output } from '../gen/orbit/v1/StatusReason.js';
 import type { StatusSource__Output } from '../gen/orbit/v1/StatusSource.js';
@@ -149,4 +150,22 @@ export function errorReasonFromProto(reason: Wire<ErrorReason__Output>): ErrorRe
 
 export function errorReasonToProto(reason: ErrorReason): ErrorReason__Output {
   return `ERROR_${reason}`;
+}
+
+const IDENTITY_KINDS: Readonly<Record<IdentityKind__Output, 'agent' | 'framework' | 'operator' | undefined>> = {
+  IDENTITY_KIND_UNKNOWN: undefined,
+  IDENTITY_KIND_AGENT: 'agent',
+  IDENTITY_KIND_FRAMEWORK: 'framework',
+  IDENTITY_KIND_OPERATOR: 'operator',
+};
+
+export function identityKindToProto(kind: 'agent' | 'framework' | 'operator'): IdentityKind__Output {
+  return kind === 'agent' ? 'IDENTITY_KIND_AGENT' : kind === 'framework' ? 'IDENTITY_KIND_FRAMEWORK' : 'IDENTITY_KIND_OPERATOR';
+}
+
+/** The kind of certificate asked for; unset is an error (masters issue their own). */
+export function identityKindFromProto(kind: Wire<IdentityKind__Output>, field: string): 'agent' | 'framework' | 'operator' {
+  const decoded = decode(IDENTITY_KINDS, kind, field, 'identity kind');
+  if (!decoded) throw new InvalidArgumentError(field, 'name the kind of certificate: AGENT, FRAMEWORK or OPERATOR');
+  return decoded;
 }

@@ -21,12 +21,16 @@ export type ErrorReason =
   | 'FORCE_REQUIRED'
   | 'REGISTRY_UNAVAILABLE'
   | 'UNIMPLEMENTED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
+  | 'INVALID_TOKEN';
 
 /** Every ErrorReason, in the wire enum's order (a test holds the two together). */
 export const ERROR_REASONS: readonly ErrorReason[] = [
   'INVALID_ARGUMENT', 'LIMIT_EXCEEDED', 'UNKNOWN_FRAMEWORK', 'UNKNOWN_AGENT', 'FRAMEWORK_REMOVED', 'STALE_STREAM', 'RESUBSCRIBED',
   'AGENT_GONE', 'AGENT_RESOURCES_SHRANK', 'PROTOCOL_VIOLATION', 'FORCE_REQUIRED', 'REGISTRY_UNAVAILABLE', 'UNIMPLEMENTED', 'INTERNAL',
+  'UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_TOKEN',
 ];
 
 /** The reason named by `text`, or undefined for anything else (a newer master's reason, say). */
@@ -72,6 +76,20 @@ export class FailedPreconditionError extends Error {
 export class UnimplementedError extends Error {
   override readonly name = 'UnimplementedError';
   readonly reason = 'UNIMPLEMENTED' as const;
+}
+
+/** The caller has no valid certificate of this cluster; the message says what was wrong with it. */
+export class UnauthenticatedError extends Error {
+  override readonly name = 'UnauthenticatedError';
+  readonly reason = 'UNAUTHENTICATED' as const;
+}
+
+/** The caller's identity may not do this; the message names the caller and what decided. */
+export class PermissionDeniedError extends Error {
+  override readonly name = 'PermissionDeniedError';
+  constructor(message: string, readonly reason: 'PERMISSION_DENIED' | 'INVALID_TOKEN' = 'PERMISSION_DENIED') {
+    super(message);
+  }
 }
 
 /** The typed reason of a thrown value: its own, else INTERNAL (a fault nobody named). */

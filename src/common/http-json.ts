@@ -7,6 +7,8 @@
  * stack, because it is a bug to fix, not a client to blame. Process-wide handlers are left alone.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { httpCaller, rememberCaller, type HttpSecurity } from './http-auth.js';
 import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from './logging.js';
 import { quote, truncateText } from './echo.js';
@@ -72,6 +74,8 @@ export interface JsonServerOptions {
   log?: Logger;
   /** Overrides of HTTP_LIMITS (tests shorten the timeouts). */
   limits?: Partial<HttpLimits>;
+  /** HTTPS and who may call (common/http-auth.ts); absent only under --insecure (plain HTTP, open). */
+  security?: HttpSecurity | undefined;
 }
 
 /** The request's method and target, cut short, for log lines about it. */
@@ -85,28 +89,39 @@ export function createJsonServer(handle: RequestHandler, options: JsonServerOpti
   const log = options.log ?? silentLogger;
   // Responses not yet finished, per connection: a refusal must not be written into one under way.
   const open = new WeakMap<Duplex, Set<ServerResponse>>();
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      maxHeaderSize: limits.maxHeaderBytes,
-      connectionsCheckingInterval: limits.timeoutCheckMs,
-      // Node's own answer to a missing Host is an empty 400; this one says why.
-      requireHostHeader: false,
-    },
-    (req, res) => {
-      const responses = open.get(req.socket) ?? new Set();
-      open.set(req.socket, responses.add(res));
-      res.once('close', () => responses.delete(res));
-      // A write after end emits 'error' on the response; unheard, it would be an uncaught exception.
-      res.on('error', (err) => log.error({ err, ...requestContext(req) }, 'HTTP response failed'));
-      if (req.httpVersion === '1.1' && req.headers.host === undefined) return sendJson(res, 400, { error: 'an HTTP/1.1 request needs a Host header' });
-      const target = parseRequestTarget(req.url);
-      if (!target.ok) return sendJson(res, target.status, { error: target.problem });
-      answer(handle, req, res, target, log);
-    },
-  );
+  const security = options.security;
+  const serve = (req: IncomingMessage, res: ServerResponse): void => {
+    const responses = open.get(req.socket) ?? new Set();
+    open.set(req.socket, responses.add(res));
+    res.once('close', () => responses.delete(res));
+    // A write after end emits 'error' on the response; unheard, it would be an uncaught exception.
+    res.on('error', (err) => log.error({ err, ...requestContext(req) }, 'HTTP response failed'));
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) return sendJson(res, 400, { error: 'an HTTP/1.1 request needs a Host header' });
+    const target = parseRequestTarget(req.url);
+    if (!target.ok) return sendJson(res, target.status, { error: target.problem });
+    if (security && !security.open.includes(target.pathname)) {
+      const caller = httpCaller(req, security);
+      if ('problem' in caller) {
+        res.setHeader('www-authenticate', 'Bearer realm="orbit"');
+        return sendJson(res, 401, { error: caller.problem });
+      }
+      rememberCaller(req, caller.principal);
+    }
+    answer(handle, req, res, target, log);
+  };
+  const settings = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxHeaderSize: limits.maxHeaderBytes,
+    connectionsCheckingInterval: limits.timeoutCheckMs,
+    // Node's own answer to a missing Host is an empty 400; this one says why.
+    requireHostHeader: false,
+  };
+  // Client certificates are asked for, not required: /health stays open, and a bearer token may stand in.
+  const server: Server = security
+    ? (createHttpsServer({ ...settings, ...security.tls, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, serve) as unknown as Server)
+    : createServer(settings, serve);
   // Node's own answer to an Expect other than 100-continue is an empty 417.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => sendJson(res, 417, { error: `Expect: ${quote(req.headers.expect ?? '')} is not supported; only 100-continue is` }));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

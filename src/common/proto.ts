@@ -12,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType as AgentProto } from '../gen/agent.js';
 import type { ProtoGrpcType as SchedulerProto } from '../gen/scheduler.js';
 import type { ProtoGrpcType as OperatorProto } from '../gen/operator.js';
+import type { ProtoGrpcType as SecurityProto } from '../gen/security.js';
 import { checkWire, messageRule, type MessageRule } from './wire-check.js';
 
-const PROTO_FILES = ['orbit/v1/common.proto', 'orbit/v1/agent.proto', 'orbit/v1/scheduler.proto', 'orbit/v1/operator.proto'];
+const PROTO_FILES = ['orbit/v1/common.proto', 'orbit/v1/agent.proto', 'orbit/v1/scheduler.proto', 'orbit/v1/operator.proto', 'orbit/v1/security.proto'];
 
 function findProtoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -35,7 +36,7 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-type OrbitV1 = AgentProto['orbit']['v1'] & SchedulerProto['orbit']['v1'] & OperatorProto['orbit']['v1'];
+type OrbitV1 = AgentProto['orbit']['v1'] & SchedulerProto['orbit']['v1'] & OperatorProto['orbit']['v1'] & SecurityProto['orbit']['v1'];
 
 let cached: OrbitV1 | undefined;
 

@@ -64,6 +64,7 @@ function encodeAgent(a: AgentView): AgentSummary {
     registeredAt: a.registeredAt / 1000,
     lastHeartbeatAt: a.lastHeartbeatAt / 1000,
     status: a.status,
+    principal: a.principal,
   };
 }
 
@@ -81,6 +82,7 @@ function decodeAgent(m: AgentSummary__Output): AgentView {
     status: (AGENT_STATUS_VIEWS as readonly string[]).includes(m.status) ? (m.status as AgentStatusView) : 'active',
     registeredAt: Math.round(m.registeredAt * 1000),
     lastHeartbeatAt: Math.round(m.lastHeartbeatAt * 1000),
+    principal: m.principal,
   };
 }
 
@@ -93,6 +95,7 @@ function encodeFramework(f: FrameworkView): FrameworkSummary {
     registeredAt: f.registeredAt / 1000,
     failoverTimeoutSeconds: f.failoverTimeoutSeconds,
     suppressedRoles: f.suppressedRoles,
+    principal: f.principal,
     used: resourcesToProto(parseResources(f.used)),
     offered: resourcesToProto(parseResources(f.offered)),
     tasks: f.tasks.map(encodeTask),
@@ -109,6 +112,7 @@ function decodeFramework(m: FrameworkSummary__Output): FrameworkView {
     registeredAt: Math.round(m.registeredAt * 1000),
     failoverTimeoutSeconds: m.failoverTimeoutSeconds,
     suppressedRoles: [...m.suppressedRoles],
+    principal: m.principal,
     used: text(m.used),
     offered: text(m.offered),
     tasks: m.tasks.map(decodeTask),

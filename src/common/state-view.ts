@@ -50,6 +50,8 @@ export interface AgentView {
   status: AgentStatusView;
   registeredAt: number;
   lastHeartbeatAt: number;
+  /** The principal of its certificate (`agent:NAME`); empty under --insecure. */
+  principal: string;
 }
 
 export interface FrameworkView {
@@ -61,6 +63,8 @@ export interface FrameworkView {
   failoverTimeoutSeconds: number;
   /** Roles it suppressed offers for, until it revives them (sorted). */
   suppressedRoles: string[];
+  /** Who created it (`framework:NAME`, from its certificate; under --insecure, what it said). */
+  principal: string;
   used: string;
   offered: string;
   tasks: TaskView[];

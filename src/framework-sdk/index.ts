@@ -14,6 +14,8 @@ export {
   type AgentFailure,
 } from './scheduler-events.js';
 export { OrbitCallError, SubscriptionError, type CallFilters } from './wire.js';
+// Credentials: a file made by `orbit cert issue`, found from a path, $ORBIT_CREDENTIALS or the default path.
+export { readCredentials, findCredentials, CredentialsError, INSECURE, type Credentials, type ClientSecurity } from '../common/credentials.js';
 // Why the master refused a call or ended a subscription: act on it, not on the message's words.
 export { ERROR_REASONS, type ErrorReason } from '../common/errors.js';
 

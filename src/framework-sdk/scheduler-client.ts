@@ -33,6 +33,7 @@ import {
 } from './scheduler-events.js';
 import { FATAL_SUBSCRIBE_CODES, MISSED_HEARTBEATS, nextState, type SubscriptionState } from './subscription-state.js';
 import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, SubscriptionError, type CallFilters } from './wire.js';
+import { findCredentials } from '../common/credentials.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 /** At most this many acknowledgements in one Acknowledge call: the master's --max-acks-per-call default. */
@@ -100,7 +101,7 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.log = (options.logger ?? silentLogger).child({ framework: f.name });
     this.clock = options.clock ?? systemClock;
-    this.clients = schedulerClients(masters);
+    this.clients = schedulerClients(masters, options.security ?? findCredentials({}));
   }
 
   /** The stub of the master in use. */

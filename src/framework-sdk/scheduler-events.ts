@@ -4,6 +4,7 @@ import type { Offer } from '../common/cluster.js';
 import type { Logger } from '../common/logging.js';
 import type { TaskStatus } from '../common/tasks.js';
 import type { SubscriptionError } from './wire.js';
+import type { ClientSecurity } from '../common/credentials.js';
 
 /** The SDK's default failover timeout: the master keeps a disconnected framework's tasks a week. */
 export const DEFAULT_FAILOVER_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
@@ -32,6 +33,13 @@ export interface SchedulerClientOptions {
    */
   master: string;
   framework: FrameworkOptions;
+  /**
+   * How to reach the masters: mutual TLS with credentials (`readCredentials(path)`), or
+   * `{ mode: 'insecure' }` for a master run with --insecure. Default: `findCredentials({})`, that is
+   * `$ORBIT_CREDENTIALS`, else `~/.orbit/credentials.json`. The framework's principal is the one
+   * in the certificate; `framework.principal` is ignored under TLS.
+   */
+  security?: ClientSecurity;
   /** Acknowledge each update after the `update` listeners ran (default true). */
   autoAcknowledge?: boolean;
   /** Reconnect backoff: random in [0, base·2^attempt], capped at max. Defaults 1000 and 60000. */

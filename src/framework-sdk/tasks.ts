@@ -48,6 +48,11 @@ export interface TaskOptions {
    */
   simulated?: { durationMs?: number; exitCode?: number };
   env?: Record<string, string>;
+  /**
+   * Who the task runs as. Default: the agent's unprivileged task user (`--task-user`, nobody) for a
+   * process, the image's own user for a container. The master's policy must allow any other.
+   */
+  user?: string;
   /** Between SIGTERM and SIGKILL, 0 (SIGKILL at once) to 3600000; default 3000. */
   killGraceMs?: number;
   labels?: Record<string, string>;
@@ -79,7 +84,7 @@ export function buildTask(options: TaskOptions): TaskSpec {
     name: options.name ?? taskId,
     agentId,
     resources,
-    command: command(options.command ?? '', options.args, options.shell, env),
+    command: { ...command(options.command ?? '', options.args, options.shell, env), ...(options.user !== undefined ? { user: options.user } : {}) },
     container: options.image ? { kind: 'docker', image: options.image } : { kind: options.simulated ? 'simulated' : 'process' },
     killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     labels: { ...(options.labels ?? {}) },

@@ -4,7 +4,7 @@
  * what runs: on re-registration its report rebuilds the master's books for it.
  */
 import type { AgentInfo, FrameworkInfo } from '../common/cluster.js';
-import { FailedPreconditionError } from '../common/errors.js';
+import { FailedPreconditionError, PermissionDeniedError } from '../common/errors.js';
 import { newAgentId } from '../common/ids.js';
 import { add, contains, EMPTY, formatResources, type Resources } from '../common/resources.js';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../common/tasks.js';
@@ -49,7 +49,7 @@ export class AgentProtocol {
     const { agents, effects } = this.p;
     const id = newAgentId();
     const info = { ...reported, id };
-    await effects.persist('admit agent', (r) => r.admitAgent(id, info.hostname));
+    await effects.persist('admit agent', (r) => r.admitAgent(id, info.hostname, info.principal));
     const now = effects.clock.now();
     agents.add(info, channel.address, now);
     this.p.allocator.addAgent(id, info.resources);
@@ -72,6 +72,7 @@ export class AgentProtocol {
     const { agents, effects } = this.p;
     const id = reportedInfo.id;
     this.p.agentLife.refuseGone(id);
+    this.refuseOtherPrincipal(id, reportedInfo.principal);
     const info = { ...reportedInfo, resources: agents.withReservations(id, reportedInfo.resources) };
     // What the master will hold on it: tasks reported live, and tasks it holds live whose end the
     // agent has not delivered yet (its updates wait, in order, for acknowledgements).
@@ -86,7 +87,7 @@ export class AgentProtocol {
       );
     }
     const known = agents.get(id);
-    if (!known || known.state === 'unreachable') await effects.persist('admit agent', (r) => r.admitAgent(id, info.hostname));
+    if (!known || known.state === 'unreachable' || known.info.principal !== info.principal) await effects.persist('admit agent', (r) => r.admitAgent(id, info.hostname, info.principal));
     this.p.agentLife.refuseGone(id); // it may have been marked gone while the write was made
 
     const now = effects.clock.now();
@@ -133,6 +134,13 @@ export class AgentProtocol {
       return;
     }
     const task = tasks.get(status.frameworkId, status.taskId);
+    if (task && task.agentId !== agentId) {
+      // Not its task: relaying it would let one agent speak for another's tasks. Acknowledged so a
+      // stale agent (whose earlier run of the id was replaced) stops resending it.
+      effects.log.warn({ taskId: status.taskId, frameworkId: status.frameworkId, agentId, runsOn: task.agentId }, 'status update for a task that runs on another agent: not relayed');
+      if (status.uuid) effects.toAgent(agentId, { type: 'ack', frameworkId: status.frameworkId, taskId: status.taskId, uuid: status.uuid });
+      return;
+    }
     if (task && this.isFromCurrentRun(task, agentId, status)) {
       this.p.relay.apply(task, { ...status, agentId });
       tasks.masterUpdates(status.frameworkId).supersede(status.taskId);
@@ -184,6 +192,16 @@ export class AgentProtocol {
    * (on another agent, or in another container) must not move it: updates are delivered at least
    * once, so one can arrive after its id was reused.
    */
+  /**
+   * Identity is bound, not claimed: an agent id belongs to the certificate principal that first
+   * registered it. Re-registering under it with another is refused before anything changes.
+   */
+  private refuseOtherPrincipal(id: string, principal: string | undefined): void {
+    if (principal === undefined) return;
+    const bound = this.p.agents.get(id)?.info.principal ?? this.p.agents.expected(id)?.principal;
+    if (bound !== undefined && bound !== principal) throw new PermissionDeniedError(`agent '${id}' is bound to ${bound}; ${principal} may not re-register it`);
+  }
+
   private isFromCurrentRun(task: TaskRecord, agentId: string, status: TaskStatus): boolean {
     if (task.agentId !== agentId) return false;
     if (!status.containerId) return true;

@@ -17,6 +17,8 @@ export interface ExpectedAgent {
   waiting: boolean;
   /** It was draining when the master stopped. */
   draining: boolean;
+  /** The principal it is bound to, when it registered with a certificate. */
+  principal?: string;
 }
 
 export class AgentBook {
@@ -78,8 +80,8 @@ export class AgentBook {
   // ---- after a restart: expected and gone agents ---------------------------------------------
 
   /** The registry says this agent should come back; unless it already has. */
-  expect(id: string, hostname: string, waiting: boolean, draining: boolean): void {
-    if (!this.agents.has(id)) this.expectations.set(id, { id, hostname, waiting, draining });
+  expect(id: string, hostname: string, waiting: boolean, draining: boolean, principal?: string): void {
+    if (!this.agents.has(id)) this.expectations.set(id, { id, hostname, waiting, draining, ...(principal !== undefined ? { principal } : {}) });
   }
 
   expected(id: string): ExpectedAgent | undefined {

@@ -74,7 +74,7 @@ export interface MasterCoreOptions {
 export interface RestoredState {
   weights: ReadonlyMap<string, number>;
   quotas: ReadonlyMap<string, { guarantee: Resources; limit: Resources }>;
-  agents: readonly { id: string; hostname: string; status: 'admitted' | 'unreachable' | 'gone'; draining: boolean; reservations?: Resources }[];
+  agents: readonly { id: string; hostname: string; status: 'admitted' | 'unreachable' | 'gone'; draining: boolean; reservations?: Resources; principal?: string }[];
   frameworks: readonly { info: FrameworkInfo; failoverDeadline?: number; removed: boolean }[];
 }
 
@@ -284,7 +284,7 @@ export class MasterCore {
     for (const a of state.agents) {
       if (a.reservations) this.agentBook.setReservations(a.id, a.reservations);
       if (a.status === 'gone') this.agentBook.restoreGone(a.id);
-      else this.agentBook.expect(a.id, a.hostname, a.status === 'admitted', a.draining);
+      else this.agentBook.expect(a.id, a.hostname, a.status === 'admitted', a.draining, a.principal);
     }
     const now = this.clock.now();
     for (const f of state.frameworks) {

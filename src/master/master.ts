@@ -1,6 +1,7 @@
 /**
- * The master's composition root: work dir and epoch, the core, the gRPC server (AgentLink,
- * Scheduler, Operator) and the HTTP status endpoint. `startMaster` returns once both listen.
+ * The master's composition root: work dir and epoch, security (CA, policy, audit log), the core,
+ * the gRPC server (AgentLink, Scheduler, Operator, Certificates) and the HTTP status endpoint.
+ * `startMaster` returns once both listen.
  */
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
@@ -16,6 +17,7 @@ import type { RegistryWriteError } from './effects.js';
 import { callLimits, type CallLimits } from '../common/call-limits.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { createRouter } from './http/router.js';
+import { masterHttpSecurity, withLogin } from './http/http-security.js';
 import { agentLinkHandlers } from './rpc/agent-link-service.js';
 import { OutboundStreams } from './rpc/bounded-stream.js';
 import { listenForGrpc } from './rpc/connection-guard.js';
@@ -29,6 +31,9 @@ import { registryPersistence, restoreFromRegistry } from './registry/persistence
 import { Registry } from './registry/registry.js';
 import type { RegistryStore } from './registry/registry-store.js';
 import { SessionTable } from './rpc/sessions.js';
+import { certificatesHandlers } from './rpc/certificates-service.js';
+import { prepareSecurity, reloadPolicy, type SecurityConfig } from './security/setup.js';
+import type { MasterSecurity } from './security/master-security.js';
 
 /** The core's timings and limits, handed through as they are. */
 const CORE_SETTINGS = [
@@ -77,6 +82,8 @@ export interface MasterOptions extends CoreSettings {
   registryStore?: RegistryStore;
   /** The HTTP port's timeouts and header size (common/http-json.ts); each defaults to its HTTP_LIMITS entry. */
   httpLimits?: Partial<HttpLimits>;
+  /** TLS, identities, the policy and the audit log (default: TLS with a CA in the work dir, the default policy). */
+  security?: SecurityConfig;
 }
 
 export interface RunningMaster {
@@ -90,6 +97,13 @@ export interface RunningMaster {
    * longer match its registry): whoever runs it should exit non-zero. Never settles otherwise.
    */
   failed: Promise<RegistryWriteError>;
+  security: MasterSecurity;
+  /** The admin credentials file the master keeps for the CLI on this host; undefined under --insecure. */
+  adminCredentialsPath: string | undefined;
+  /** The join token kept in WORK_DIR/security/join-token while it is valid. */
+  joinToken: string | undefined;
+  /** Reads the policy file again; a bad file keeps the old policy and rejects naming the problems. */
+  reloadPolicy(): Promise<string>;
   /** Stops serving: ends every stream and closes both servers. Idempotent. */
   stop(): Promise<void>;
 }
@@ -104,6 +118,14 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   mkdirSync(options.workDir, { recursive: true });
   const unlock = lockWorkDir(options.workDir);
   const clock = options.clock ?? systemClock;
+  let prepared: Awaited<ReturnType<typeof prepareSecurity>>;
+  try {
+    prepared = await prepareSecurity(options.security ?? {}, options.workDir, ip, () => clock.now(), log);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  const { security } = prepared;
   // A corrupt registry stops the master here, naming the file and offset: someone has to look.
   let registry: Registry;
   let epoch: number;
@@ -154,10 +176,11 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const v1 = orbitV1();
   const streams = new OutboundStreams({ maxQueueBytes: wire.maxStreamQueueBytes, log, metrics: surface.metrics });
   const server = new grpc.Server(serverOptions(wire));
-  server.addService(v1.AgentLink.service, agentLinkHandlers(core, log, streams));
-  server.addService(v1.Scheduler.service, schedulerHandlers(core, log, limits, streams));
-  server.addService(v1.Operator.service, operatorHandlers(core, limits));
-  const grpcListener = await listenForGrpc(server, { host: ip, port: options.port ?? 5050, handshakeTimeoutMs: wire.handshakeTimeoutMs, log }).catch(async (err: Error) => {
+  server.addService(v1.AgentLink.service, agentLinkHandlers(core, log, streams, security));
+  server.addService(v1.Scheduler.service, schedulerHandlers(core, log, limits, streams, security));
+  server.addService(v1.Operator.service, operatorHandlers(core, limits, security));
+  server.addService(v1.Certificates.service, certificatesHandlers(security, { certValidDays: prepared.certValidDays, joinTokenTtlMs: prepared.joinTokenTtlMs, now: () => clock.now() }));
+  const grpcListener = await listenForGrpc(server, { host: ip, port: options.port ?? 5050, handshakeTimeoutMs: wire.handshakeTimeoutMs, log, tls: security.pki?.tlsOptions }).catch(async (err: Error) => {
     core.stop();
     await registry.close();
     unlock();
@@ -165,7 +188,8 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   });
   const port = grpcListener.port;
 
-  const http: HttpServer = createRouter(surface.attach(core), { log, limits: httpBounds });
+  const httpSecurity = masterHttpSecurity(security, () => clock.now());
+  const http: HttpServer = createRouter(withLogin(surface.attach(core), httpSecurity), { log, limits: httpBounds, security: httpSecurity });
   const httpPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.httpPort ?? 5051, ip, () => {
@@ -190,6 +214,10 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     port,
     httpPort,
     failed,
+    security,
+    adminCredentialsPath: security.pki?.adminCredentialsPath,
+    joinToken: prepared.joinToken,
+    reloadPolicy: () => reloadPolicy(security),
     stop() {
       stopped ??= (async () => {
         core.stop();
@@ -201,6 +229,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
           http.closeAllConnections();
         });
         await registry.close();
+        await security.close();
         unlock();
         log.info({ masterId: core.masterId }, 'master stopped');
       })();

@@ -55,7 +55,7 @@ export interface MasterPersistence {
   setWeights(weights: readonly { role: string; weight: number }[]): Promise<void>;
   setQuota(role: string, quota: { guarantee: string; limit: string } | undefined): Promise<void>;
   /** Records an agent as admitted (first registration, or re-registration after a restart or while unreachable). */
-  admitAgent(agentId: string, hostname: string): Promise<void>;
+  admitAgent(agentId: string, hostname: string, principal?: string): Promise<void>;
   /** Records an agent that stopped heartbeating (unreachable) or that an operator marked gone. */
   setAgentStatus(agentId: string, hostname: string, status: 'unreachable' | 'gone'): Promise<void>;
   /** Records whether an operator is draining an agent. */

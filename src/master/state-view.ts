@@ -93,6 +93,7 @@ export function agentView(view: MasterView, agent: AgentRecord): AgentView {
   return {
     id: agent.info.id,
     hostname: agent.info.hostname,
+    principal: agent.info.principal ?? '',
     address: agent.address,
     httpPort: agent.info.httpPort,
     resources: resourcesText(agent.info.resources),
@@ -179,6 +180,7 @@ function frameworkHead(view: MasterView, framework: FrameworkRecord, offered: st
     registeredAt: framework.registeredAt,
     failoverTimeoutSeconds: framework.info.failoverTimeoutMs / 1000,
     suppressedRoles: framework.state === 'removed' ? [] : view.suppressedRoles(id),
+    principal: framework.info.principal,
     used: resourcesText(framework.state === 'removed' ? [] : view.usedBy(id)),
     offered,
   };

@@ -6,6 +6,7 @@ import type { AgentView, ClusterStateView, TaskView } from '../../src/common/sta
 import { cliBuildProblem, freePorts, runOrbit, spawnOrbit, staleSources, within, type OrbitProcess, type OrbitResult } from '../helpers/cli.js';
 import { eventually, tempDir } from '../helpers/cluster.js';
 import { containersOfTask, prepareDocker, removeAgentContainers, TEST_IMAGE } from '../helpers/docker.js';
+import { testFetch } from '../helpers/http-client.js';
 
 const AGENT_HOSTNAME = 'orbit-cli-e2e';
 /** How long a command that fails on its input may take (node start-up included). */
@@ -48,7 +49,7 @@ if (problem !== undefined) {
     const [port, httpPort, agentHttpPort, deadPort] = await freePorts(4);
     const master = `127.0.0.1:${port}`;
     const stateUrl = `http://127.0.0.1:${httpPort}/state`;
-    const getState = async (): Promise<ClusterStateView> => (await (await fetch(stateUrl)).json()) as ClusterStateView;
+    const getState = async (): Promise<ClusterStateView> => (await (await testFetch(stateUrl)).json()) as ClusterStateView;
 
     const masterProc = spawnOrbit(t, [
       'master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', tempDir(t),
@@ -56,7 +57,7 @@ if (problem !== undefined) {
     ]);
     await eventually('the master to serve /state', async () => {
       assertRunning(masterProc, 'orbit master');
-      return fetch(stateUrl).then(async (r) => (await r.body?.cancel(), r.ok), () => false);
+      return testFetch(stateUrl).then(async (r) => (await r.body?.cancel(), r.ok), () => false);
     }, 15_000);
 
     const agentProc = spawnOrbit(t, [

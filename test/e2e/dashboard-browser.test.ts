@@ -11,6 +11,8 @@ import type { ClusterStateView } from '../../src/common/state-view.js';
 import { buildTask, SchedulerClient, takeResources, type TaskSpec } from '../../src/framework-sdk/index.js';
 import { startMaster } from '../../src/master/master.js';
 import { eventually, FAST_MASTER, OfferPool, startAgentForTest, tempDir, updatesUntil } from '../helpers/cluster.js';
+import { testMasterSecurity } from '../helpers/pki.js';
+import { testFetch } from '../helpers/http-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -21,10 +23,10 @@ if (!existsSync(CHROMIUM)) {
   t.fail(`${CHROMIUM} is missing: install it with 'apt-get install -y chromium' (.ci/run does)`);
 } else {
   t.test('the dashboard in a real browser', async (t) => {
-    const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), ...FAST_MASTER, historySampleMs: 200, dashboardStreamMs: 300 });
+    const master = await startMaster({ security: testMasterSecurity(), ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), ...FAST_MASTER, historySampleMs: 200, dashboardStreamMs: 300 });
     t.teardown(() => master.stop());
-    const base = `http://127.0.0.1:${master.httpPort}`;
-    const state = async (): Promise<ClusterStateView> => (await (await fetch(`${base}/state`)).json()) as ClusterStateView;
+    const base = `https://127.0.0.1:${master.httpPort}`;
+    const state = async (): Promise<ClusterStateView> => (await (await testFetch(`${base}/state`)).json()) as ClusterStateView;
 
     const specs = [
       { hostname: 'alpha.dc1', attributes: 'rack:r1;zone:a', resources: 'cpus:4;mem:8192;disk:20480;ports:[31000-31009]' },
@@ -61,6 +63,8 @@ if (!existsSync(CHROMIUM)) {
       executablePath: CHROMIUM,
       args: CHROMIUM_ARGS,
       viewport: { width: 1440, height: 1000 },
+      // The master's certificate is signed by the test cluster's CA, which the browser does not know.
+      ignoreHTTPSErrors: true,
     });
     t.teardown(() => context.close());
     const page = await context.newPage();
@@ -73,8 +77,11 @@ if (!existsSync(CHROMIUM)) {
       if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`);
     });
 
-    await page.goto(`${base}/`);
+    // As an operator would: an API token, once, through /login; the cookie it sets opens the rest.
+    const { token } = master.security.tokens!.create({ ttlMs: 3_600_000, description: 'browser test', nowMs: Date.now(), pin: master.security.pki!.pin, api: { principal: 'operator:viewer' } });
+    await page.goto(`${base}/login?token=${token}`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+    t.equal(new URL(page.url()).pathname, '/', 'the login went on to the dashboard');
 
     await t.test('the counts and rows match GET /state', async (t) => {
       const s = await state();

@@ -16,13 +16,15 @@ import { cliBuildProblem, freePorts, spawnOrbit } from '../helpers/cli.js';
 import { eventually, startAgentForTest, startMasterForTest, tempDir } from '../helpers/cluster.js';
 import { checkInvariants, latestState, updatesByTask } from '../helpers/invariants.js';
 import { spawnFramework, type NodeProcess } from '../helpers/processes.js';
+import { testChannel, testServerCredentials, AGENT } from '../helpers/pki.js';
+import { testFetch } from '../helpers/http-client.js';
 
 // The framework fixture and the CLI run from dist/ (npm test builds it first).
 const problem = cliBuildProblem();
 if (problem) t.fail(problem);
 
 async function state(httpPort: number): Promise<ClusterStateView> {
-  return (await (await fetch(`http://127.0.0.1:${httpPort}/state`)).json()) as ClusterStateView;
+  return (await (await testFetch(`http://127.0.0.1:${httpPort}/state`)).json()) as ClusterStateView;
 }
 
 const frameworkId = (fw: NodeProcess): string | undefined => fw.events().find((e) => e['event'] === 'subscribed')?.['frameworkId'] as string | undefined;
@@ -79,7 +81,7 @@ t.test('an agent frozen with SIGSTOP goes UNREACHABLE, and RUNNING again after S
   chmodSync(workDir, 0o711);
   spawnOrbit(t, ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', `${workDir}/master`, '--allocation-interval', '0.1', '--agent-ping-timeout', '0.5', '--max-agent-ping-misses', '3', '--log-level', 'warn']);
   const master = `127.0.0.1:${port}`;
-  await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
+  await eventually('the master listens', () => testFetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
   const agent = spawnOrbit(t, ['agent', '--master', master, '--work-dir', `${workDir}/agent`, '--http-port', String(agentHttp), '--containerizers', 'process', '--resources', 'cpus:2;mem:1024', '--kill-tasks-on-exit', '--log-level', 'warn']);
   await eventually('the agent registers', async () => (await state(httpPort)).agents.length === 1, 15_000);
   const fw = spawnFramework(t, master, { launch: 1, command: 'sleep 600' });
@@ -110,7 +112,7 @@ t.test('a master killed -9 and restarted gets its agents, frameworks and tasks b
   const masterArgs = ['master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', `${workDir}/master`, '--allocation-interval', '0.1', '--log-level', 'warn'];
   const first = spawnOrbit(t, masterArgs);
   const master = `127.0.0.1:${port}`;
-  await eventually('the master listens', () => fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
+  await eventually('the master listens', () => testFetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false), 15_000);
   const agent = await startAgentForTest(t, master);
   const agentId = await agent.registered();
   const fw = spawnFramework(t, master, { launch: 2, command: 'sleep 600' });
@@ -146,7 +148,7 @@ async function lossyProxy(t: { teardown(fn: () => unknown): void }, upstream: st
   };
   const counts = { dropped: 0, duplicated: 0 };
   const v1 = orbitV1();
-  const client = new v1.AgentLink(upstream, grpc.credentials.createInsecure());
+  const client = new v1.AgentLink(upstream, testChannel(AGENT));
   const server = new grpc.Server();
   server.addService(v1.AgentLink.service, {
     Connect(down: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage__Output>) {
@@ -176,7 +178,7 @@ async function lossyProxy(t: { teardown(fn: () => unknown): void }, upstream: st
       up.on('end', end);
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', testServerCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
   t.teardown(() => {
     server.forceShutdown();
     client.close();
@@ -194,7 +196,7 @@ t.test('status updates and acknowledgements dropped and duplicated on the way: e
     const done = [...updatesByTask(fw).values()].filter((u) => u.some((x) => x.state === 'FINISHED'));
     return done.length === 10;
   }, 60_000);
-  await eventually('the agent has nothing left to resend', () => fetch(`http://127.0.0.1:${agent.httpPort}/state`).then((r) => r.json() as Promise<{ pendingUpdates: number }>).then((s) => s.pendingUpdates === 0), 60_000);
+  await eventually('the agent has nothing left to resend', () => testFetch(`http://127.0.0.1:${agent.httpPort}/state`).then((r) => r.json() as Promise<{ pendingUpdates: number }>).then((s) => s.pendingUpdates === 0), 60_000);
   t.ok(proxy.counts.dropped > 0 && proxy.counts.duplicated > 0, `the proxy really dropped (${proxy.counts.dropped}) and duplicated (${proxy.counts.duplicated})`);
   for (const [taskId, updates] of updatesByTask(fw)) {
     t.same(updates.map((u) => u.state), ['STARTING', 'RUNNING', 'FINISHED'], `task ${taskId}: every update, once, in order`);

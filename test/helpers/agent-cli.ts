@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { freePorts, spawnOrbit, type OrbitProcess } from './cli.js';
 import { eventually, tempDir, type TestLike } from './cluster.js';
+import { testFetch } from './http-client.js';
 
 /** A task as the agent's GET /state shows it. */
 export interface AgentTaskView {
@@ -34,7 +35,7 @@ export function assertRunning(p: OrbitProcess, what: string): void {
 
 async function getJson<T>(url: string): Promise<T | undefined> {
   try {
-    const res = await fetch(url);
+    const res = await testFetch(url);
     return res.ok ? ((await res.json()) as T) : undefined;
   } catch {
     return undefined;

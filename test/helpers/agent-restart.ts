@@ -9,6 +9,8 @@ import { parseResources } from '../../src/common/resources.js';
 import type { ClusterStateView, TaskView } from '../../src/common/state-view.js';
 import type { SchedulerClient, TaskStatus } from '../../src/framework-sdk/index.js';
 import { tempDir, type TestLike } from './cluster.js';
+import { AGENT } from './pki.js';
+import { testFetch } from './http-client.js';
 
 export const RECOVERY_RESOURCES = 'cpus:2;mem:1024;disk:1024;ports:[31000-31009]';
 
@@ -35,6 +37,7 @@ export function restartableAgent(t: TestLike, masterAddress: string, containeriz
     },
     async start(overrides = {}) {
       const agent = await startAgent({
+        security: AGENT,
         master: masterAddress,
         workDir,
         httpPort: 0,
@@ -56,7 +59,7 @@ export function restartableAgent(t: TestLike, masterAddress: string, containeriz
 
 /** How many status updates the agent has not had acknowledged (its GET /state). */
 export async function pendingUpdates(agent: RunningAgent): Promise<number> {
-  const state = (await (await fetch(`http://127.0.0.1:${agent.httpPort}/state`)).json()) as { pendingUpdates: number };
+  const state = (await (await testFetch(`http://127.0.0.1:${agent.httpPort}/state`)).json()) as { pendingUpdates: number };
   return state.pendingUpdates;
 }
 

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestLike } from './cluster.js';
+import { AGENT_CREDENTIALS_FILE, masterCaFlags } from './pki.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** What bin/orbit.js imports. */
@@ -71,6 +72,8 @@ export interface OrbitProcess {
 export interface SpawnOptions {
   /** Variables on top of this process's environment; `undefined` removes one. */
   env?: Record<string, string | undefined>;
+  /** Runs `args` exactly as given, without withTestSecurity's flags (a master making its own CA, an agent reusing its kept certificate). */
+  raw?: boolean;
 }
 
 function environment(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -97,8 +100,24 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
  * Starts `orbit ...args` from the repo root. At teardown it gets SIGTERM, then SIGKILL if it has
  * not exited within `stopGraceMs`.
  */
+/** Flags a test does not state: the test CA for `orbit master`, the test agent's credentials for `orbit agent` and `orbit fleet`. */
+const SECURITY_FLAGS = ['--insecure', '--ca-cert', '--credentials', '--join'];
+
+/**
+ * `args` with the test PKI's flags added, unless the test chose its own (any of SECURITY_FLAGS):
+ * a spawned master serves with the test CA, and a spawned agent or fleet presents agent:test-agent.
+ * The CLI's other commands find the operator's credentials in $ORBIT_CREDENTIALS (helpers/pki.ts).
+ */
+export function withTestSecurity(args: readonly string[]): string[] {
+  if (args.some((a) => SECURITY_FLAGS.includes(a))) return [...args];
+  const daemon = args[1] === undefined || args[1].startsWith('-');
+  if (args[0] === 'master' && daemon) return [...args, ...masterCaFlags()];
+  if ((args[0] === 'agent' && daemon) || args[0] === 'fleet') return [...args, '--credentials', AGENT_CREDENTIALS_FILE];
+  return [...args];
+}
+
 export function spawnOrbit(t: TestLike, args: string[], options: SpawnOptions = {}, stopGraceMs = 5_000): OrbitProcess {
-  const child = spawn(process.execPath, ['bin/orbit.js', ...args], { cwd: REPO_ROOT, env: environment(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/orbit.js', ...(options.raw ? args : withTestSecurity(args))], { cwd: REPO_ROOT, env: environment(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start orbit ${args.join(' ')}`);
   const pid = child.pid;
   let out = '';

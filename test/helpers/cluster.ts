@@ -14,6 +14,10 @@ import { parseResources, scalar } from '../../src/common/resources.js';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { startMaster, type RunningMaster } from '../../src/master/master.js';
 import { SchedulerClient, type FrameworkOptions, type Offer, type SchedulerEvents, type TaskStatus, type TaskState } from '../../src/framework-sdk/index.js';
+import { AGENT, OPERATOR, testMasterSecurity } from './pki.js';
+import type { SecurityConfig } from '../../src/master/security/setup.js';
+import type { ClientSecurity } from '../../src/common/credentials.js';
+import { testFetch } from './http-client.js';
 
 /** The bits of tap's Test these helpers use. */
 export interface TestLike {
@@ -31,6 +35,8 @@ export interface AgentSpec {
   attributes?: string;
   containerizers?: Containerizer[];
   hostname?: string;
+  /** The agent's certificate (default: agent:test-agent of the test CA). */
+  security?: ClientSecurity;
 }
 
 export interface TestCluster {
@@ -40,13 +46,13 @@ export interface TestCluster {
   state(): Promise<ClusterStateView>;
   addAgent(spec?: AgentSpec): Promise<RunningAgent>;
   /** A subscribed framework, closed at teardown. */
-  framework(options?: Partial<FrameworkOptions> & { autoAcknowledge?: boolean }): Promise<SchedulerClient>;
+  framework(options?: Partial<FrameworkOptions> & { autoAcknowledge?: boolean; security?: ClientSecurity }): Promise<SchedulerClient>;
 }
 
 export const FAST_MASTER = { allocationIntervalMs: 100, frameworkHeartbeatIntervalMs: 500, agentHeartbeatIntervalMs: 500 };
 
-export async function startMasterForTest(t: TestLike, workDir = tempDir(t), port = 0): Promise<RunningMaster> {
-  const master = await startMaster({ ip: '127.0.0.1', port, httpPort: 0, workDir, ...FAST_MASTER });
+export async function startMasterForTest(t: TestLike, workDir = tempDir(t), port = 0, security: SecurityConfig = testMasterSecurity()): Promise<RunningMaster> {
+  const master = await startMaster({ ip: '127.0.0.1', port, httpPort: 0, workDir, ...FAST_MASTER, security });
   t.teardown(() => master.stop());
   return master;
 }
@@ -54,6 +60,7 @@ export async function startMasterForTest(t: TestLike, workDir = tempDir(t), port
 export async function startAgentForTest(t: TestLike, masterAddress: string, spec: AgentSpec = {}, workDir = tempDir(t)): Promise<RunningAgent> {
   const agent = await startAgent({
     master: masterAddress,
+    security: spec.security ?? AGENT,
     workDir,
     httpPort: 0,
     hostname: spec.hostname ?? 'localhost',
@@ -77,7 +84,7 @@ export async function startCluster(t: TestLike, agentSpecs: AgentSpec[] = [{}], 
     master,
     agents,
     async state() {
-      const res = await fetch(`http://127.0.0.1:${master.httpPort}/state`);
+      const res = await testFetch(`http://127.0.0.1:${master.httpPort}/state`);
       return (await res.json()) as ClusterStateView;
     },
     async addAgent(spec = {}) {
@@ -87,9 +94,10 @@ export async function startCluster(t: TestLike, agentSpecs: AgentSpec[] = [{}], 
       return agent;
     },
     async framework(options = {}) {
-      const { autoAcknowledge, ...framework } = options;
+      const { autoAcknowledge, security, ...framework } = options;
       const client = new SchedulerClient({
         master: master.address,
+        security: security ?? OPERATOR,
         framework: { name: 'test-framework', failoverTimeoutMs: 60_000, ...framework },
         autoAcknowledge: autoAcknowledge ?? true,
         reconnectBaseMs: 50,

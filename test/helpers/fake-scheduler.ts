@@ -11,6 +11,7 @@ import type { CallHeader__Output } from '../../src/gen/orbit/v1/CallHeader.js';
 import type { Event } from '../../src/gen/orbit/v1/Event.js';
 import type { SchedulerHandlers } from '../../src/gen/orbit/v1/Scheduler.js';
 import type { SubscribeRequest__Output } from '../../src/gen/orbit/v1/SubscribeRequest.js';
+import { testServerCredentials } from './pki.js';
 
 export type CallName = 'Accept' | 'Decline' | 'Revive' | 'Suppress' | 'Kill' | 'Acknowledge' | 'Reconcile' | 'Message' | 'Teardown';
 
@@ -87,7 +88,7 @@ export class FakeScheduler extends EventEmitter {
     };
     this.server.addService(orbitV1().Scheduler.service, handlers);
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server.bindAsync('127.0.0.1:0', testServerCredentials(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     return `127.0.0.1:${this.port}`;
   }

@@ -10,6 +10,8 @@ import type { FrameworkInfo } from '../../src/gen/orbit/v1/FrameworkInfo.js';
 import type { MasterMessage__Output } from '../../src/gen/orbit/v1/MasterMessage.js';
 import type { SchedulerClient } from '../../src/framework-sdk/index.js';
 import type { TestLike } from './cluster.js';
+import type { ClientSecurity } from '../../src/common/credentials.js';
+import { AGENT, OPERATOR, testChannel } from './pki.js';
 
 /** A call's outcome: the status code and details (OK is 0), never a throw. */
 export interface CallOutcome {
@@ -34,8 +36,8 @@ export interface RawScheduler {
   subscribe(framework: FrameworkInfo, timeoutMs?: number): Promise<{ ok: true; frameworkId: string; streamId: string; events: Event__Output[]; cancel(): void } | ({ ok: false } & CallOutcome)>;
 }
 
-export function rawScheduler(t: TestLike, address: string): RawScheduler {
-  const client = new (orbitV1().Scheduler)(address, grpc.credentials.createInsecure());
+export function rawScheduler(t: TestLike, address: string, security: ClientSecurity = OPERATOR): RawScheduler {
+  const client = new (orbitV1().Scheduler)(address, testChannel(security));
   t.teardown(() => client.close());
   return {
     call: (method, request, timeoutMs = 10_000) => outcome(client, method, request, timeoutMs),
@@ -79,8 +81,8 @@ export interface RawOperator {
   call(method: string, request: unknown, timeoutMs?: number): Promise<CallOutcome>;
 }
 
-export function rawOperator(t: TestLike, address: string): RawOperator {
-  const client = new (orbitV1().Operator)(address, grpc.credentials.createInsecure());
+export function rawOperator(t: TestLike, address: string, security: ClientSecurity = OPERATOR): RawOperator {
+  const client = new (orbitV1().Operator)(address, testChannel(security));
   t.teardown(() => client.close());
   return { call: (method, request, timeoutMs = 10_000) => outcome(client, method, request, timeoutMs) };
 }
@@ -96,8 +98,8 @@ export interface RawAgentSession {
   close(): void;
 }
 
-export function rawAgentSession(t: TestLike, address: string): RawAgentSession {
-  const client = new (orbitV1().AgentLink)(address, grpc.credentials.createInsecure());
+export function rawAgentSession(t: TestLike, address: string, security: ClientSecurity = AGENT): RawAgentSession {
+  const client = new (orbitV1().AgentLink)(address, testChannel(security));
   const call = client.Connect();
   const received: MasterMessage__Output[] = [];
   const close = () => {

@@ -4,6 +4,9 @@
  * are HPACK literals without indexing (RFC 7541 §6.2.2), so no table is kept on either side.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { ClientSecurity } from '../../src/common/credentials.js';
+import { OPERATOR } from './pki.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -69,11 +72,18 @@ export class RawH2 {
     }));
   }
 
-  /** A connection to `port`; with `handshake`, the preface and an empty SETTINGS are sent at once. */
-  static async open(port: number, handshake = true): Promise<RawH2> {
-    const socket = connect(port, '127.0.0.1');
+  /**
+   * A connection to `port`: TLS with `security` (default the operator's; the test CA's master is
+   * trusted), or plaintext for a master run with --insecure. With `handshake`, the preface and an
+   * empty SETTINGS are sent at once.
+   */
+  static async open(port: number, handshake = true, security: ClientSecurity = OPERATOR): Promise<RawH2> {
+    const socket: Socket =
+      security.mode === 'tls'
+        ? tlsConnect({ port, host: '127.0.0.1', ca: security.credentials.caPem, cert: security.credentials.certPem, key: security.credentials.keyPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined })
+        : connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
+      socket.once(security.mode === 'tls' ? 'secureConnect' : 'connect', resolve);
       socket.once('error', reject);
     });
     const raw = new RawH2(socket);

@@ -3,7 +3,10 @@
  * (malformed request lines, bad headers, garbage) and reads back whatever the server answers,
  * which fetch and http.request would refuse to send.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { ClientSecurity } from '../../src/common/credentials.js';
+import { testFetch } from './http-client.js';
 
 export interface RawResponse {
   status: number;
@@ -21,6 +24,8 @@ export interface RawOptions {
   watchCloseMs?: number;
   /** Whether the request was a HEAD (its response has a content-length but no body). */
   head?: boolean;
+  /** Over TLS with this client certificate (the master's and agents' ports); plain TCP without (a framework's API). */
+  tls?: ClientSecurity;
 }
 
 /** The first final response in `raw` (past any 100 Continue) once all of it has arrived, else undefined. */
@@ -43,10 +48,13 @@ function parseResponse(raw: Buffer, head: boolean): RawResponse | undefined {
 
 /** Writes `request` to 127.0.0.1:port as it is (a string is sent as latin1, one byte per char) and reads the outcome. */
 export function rawExchange(port: number, request: string | Buffer, options: RawOptions = {}): Promise<RawOutcome> {
-  const { timeoutMs = 5_000, watchCloseMs = 0, head = false } = options;
+  const { timeoutMs = 5_000, watchCloseMs = 0, head = false, tls } = options;
   return new Promise((resolve) => {
     const started = performance.now();
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket: Socket =
+      tls?.mode === 'tls'
+        ? tlsConnect({ host: '127.0.0.1', port, ca: tls.credentials.caPem, cert: tls.credentials.certPem, key: tls.credentials.keyPem, checkServerIdentity: () => undefined })
+        : connect({ host: '127.0.0.1', port });
     let raw = Buffer.alloc(0);
     let response: RawResponse | undefined;
     let respondedAt = 0;
@@ -75,7 +83,9 @@ export function rawExchange(port: number, request: string | Buffer, options: Raw
       response ??= parseResponse(raw, head);
       finish(response ? { kind: 'response', response, closedAfterMs: now - (respondedAt || now) } : { kind: 'closed', afterMs: now - started });
     });
-    socket.write(typeof request === 'string' ? Buffer.from(request, 'latin1') : request);
+    const bytes = typeof request === 'string' ? Buffer.from(request, 'latin1') : request;
+    if (tls?.mode === 'tls') socket.once('secureConnect', () => socket.write(bytes));
+    else socket.write(bytes);
   });
 }
 
@@ -94,10 +104,11 @@ export function jsonError(response: RawResponse): string | undefined {
   }
 }
 
-/** The status of GET /health on 127.0.0.1:port, or the reason it failed. */
-export async function healthStatus(port: number): Promise<number | string> {
+/** The status of GET /health on 127.0.0.1:port (over TLS unless `tls` is false), or the reason it failed. */
+export async function healthStatus(port: number, tls = true): Promise<number | string> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5_000) });
+    const url = `http://127.0.0.1:${port}/health`;
+    const res = tls ? await testFetch(url, { signal: AbortSignal.timeout(5_000) }) : await fetch(url, { signal: AbortSignal.timeout(5_000) });
     await res.arrayBuffer();
     return res.status;
   } catch (err) {

@@ -7,6 +7,7 @@ import type { AgentMessage__Output } from '../../src/gen/orbit/v1/AgentMessage.j
 import type { MasterMessage } from '../../src/gen/orbit/v1/MasterMessage.js';
 import { frameworkInfo } from '../helpers/builders.js';
 import { eventually, sleep, startAgentForTest } from '../helpers/cluster.js';
+import { testServerCredentials } from '../helpers/pki.js';
 
 t.test('an agent ignores commands from a master with a lower epoch than it has seen', async (t) => {
   const statuses: string[] = [];
@@ -24,7 +25,7 @@ t.test('an agent ignores commands from a master with a lower epoch than it has s
       call.on('error', () => undefined);
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', testServerCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
   t.teardown(() => server.forceShutdown());
 
   const agent = await startAgentForTest(t, `127.0.0.1:${port}`);

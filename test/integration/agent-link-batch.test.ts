@@ -1,18 +1,18 @@
 import t from 'tap';
-import * as grpc from '@grpc/grpc-js';
 import { agentInfoToProto } from '../../src/common/codec.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import { parseResources } from '../../src/common/resources.js';
 import type { AgentMessage } from '../../src/gen/orbit/v1/AgentMessage.js';
 import type { MasterMessage__Output } from '../../src/gen/orbit/v1/MasterMessage.js';
 import { eventually, startMasterForTest } from '../helpers/cluster.js';
+import { testChannel, AGENT } from '../helpers/pki.js';
 
 const info = (hostname: string) =>
   agentInfoToProto({ id: '', hostname, resources: parseResources('cpus:1;mem:256'), attributes: [], httpPort: 0, containerizers: ['simulated'] });
 
 /** A raw AgentLink stream to the master, recording what it answers (batches taken apart). */
 function rawAgent(t: { teardown(fn: () => unknown): void }, address: string) {
-  const client = new (orbitV1().AgentLink)(address, grpc.credentials.createInsecure());
+  const client = new (orbitV1().AgentLink)(address, testChannel(AGENT));
   const call = client.Connect();
   const received: MasterMessage__Output[] = [];
   let ended = false;

@@ -2,12 +2,13 @@ import t from 'tap';
 import { buildTask } from '../../src/framework-sdk/index.js';
 import { nextEvent, OfferPool, startCluster, updatesUntil } from '../helpers/cluster.js';
 import { parseMetrics, sample } from '../helpers/metrics-text.js';
+import { testFetch } from '../helpers/http-client.js';
 
 t.test("an agent's /metrics shows its tasks, resources and pending updates", async (t) => {
   const cluster = await startCluster(t, [{ resources: 'cpus:2;mem:1024' }]);
   const agent = cluster.agents[0]!;
   const scrape = async () => {
-    const res = await fetch(`http://127.0.0.1:${agent.httpPort}/metrics`);
+    const res = await testFetch(`http://127.0.0.1:${agent.httpPort}/metrics`);
     t.match(res.headers.get('content-type'), /text\/plain/);
     return parseMetrics(await res.text());
   };

@@ -10,6 +10,7 @@ import { buildTask, type SchedulerClient } from '../../src/framework-sdk/index.j
 import { eventually, nextEvent, OfferPool, startMasterForTest, updatesUntil, type TestLike } from '../helpers/cluster.js';
 import { invariantProblems, pendingUpdates, restartableAgent, UpdateLog } from '../helpers/agent-restart.js';
 import { SchedulerClient as Client } from '../../src/framework-sdk/index.js';
+import { testFetch } from '../helpers/http-client.js';
 
 async function setup(t: TestLike, options: { autoAcknowledge?: boolean; statusRetryBaseMs?: number } = {}) {
   const master = await startMasterForTest(t);
@@ -27,7 +28,7 @@ async function setup(t: TestLike, options: { autoAcknowledge?: boolean; statusRe
   const agent = restartableAgent(t, master.address);
   await agent.start(options.statusRetryBaseMs ? { statusRetryBaseMs: options.statusRetryBaseMs, statusRetryMaxMs: options.statusRetryBaseMs } : {});
   const agentId = await agent.current().registered(10_000);
-  const state = async () => (await (await fetch(`http://127.0.0.1:${master.httpPort}/state`)).json()) as import('../../src/common/state-view.js').ClusterStateView;
+  const state = async () => (await (await testFetch(`http://127.0.0.1:${master.httpPort}/state`)).json()) as import('../../src/common/state-view.js').ClusterStateView;
   return { master, fw, log, pool, agent, agentId, state };
 }
 

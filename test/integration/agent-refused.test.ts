@@ -8,7 +8,6 @@ import * as grpc from '@grpc/grpc-js';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { ProcessContainerizer } from '../../src/agent/containerizer/process.js';
 import { ManualClock } from '../../src/common/clock.js';
-import { serverCredentials } from '../../src/common/connection.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import { parseResources } from '../../src/common/resources.js';
 import type { AgentMessage__Output } from '../../src/gen/orbit/v1/AgentMessage.js';
@@ -16,6 +15,7 @@ import type { ErrorReason__Output } from '../../src/gen/orbit/v1/ErrorReason.js'
 import type { MasterMessage } from '../../src/gen/orbit/v1/MasterMessage.js';
 import { cliBuildProblem, freePorts, spawnOrbit, within } from '../helpers/cli.js';
 import { eventually, sleep, tempDir, type TestLike } from '../helpers/cluster.js';
+import { AGENT, testServerCredentials } from '../helpers/pki.js';
 
 /** What a fake master answers each registration with, by how many came before it. */
 type Answer = (registrations: number) => MasterMessage;
@@ -42,7 +42,7 @@ async function fakeMaster(t: TestLike, answer: Answer): Promise<FakeMaster> {
       call.on('error', () => undefined);
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', testServerCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
   t.teardown(() => server.forceShutdown());
   fake.address = `127.0.0.1:${port}`;
   return fake;
@@ -55,6 +55,7 @@ const refused = (reason: ErrorReason__Output | number, message = 'no'): MasterMe
 async function agentOf(t: TestLike, master: string): Promise<{ agent: RunningAgent; clock: ManualClock }> {
   const clock = new ManualClock();
   const agent = await startAgent({
+    security: AGENT,
     master,
     workDir: tempDir(t),
     httpPort: 0,

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { orbitV1 } from '../../src/common/proto.js';
 import { buildTask, OrbitCallError, type Offer, type TaskSpec } from '../../src/framework-sdk/index.js';
 import { nextEvent, OfferPool, startCluster, updatesUntil, atLeastCpus } from '../helpers/cluster.js';
+import { testChannel } from '../helpers/pki.js';
 
 t.test('bad calls are refused clearly and the cluster keeps working', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha' }]);
@@ -95,7 +96,7 @@ t.test('bad calls are refused clearly and the cluster keeps working', async (t) 
   });
 
   await t.test('a call on a stale stream is refused with FAILED_PRECONDITION', async (t) => {
-    const client = new (orbitV1().Scheduler)(cluster.master.address, grpc.credentials.createInsecure());
+    const client = new (orbitV1().Scheduler)(cluster.master.address, testChannel());
     t.teardown(() => client.close());
     const err = await new Promise<grpc.ServiceError | null>((resolve) => {
       client.Revive({ header: { frameworkId: fw.frameworkId!, streamId: 'stream-stale' } }, (e) => resolve(e));
@@ -109,7 +110,7 @@ t.test('bad calls are refused clearly and the cluster keeps working', async (t) 
   });
 
   await t.test('a subscription without a name is refused naming the field', async (t) => {
-    const client = new (orbitV1().Scheduler)(cluster.master.address, grpc.credentials.createInsecure());
+    const client = new (orbitV1().Scheduler)(cluster.master.address, testChannel());
     t.teardown(() => client.close());
     const err = await new Promise<grpc.ServiceError>((resolve) => {
       const call = client.Subscribe({ framework: { name: '  ', roles: ['ok', 'bad role!'] } });

@@ -13,11 +13,12 @@ import { CALL_CAPS, callLimits, type CallLimits } from '../../src/common/call-li
 import { startMaster } from '../../src/master/master.js';
 import { atLeastCpus, FAST_MASTER, nextEvent, OfferPool, startAgentForTest, startCluster, tempDir } from '../helpers/cluster.js';
 import { rawOperator, rawScheduler } from '../helpers/raw-grpc.js';
+import { testMasterSecurity } from '../helpers/pki.js';
 
 const LOW: CallLimits = { tasksPerAccept: 4, operationsPerAccept: 3, offersPerAccept: 2, offersPerDecline: 2, reconcileTasks: 5, acksPerCall: 3, rolesPerCall: 2, quotaResources: 2 };
 
 t.test('a call over a cap is refused naming the cap and its flag; a call at the cap goes through', async (t) => {
-  const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), ...FAST_MASTER, callLimits: LOW });
+  const master = await startMaster({ security: testMasterSecurity(), ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), ...FAST_MASTER, callLimits: LOW });
   t.teardown(() => master.stop());
   await startAgentForTest(t, master.address, { resources: 'cpus:4;mem:4096' }).then((a) => a.registered());
   const fw = new SchedulerClient({ master: master.address, framework: { name: 'capped', roles: ['a', 'b', 'c'], failoverTimeoutMs: 60_000 }, reconnectBaseMs: 50, reconnectMaxMs: 500 });

@@ -8,6 +8,8 @@ import type { RecordedEvent, UtilisationSample } from '../../src/master/history.
 import { startMaster } from '../../src/master/master.js';
 import { eventually, FAST_MASTER, OfferPool, startAgentForTest, tempDir, updatesUntil } from '../helpers/cluster.js';
 import { SchedulerClient } from '../../src/framework-sdk/index.js';
+import { testMasterSecurity } from '../helpers/pki.js';
+import { testFetch } from '../helpers/http-client.js';
 
 /** Reads server-sent events from a fetch body: `next()` resolves with the next event. */
 class EventReader {
@@ -50,10 +52,10 @@ class EventReader {
 }
 
 t.test('the dashboard endpoints on a real master', async (t) => {
-  const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), ...FAST_MASTER, historySampleMs: 100, dashboardStreamMs: 150 });
+  const master = await startMaster({ security: testMasterSecurity(), ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), ...FAST_MASTER, historySampleMs: 100, dashboardStreamMs: 150 });
   t.teardown(() => master.stop());
   const base = `http://127.0.0.1:${master.httpPort}`;
-  const getJson = async <T>(path: string): Promise<T> => (await (await fetch(base + path)).json()) as T;
+  const getJson = async <T>(path: string): Promise<T> => (await (await testFetch(base + path)).json()) as T;
   const state = () => getJson<ClusterStateView>('/state');
 
   await t.test('GET /history: samples a few times a second here, oldest first, and ?since= gives newer ones', async (t) => {
@@ -99,7 +101,7 @@ t.test('the dashboard endpoints on a real master', async (t) => {
   await t.test('GET /stream: a snapshot at once whose counts match /state, then updates as tasks start', async (t) => {
     const controller = new AbortController();
     t.teardown(() => controller.abort());
-    const res = await fetch(`${base}/stream`, { signal: controller.signal });
+    const res = await testFetch(`${base}/stream`, { signal: controller.signal });
     t.equal(res.status, 200);
     t.match(res.headers.get('content-type'), /^text\/event-stream/);
     const events = new EventReader(res.body!);
@@ -137,30 +139,30 @@ t.test('the dashboard endpoints on a real master', async (t) => {
   });
 
   await t.test('GET / serves the page, its files with ETags, and 304 when unchanged', async (t) => {
-    const page = await fetch(`${base}/`);
+    const page = await testFetch(`${base}/`);
     t.equal(page.status, 200);
     t.match(page.headers.get('content-type'), /^text\/html/);
     const html = await page.text();
     t.match(html, '<script type="module" src="/dashboard/app.js">');
     for (const [path, type] of [['/dashboard/app.js', /^text\/javascript/], ['/dashboard/chart.js', /^text\/javascript/], ['/dashboard/format.js', /^text\/javascript/], ['/dashboard/style.css', /^text\/css/]] as const) {
-      const res = await fetch(base + path);
+      const res = await testFetch(base + path);
       t.equal(res.status, 200, path);
       t.match(res.headers.get('content-type'), type);
       const etag = res.headers.get('etag');
       await res.text();
       t.ok(etag, `${path} has an ETag`);
-      const again = await fetch(base + path, { headers: { 'if-none-match': etag! } });
+      const again = await testFetch(base + path, { headers: { 'if-none-match': etag! } });
       t.equal(again.status, 304, `${path} is not sent again when unchanged`);
     }
   });
 
   await t.test('an unknown path is a JSON 404 that lists the endpoints', async (t) => {
-    const res = await fetch(`${base}/nope`);
+    const res = await testFetch(`${base}/nope`);
     t.equal(res.status, 404);
     const body = (await res.json()) as { error: string; endpoints: string[] };
     t.match(body.error, "'/nope'");
     for (const e of ['/', '/state', '/metrics', '/history', '/events', '/stream']) t.ok(body.endpoints.includes(e), `lists ${e}`);
-    const post = await fetch(`${base}/metrics`, { method: 'POST' });
+    const post = await testFetch(`${base}/metrics`, { method: 'POST' });
     t.equal(post.status, 405);
     await post.body?.cancel();
   });

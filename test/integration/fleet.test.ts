@@ -4,6 +4,8 @@ import { parseResources } from '../../src/common/resources.js';
 import { buildTask, SchedulerClient, type Offer } from '../../src/framework-sdk/index.js';
 import { cliBuildProblem, freePorts, runOrbit, spawnOrbit } from '../helpers/cli.js';
 import { eventually, FAST_MASTER, startMasterForTest, tempDir, updatesUntil } from '../helpers/cluster.js';
+import { AGENT } from '../helpers/pki.js';
+import { testFetch } from '../helpers/http-client.js';
 
 const COUNT = 60;
 
@@ -13,6 +15,7 @@ t.test('a fleet of simulated agents registers, runs tasks and comes back after a
   let master = await startMasterForTest(t, masterDir, port!);
   const fleet = await startFleet({
     master: master.address,
+    security: AGENT,
     count: COUNT,
     connections: 3,
     resources: parseResources('cpus:2;mem:1024'),
@@ -26,7 +29,7 @@ t.test('a fleet of simulated agents registers, runs tasks and comes back after a
   t.equal(fleet.connections, 3);
   await fleet.allConnected(20_000);
 
-  const agents = (await (await fetch(`http://127.0.0.1:${master.httpPort}/state`)).json()).agents as { id: string; hostname: string; httpPort: number }[];
+  const agents = (await (await testFetch(`http://127.0.0.1:${master.httpPort}/state`)).json()).agents as { id: string; hostname: string; httpPort: number }[];
   t.equal(agents.length, COUNT, 'every simulated agent is an agent of the master');
   t.same(agents.map((a) => a.hostname).sort(), Array.from({ length: COUNT }, (_, i) => `rehearsal-${String(i + 1).padStart(2, '0')}`), 'named PREFIX-NN');
   t.ok(agents.every((a) => a.httpPort === 0), 'fleet agents serve no HTTP');
@@ -58,14 +61,14 @@ t.test('a fleet of simulated agents registers, runs tasks and comes back after a
   master = await startMasterForTest(t, masterDir, port!);
   await fleet.allConnected(30_000);
   t.same(new Set(fleet.agents.map((a) => a.agentId())), ids, 'every agent re-registered with the id it had');
-  const state = await (await fetch(`http://127.0.0.1:${master.httpPort}/state`)).json();
+  const state = await (await testFetch(`http://127.0.0.1:${master.httpPort}/state`)).json();
   t.equal(state.agents.length, COUNT);
   const tasks = (state.frameworks as { tasks: { id: string; state: string }[] }[]).flatMap((f) => f.tasks);
   t.equal(tasks.find((task) => task.id === long.taskId)?.state, 'RUNNING', 'the running task came back with its agent');
 });
 
 t.test('a fleet refuses what it cannot be', async (t) => {
-  const base = { master: '127.0.0.1:1', resources: parseResources('cpus:1'), workDir: tempDir(t) };
+  const base = { master: '127.0.0.1:1', security: AGENT, resources: parseResources('cpus:1'), workDir: tempDir(t) };
   await t.rejects(startFleet({ ...base, count: 0 }), /1 to 100000 agents, not 0/);
   await t.rejects(startFleet({ ...base, count: 2, connections: 3 }), /connections must be 1 to the number of agents \(2\), not 3/);
   await t.rejects(startFleet({ ...base, count: 2, startRate: 0 }), /startRate must be more than 0/);
@@ -99,7 +102,7 @@ t.test('orbit fleet', { skip: cliBuildProblem() }, async (t) => {
     const fleet = spawnOrbit(t, ['fleet', '--master', `127.0.0.1:${grpc}`, '--agents', '25', '--connections', '2', '--resources', 'cpus:4;mem:4096', '--work-dir', tempDir(t)]);
     await eventually('all registered', () => /all 25 agents registered after [\d.]+ s/.test(fleet.stdout()), 30_000);
     t.match(fleet.stdout(), /25 simulated agents offering cpus:4;mem:4096 each, on 2 connections/);
-    const state = await (await fetch(`http://127.0.0.1:${http}/state`)).json();
+    const state = await (await testFetch(`http://127.0.0.1:${http}/state`)).json();
     t.equal(state.agents.length, 25);
     fleet.child.kill('SIGTERM');
     const exit = await fleet.exited;
@@ -114,7 +117,7 @@ t.test('agents come back within seconds of a master that was down for a while, w
   const master = await startMasterForTest(t, masterDir, port!);
   // The default backoff: random in [0, 1 s·2^n]. Counting every refused connection while the
   // master is down would put some agents 16–32 s away by the time it is back.
-  const fleet = await startFleet({ master: master.address, count: 20, resources: parseResources('cpus:1;mem:256'), workDir: tempDir(t) });
+  const fleet = await startFleet({ master: master.address, security: AGENT, count: 20, resources: parseResources('cpus:1;mem:256'), workDir: tempDir(t) });
   t.teardown(() => fleet.stop());
   await fleet.allConnected(20_000);
   await master.stop();

@@ -18,6 +18,7 @@ import { agentProcesses, assertRunning, spawnMaster } from '../helpers/agent-cli
 import { cliBuildProblem } from '../helpers/cli.js';
 import { eventually } from '../helpers/cluster.js';
 import { launchOneTask } from '../helpers/well-behaved.js';
+import { testChannel, testServerCredentials } from '../helpers/pki.js';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? Date.now() % 2 ** 31);
 const RUNS_PER_METHOD = 60;
@@ -163,7 +164,7 @@ if (problem !== undefined) {
     const agent = await agentProcesses(t, master.address, { hostname: 'bytes-target', resources: 'cpus:4;mem:4096', containerizers: 'simulated' });
     agent.start();
     await eventually('the agent to register', async () => (await master.state()).agents.find((a) => a.hostname === 'bytes-target' && a.active), 15_000);
-    const client = new grpc.Client(master.address, grpc.credentials.createInsecure());
+    const client = new grpc.Client(master.address, testChannel());
     t.teardown(() => client.close());
 
     const methods = methodsOf('Scheduler', 'Operator', 'AgentLink');
@@ -231,7 +232,7 @@ if (problem !== undefined) {
         setTimeout(() => call.end(), 50);
       },
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', testServerCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
     t.teardown(() => server.forceShutdown());
 
     const agent = await agentProcesses(t, `127.0.0.1:${port}`, { hostname: 'bytes-agent', resources: 'cpus:4;mem:4096', containerizers: 'simulated' });

@@ -23,6 +23,8 @@ import { eventually, tempDir } from '../helpers/cluster.js';
 import { rawAgentSession, rawOperator, rawScheduler, type CallOutcome } from '../helpers/raw-grpc.js';
 import { launchOneTask } from '../helpers/well-behaved.js';
 import { encodedSize, requestTypes, wireMessage } from '../helpers/wire-arbitraries.js';
+import { testChannel, testServerCredentials } from '../helpers/pki.js';
+import { testFetch } from '../helpers/http-client.js';
 
 /** Statuses that say something broke rather than that the request was judged. */
 const FAULTS = new Set([grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.DATA_LOSS]);
@@ -77,7 +79,7 @@ if (problem !== undefined) {
     // A fuzzing framework with a real subscription, so that calls get past the header check.
     const sched = rawScheduler(t, master.address);
     const op = rawOperator(t, master.address);
-    const client = new (orbitV1().Scheduler)(master.address, grpc.credentials.createInsecure());
+    const client = new (orbitV1().Scheduler)(master.address, testChannel());
     t.teardown(() => client.close());
     const offers = new Set<string>();
     const subscription = client.Subscribe({ framework: { ...frameworkInfoToProto(frameworkInfo({ name: 'fuzzer', failoverTimeoutMs: 60_000 })) } });
@@ -204,7 +206,7 @@ if (problem !== undefined) {
         call.on('error', () => undefined);
       },
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', testServerCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
     t.teardown(() => server.forceShutdown());
     const [httpPort] = await freePorts(1);
     const agent = spawnOrbit(t, [
@@ -252,7 +254,7 @@ if (problem !== undefined) {
       throw err;
     });
     t.pass('the agent still runs a task');
-    const health = await fetch(`http://127.0.0.1:${httpPort}/health`);
+    const health = await testFetch(`http://127.0.0.1:${httpPort}/health`);
     t.equal(health.status, 200, 'and answers /health');
     t.doesNotThrow(() => assertRunning(agent, 'orbit agent'), 'the agent is still alive');
   });

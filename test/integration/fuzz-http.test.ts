@@ -4,6 +4,7 @@ import { quote } from '../../src/common/echo.js';
 import { buildTask } from '../../src/framework-sdk/index.js';
 import { atLeastCpus, OfferPool, startCluster, updatesUntil } from '../helpers/cluster.js';
 import { healthStatus, jsonError, rawExchange, type RawOutcome } from '../helpers/raw-http.js';
+import { OPERATOR } from '../helpers/pki.js';
 
 /** Requests per server; each is one fresh connection. */
 const RUNS = 1_500;
@@ -89,7 +90,7 @@ t.test('random request lines and headers stop neither the master nor an agent, a
     const seen: Record<string, number> = {};
     const run = await fc.check(
       fc.asyncProperty(request, async ({ method: m, bytes }) => {
-        const outcome = await rawExchange(port, bytes, { timeoutMs: PENDING_MS, head: m === 'HEAD' });
+        const outcome = await rawExchange(port, bytes, { timeoutMs: PENDING_MS, head: m === 'HEAD', tls: OPERATOR });
         const label = outcome.kind === 'response' ? String(outcome.response.status) : outcome.kind;
         seen[label] = (seen[label] ?? 0) + 1;
         const wrong = wrongAnswer(outcome, m === 'HEAD');

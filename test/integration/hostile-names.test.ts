@@ -19,6 +19,7 @@ import type { TaskInfo } from '../../src/gen/orbit/v1/TaskInfo.js';
 import { agentStatus, frameworkInfo } from '../helpers/builders.js';
 import { atLeastCpus, eventually, OfferPool, sleep, startAgentForTest, startCluster, tempDir, updatesUntil } from '../helpers/cluster.js';
 import { rawAgentSession, rawAs, rawOperator, rawScheduler } from '../helpers/raw-grpc.js';
+import { testServerCredentials } from '../helpers/pki.js';
 
 const TEN_KB = 'x'.repeat(10 * 1024);
 /** No status message may carry more than a quoted 64-character excerpt of what was sent. */
@@ -173,7 +174,7 @@ t.test('an agent never makes a path from a hostile id, and tells the framework o
       call.on('error', () => undefined);
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', testServerCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
   t.teardown(() => server.forceShutdown());
   const workDir = tempDir(t, 'orbit-hostile-agent-');
   const agent = await startAgentForTest(t, `127.0.0.1:${port}`, {}, workDir);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { connect as tlsConnect } from 'node:tls';
 import type { Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
@@ -11,8 +12,14 @@ import { eventually, startCluster, type TestLike } from '../helpers/cluster.js';
 import { startServices } from '../helpers/frameworks.js';
 import { healthStatus, jsonError, rawExchange, requestLine, type RawOutcome } from '../helpers/raw-http.js';
 import { within } from '../helpers/cli.js';
+import { testFetch } from '../helpers/http-client.js';
+import { MASTER_CERT, OPERATOR, TEST_CLUSTER, testCa } from '../helpers/pki.js';
+import type { HttpSecurity } from '../../src/common/http-auth.js';
 
 type ServerName = 'master' | 'agent' | 'services';
+
+/** The master's and agents' ports are TLS (the operator's certificate); the services API is plain HTTP. */
+const secureFor = (who: ServerName) => (who === 'services' ? {} : { tls: OPERATOR });
 
 /** What a server answers: a status and a JSON error matching `error`; `orCut`: or it may cut the connection before the answer arrives. */
 interface Answer {
@@ -102,7 +109,7 @@ t.test('no request a client can send stops the master, an agent or the services 
     await t.test(who, async (t) => {
       for (const [behaviour, request, expected] of CASES) {
         const want = answerFor(expected, who);
-        const outcome = await rawExchange(ports[who], request);
+        const outcome = await rawExchange(ports[who], request, secureFor(who));
         if (outcome.kind === 'closed' && want.orCut) t.pass(`${behaviour}: cut off`);
         else if (outcome.kind !== 'response') t.fail(`${behaviour}: ${outcome.kind}, no answer`);
         else {
@@ -114,20 +121,23 @@ t.test('no request a client can send stops the master, an agent or the services 
             t.ok((jsonError(response) ?? '').length < 400, `${behaviour}: the error repeats little of the request`);
           }
         }
-        t.equal(await healthStatus(ports[who]), 200, `${behaviour}: /health still answers`);
+        t.equal(await healthStatus(ports[who], who !== 'services'), 200, `${behaviour}: /health still answers`);
       }
       // The real servers keep their 10 s headers timeout; meanwhile others are served.
-      const slow = await Promise.all(Array.from({ length: 20 }, () => connectAndSend(ports[who], 'GET /health HTTP/1.1\r\nHost: x\r\n')));
-      t.equal(await healthStatus(ports[who]), 200, 'twenty clients that never finish their headers do not stop /health');
+      const slow = await Promise.all(Array.from({ length: 20 }, () => connectAndSend(ports[who], 'GET /health HTTP/1.1\r\nHost: x\r\n', who !== 'services')));
+      t.equal(await healthStatus(ports[who], who !== 'services'), 200, 'twenty clients that never finish their headers do not stop /health');
       for (const socket of slow) socket.destroy();
     });
   }
 });
 
-/** A connection to 127.0.0.1:port that has written `bytes` and stays open. */
-function connectAndSend(port: number, bytes: string): Promise<Socket> {
+/** A connection to 127.0.0.1:port (over TLS as the operator when `tls`) that has written `bytes` and stays open. */
+function connectAndSend(port: number, bytes: string, tls: boolean): Promise<Socket> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => socket.write(bytes, () => resolve(socket)));
+    const creds = OPERATOR.mode === 'tls' ? OPERATOR.credentials : undefined;
+    const socket: Socket = tls
+      ? tlsConnect({ host: '127.0.0.1', port, ca: creds?.caPem, cert: creds?.certPem, key: creds?.keyPem, checkServerIdentity: () => undefined }, () => socket.write(bytes, () => resolve(socket)))
+      : connect({ host: '127.0.0.1', port }, () => socket.write(bytes, () => resolve(socket)));
     socket.on('error', () => undefined);
   });
 }
@@ -142,8 +152,10 @@ async function smallServers(t: TestLike, limits: Partial<HttpLimits>, routes: Ro
     }));
     return (server.address() as AddressInfo).port;
   };
-  const master = await listen(createRouter({ '/health': (_req, res) => void res.end('{}'), ...routes }, { limits }));
-  const agent = await listen(createAgentHttpServer({ state: () => ({}), metrics: async () => ({ contentType: 'text/plain', body: '' }), sandboxOf: () => undefined }, { limits }));
+  // The master's and the agent's ports serve TLS, as they do in a cluster.
+  const security: HttpSecurity = { tls: { key: MASTER_CERT.keyPem, cert: MASTER_CERT.certPem, ca: testCa.certPem }, cluster: TEST_CLUSTER, kinds: ['operator', 'master'], open: ['/health'] };
+  const master = await listen(createRouter({ '/health': (_req, res) => void res.end('{}'), ...routes }, { limits, security }));
+  const agent = await listen(createAgentHttpServer({ state: () => ({}), metrics: async () => ({ contentType: 'text/plain', body: '' }), taskOf: () => undefined }, { limits, security }));
   const api = await startApiServer([{ method: 'GET', path: '/health', handler: () => ({ status: 'ok' }) }, { method: 'POST', path: '/echo', handler: ({ body }) => body }], '127.0.0.1', 0, { limits });
   t.teardown(() => api.close());
   return { master, agent, services: api.port };
@@ -158,11 +170,11 @@ t.test('a request that never finishes its headers is answered 408 and closed aft
   ];
   for (const who of Object.keys(ports) as ServerName[]) {
     for (const [behaviour, bytes] of cases) {
-      const outcome = await rawExchange(ports[who], bytes, { timeoutMs: 3_000, watchCloseMs: 1_000 });
+      const outcome = await rawExchange(ports[who], bytes, { timeoutMs: 3_000, watchCloseMs: 1_000, ...secureFor(who) });
       t.equal(outcome.kind === 'response' && outcome.response.status, 408, `${who}, ${behaviour}: ${describe(outcome)}`);
       t.match(outcome.kind === 'response' ? jsonError(outcome.response) : '', /the request did not arrive in time: headers within 300 ms, all of it within 600 ms \(ERR_HTTP_REQUEST_TIMEOUT\)/, `${who}, ${behaviour}: says why`);
       t.not(outcome.kind === 'response' ? outcome.closedAfterMs : 'no response', undefined, `${who}, ${behaviour}: and closed`);
-      t.equal(await healthStatus(ports[who]), 200, `${who}, ${behaviour}: /health still answers`);
+      t.equal(await healthStatus(ports[who], who !== 'services'), 200, `${who}, ${behaviour}: /health still answers`);
     }
   }
 });
@@ -170,12 +182,14 @@ t.test('a request that never finishes its headers is answered 408 and closed aft
 t.test('headers trickled a line at a time are cut off at the headers timeout, not kept alive by each line', async (t) => {
   const ports = await smallServers(t, { headersTimeoutMs: 300, requestTimeoutMs: 600, timeoutCheckMs: 50 });
   let drip: NodeJS.Timeout | undefined;
-  const socket = connect({ host: '127.0.0.1', port: ports.master });
+  const creds = OPERATOR.mode === 'tls' ? OPERATOR.credentials : undefined;
+  const socket = tlsConnect({ host: '127.0.0.1', port: ports.master, ca: creds?.caPem, cert: creds?.certPem, key: creds?.keyPem, checkServerIdentity: () => undefined });
   t.teardown(() => {
     clearInterval(drip);
     socket.destroy();
   });
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
   socket.write('GET /health HTTP/1.1\r\n');
   drip = setInterval(() => socket.writable && socket.write('X-Drip: 1\r\n'), 50);
   socket.on('error', () => undefined);
@@ -187,7 +201,7 @@ t.test('a request body that never arrives whole is answered 408 at the request t
   const ports = await smallServers(t, { headersTimeoutMs: 200, requestTimeoutMs: 400, timeoutCheckMs: 50 });
   const outcome = await rawExchange(ports.services, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":', { timeoutMs: 3_000 });
   t.equal(outcome.kind === 'response' && outcome.response.status, 408, describe(outcome));
-  t.equal(await healthStatus(ports.services), 200);
+  t.equal(await healthStatus(ports.services, false), 200);
 });
 
 t.test('a request body over the API limit is answered 413, and the server keeps serving', async (t) => {
@@ -197,7 +211,7 @@ t.test('a request body over the API limit is answered 413, and the server keeps 
   const outcome = await rawExchange(ports.services, Buffer.concat([Buffer.from(head), body]), { timeoutMs: 10_000 });
   t.equal(outcome.kind === 'response' && outcome.response.status, 413, describe(outcome));
   t.match(outcome.kind === 'response' ? jsonError(outcome.response) : '', /the request body is over 1048576 bytes/);
-  t.equal(await healthStatus(ports.services), 200);
+  t.equal(await healthStatus(ports.services, false), 200);
 });
 
 t.test('an event stream outlives the request timeout: it limits receiving the request, not the response', async (t) => {
@@ -209,7 +223,7 @@ t.test('an event stream outlives the request timeout: it limits receiving the re
     },
   };
   const ports = await smallServers(t, { headersTimeoutMs: 100, requestTimeoutMs: 200, keepAliveTimeoutMs: 200, timeoutCheckMs: 25 }, routes);
-  const res = await fetch(`http://127.0.0.1:${ports.master}/stream`);
+  const res = await testFetch(`http://127.0.0.1:${ports.master}/stream`);
   const reader = res.body!.getReader();
   const started = performance.now();
   let ticks = 0;
@@ -297,13 +311,13 @@ t.test('a route that fails answers 500 for that request only, and is logged with
     t.equal(line?.['method'], 'GET', `${behaviour}: with the method`);
     t.match(line?.['path'], new RegExp(`^'${path}\\?token=x+…' \\(\\d+ bytes\\)$`), `${behaviour}: with the path, cut short`);
     if (path !== '/rejects-with-a-string') t.match((line?.['err'] as { stack?: string } | undefined)?.stack, /http-hostile\.test\.ts/, `${behaviour}: with the stack`);
-    t.equal(await healthStatus(port), 200, `${behaviour}: /health still answers`);
+    t.equal(await healthStatus(port, false), 200, `${behaviour}: /health still answers`);
   }
   const written = await rawExchange(port, requestLine('/writes-after-end'));
   t.equal(written.kind === 'response' && written.response.status, 200, 'a route that writes after ending still answered');
   const logged = () => lines.some((l) => l['level'] === 50 && l['msg'] === 'HTTP response failed' && l['path'] === "'/writes-after-end'");
   await eventually('the write after end to be logged', logged, 5_000).catch(() => undefined);
   t.ok(logged(), 'and its write after end is logged, not thrown');
-  t.equal(await healthStatus(port), 200, '/health still answers');
+  t.equal(await healthStatus(port, false), 200, '/health still answers');
   t.equal(process.listenerCount('uncaughtException') + process.listenerCount('unhandledRejection'), listenersBefore, 'no process-wide handler was added');
 });

@@ -4,6 +4,7 @@ import { spawnMaster } from '../helpers/agent-cli.js';
 import { cliBuildProblem, runOrbit } from '../helpers/cli.js';
 import { tempDir } from '../helpers/cluster.js';
 import { rawExchange } from '../helpers/raw-http.js';
+import { OPERATOR } from '../helpers/pki.js';
 
 const problem = cliBuildProblem();
 if (problem) t.fail(problem);
@@ -30,6 +31,6 @@ t.test('an HTTP limit out of its range is a usage error naming the flag, for mas
 
 t.test("the master's HTTP port closes a connection that sends no headers after --http-headers-timeout", async (t) => {
   const { httpPort } = await spawnMaster(t, { flags: ['--http-headers-timeout', '0.3', '--http-request-timeout', '0.6'] });
-  const outcome = await rawExchange(httpPort, 'GET /health HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 5_000 });
+  const outcome = await rawExchange(httpPort, 'GET /health HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 5_000, tls: OPERATOR });
   t.equal(outcome.kind === 'response' && outcome.response.status, 408, 'answered 408 well before the 10 s default');
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTask, formatResources, takeResources, type Offer, type TaskStatus } from '../../src/framework-sdk/index.js';
 import { eventually, nextEvent, OfferPool, startCluster, updatesUntil, atLeastCpus } from '../helpers/cluster.js';
+import { testFetch } from '../helpers/http-client.js';
 
 t.test('a master and two agents run process tasks end to end over gRPC', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha' }, { hostname: 'beta' }]);
@@ -50,7 +51,7 @@ t.test('a master and two agents run process tasks end to end over gRPC', async (
     const view = state.frameworks[0]!.completedTasks.find((x) => x.id === task.taskId)!;
     t.equal(view.state, 'FINISHED');
     t.equal(view.agentId, offer.agentId);
-    await eventually('updates acknowledged', () => agent.link && (agent.runner.completedTasks().length > 0) && fetch(`http://127.0.0.1:${agent.httpPort}/state`).then((r) => r.json()).then((s: { pendingUpdates: number }) => s.pendingUpdates === 0));
+    await eventually('updates acknowledged', () => agent.link && (agent.runner.completedTasks().length > 0) && testFetch(`http://127.0.0.1:${agent.httpPort}/state`).then((r) => r.json()).then((s: { pendingUpdates: number }) => s.pendingUpdates === 0));
   });
 
   await t.test('a task that exits 3 is FAILED with the exit code named', async (t) => {

@@ -3,11 +3,12 @@ import t from 'tap';
 import { buildTask, takeResources } from '../../src/framework-sdk/index.js';
 import { eventually, OfferPool, startCluster, updatesUntil } from '../helpers/cluster.js';
 import { metricType, parseMetrics, sample, type Sample } from '../helpers/metrics-text.js';
+import { testFetch } from '../helpers/http-client.js';
 
 t.test('GET /metrics follows the cluster', async (t) => {
   const cluster = await startCluster(t, [{ hostname: 'alpha' }, { hostname: 'beta' }]);
   const scrape = async (): Promise<{ text: string; samples: Sample[]; contentType: string | null }> => {
-    const res = await fetch(`http://127.0.0.1:${cluster.master.httpPort}/metrics`);
+    const res = await testFetch(`http://127.0.0.1:${cluster.master.httpPort}/metrics`);
     const text = await res.text();
     return { text, samples: parseMetrics(text), contentType: res.headers.get('content-type') };
   };

@@ -10,12 +10,13 @@ import { decodeStatusDetails, STATUS_DETAILS_KEY } from '../../src/common/status
 import { startMaster } from '../../src/master/master.js';
 import { MemoryRegistryStore } from '../../src/master/registry/memory-store.js';
 import { FAST_MASTER, tempDir } from '../helpers/cluster.js';
+import { testChannel, testMasterSecurity } from '../helpers/pki.js';
 
 t.test('a failed registry write refuses the call with REGISTRY_UNAVAILABLE and stops the master', async (t) => {
   const store = new MemoryRegistryStore();
-  const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), registryStore: store, ...FAST_MASTER });
+  const master = await startMaster({ security: testMasterSecurity(), ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), registryStore: store, ...FAST_MASTER });
   t.teardown(() => master.stop());
-  const operator = new (orbitV1().Operator)(master.address, grpc.credentials.createInsecure());
+  const operator = new (orbitV1().Operator)(master.address, testChannel());
   t.teardown(() => operator.close());
   const updateWeights = (weight: number) =>
     new Promise<grpc.ServiceError | null>((resolve) => operator.UpdateWeights({ weights: [{ role: 'analytics', weight }] }, { deadline: Date.now() + 5_000 }, (err) => resolve(err)));

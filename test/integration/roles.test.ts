@@ -5,10 +5,12 @@ import { resourcesToProto } from '../../src/common/codec.js';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { add, buildTask, formatResources, OrbitCallError, parseResources, type Offer } from '../../src/framework-sdk/index.js';
 import { eventually, nextEvent, OfferPool, startCluster, updatesUntil } from '../helpers/cluster.js';
+import { testChannel, testMasterSecurity } from '../helpers/pki.js';
+import { testFetch } from '../helpers/http-client.js';
 
 /** A raw Operator client for calls the CLI wraps. */
 function operator(t: { teardown(fn: () => unknown): void }, address: string) {
-  const client = new (orbitV1().Operator)(address, grpc.credentials.createInsecure());
+  const client = new (orbitV1().Operator)(address, testChannel());
   t.teardown(() => client.close());
   const call = <Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void, req: Req) =>
     new Promise<{ err: grpc.ServiceError | null; res: Res | undefined }>((resolve) => fn.call(client, req, (err, res) => resolve({ err, res })));
@@ -139,7 +141,7 @@ t.test('an offer outstanding past --offer-timeout is rescinded', async (t) => {
   const { startMaster } = await import('../../src/master/master.js');
   const { startAgentForTest, tempDir } = await import('../helpers/cluster.js');
   const { SchedulerClient } = await import('../../src/framework-sdk/index.js');
-  const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), allocationIntervalMs: 100, offerTimeoutMs: 300 });
+  const master = await startMaster({ security: testMasterSecurity(), ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), allocationIntervalMs: 100, offerTimeoutMs: 300 });
   t.teardown(() => master.stop());
   await startAgentForTest(t, master.address).then((a) => a.registered());
   const fw = new SchedulerClient({ master: master.address, framework: { name: 'slow' } });
@@ -178,7 +180,7 @@ t.test('weights, quota and dynamic reservations survive a master restart', async
 
   const second = await startMasterForTest(t, dir, port);
   await eventually('the agent re-registers', () => second.core.view.agent(agentId)?.state === 'active');
-  const res = await fetch(`http://127.0.0.1:${second.httpPort}/state`);
+  const res = await testFetch(`http://127.0.0.1:${second.httpPort}/state`);
   const state = (await res.json()) as ClusterStateView;
   const db = state.roles.find((r) => r.role === 'db');
   t.equal(db?.weight, 3, 'the weight is back');

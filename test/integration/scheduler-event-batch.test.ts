@@ -1,15 +1,15 @@
 import t from 'tap';
-import * as grpc from '@grpc/grpc-js';
 import { SimulatedContainerizer } from '../../src/agent/containerizer/simulated.js';
 import { taskToProto } from '../../src/common/codec.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import type { Event__Output } from '../../src/gen/orbit/v1/Event.js';
 import { buildTask } from '../../src/framework-sdk/index.js';
 import { eventually, startCluster } from '../helpers/cluster.js';
+import { testChannel } from '../helpers/pki.js';
 
 t.test("the master sends a turn's events to a framework as one batch, in order", async (t) => {
   const cluster = await startCluster(t, [{ resources: 'cpus:4;mem:1024', containerizers: [new SimulatedContainerizer()] }]);
-  const client = new (orbitV1().Scheduler)(cluster.master.address, grpc.credentials.createInsecure());
+  const client = new (orbitV1().Scheduler)(cluster.master.address, testChannel());
   const call = client.Subscribe({ framework: { name: 'raw', roles: ['*'] } });
   /** Every stream message as it came, and every event with batches taken apart. */
   const messages: Event__Output[] = [];

@@ -11,6 +11,8 @@ import { WIRE_LIMITS } from '../../src/master/rpc/wire-limits.js';
 import { eventually, tempDir, type TestLike } from '../helpers/cluster.js';
 import { parseMetrics, sample } from '../helpers/metrics-text.js';
 import { FRAME, grpcData, grpcHeaders, RawH2 } from '../helpers/raw-h2.js';
+import { AGENT, testChannel, testMasterSecurity } from '../helpers/pki.js';
+import { testFetch } from '../helpers/http-client.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -39,17 +41,17 @@ async function masterWithBound(t: TestLike, bound?: number): Promise<Master> {
   const warnings: Record<string, unknown>[] = [];
   const destination = { write: (line: string) => warnings.push(JSON.parse(line) as Record<string, unknown>) };
   const logger = createLogger('master', 'warn', { pretty: false, destination });
-  const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), logger, wireLimits: bound === undefined ? {} : { maxStreamQueueBytes: bound } });
+  const master = await startMaster({ security: testMasterSecurity(), ip: '127.0.0.1', port: 0, httpPort: 0, workDir: tempDir(t), logger, wireLimits: bound === undefined ? {} : { maxStreamQueueBytes: bound } });
   t.teardown(() => master.stop());
   const cuts = async (kind: string) => {
-    const text = await (await fetch(`http://127.0.0.1:${master.httpPort}/metrics`)).text();
+    const text = await (await testFetch(`http://127.0.0.1:${master.httpPort}/metrics`)).text();
     return sample(parseMetrics(text), 'orbit_streams_cut_total', { kind }) ?? NaN;
   };
   return { master, warnings, cuts };
 }
 
 function schedulerClient(t: TestLike, master: RunningMaster) {
-  const client = new v1.Scheduler(master.address, grpc.credentials.createInsecure());
+  const client = new v1.Scheduler(master.address, testChannel());
   t.teardown(() => client.close());
   return client;
 }
@@ -129,7 +131,7 @@ t.test('a grpc-js subscriber that pauses its stream gets RESOURCE_EXHAUSTED', as
 
 t.test('an agent that stops reading is cut past the bound', async (t) => {
   const { master, warnings, cuts } = await masterWithBound(t, SMALL_BOUND);
-  const raw = await RawH2.open(master.port);
+  const raw = await RawH2.open(master.port, true, AGENT);
   t.teardown(() => raw.close());
   const register = v1.AgentLink.service.Connect.requestSerialize({
     register: { info: { hostname: 'stalled-agent', resources: [{ name: 'cpus', type: 'SCALAR', scalar: 4 }], containerizers: ['simulated'] } },

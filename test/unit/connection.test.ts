@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
-import { isConnected, MasterClients, operatorClients, parseMasterList, serverCredentials, statusReason } from '../../src/common/connection.js';
+import { isConnected, MasterClients, operatorClients, parseMasterList, statusReason } from '../../src/common/connection.js';
+import { OPERATOR, testServerCredentials } from '../helpers/pki.js';
 import { InvalidArgumentError } from '../../src/common/errors.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import { encodeStatusDetails, STATUS_DETAILS_KEY } from '../../src/common/status-details.js';
@@ -117,10 +118,10 @@ t.test('a real client of a dead master and a live one reaches the live one after
   server.addService(orbitV1().Operator.service, {
     GetAgents: (_call: unknown, callback: grpc.sendUnaryData<object>) => callback(null, { agents: [] }),
   });
-  const live = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
+  const live = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', testServerCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
   t.teardown(() => server.forceShutdown());
   const [dead] = await freePorts(1);
-  const clients = operatorClients(parseMasterList(`127.0.0.1:${dead},127.0.0.1:${live}`));
+  const clients = operatorClients(parseMasterList(`127.0.0.1:${dead},127.0.0.1:${live}`), OPERATOR);
   t.teardown(() => clients.close());
   const getAgents = (client: OperatorClient) =>
     new Promise<grpc.ServiceError | null>((resolve) => client.GetAgents({}, { deadline: Date.now() + 5_000 }, (err) => resolve(err)));

@@ -3,10 +3,11 @@
  * id, reconciling what they know after every (re-)subscription, and turning one offer round into
  * Accepts and one Decline. What they do with offers and updates stays theirs.
  */
-import { MAX_TASKS_PER_ACCEPT, SchedulerClient, type Logger, type Offer, type SubscribedInfo, type SubscriptionError, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
+import { MAX_TASKS_PER_ACCEPT, SchedulerClient, type ClientSecurity, type Logger, type Offer, type SubscribedInfo, type SubscriptionError, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
 
 export interface SubscriptionOptions {
   master: string;
+  security?: ClientSecurity;
   name?: string;
   role?: string;
   failoverTimeoutMs?: number;
@@ -33,6 +34,7 @@ export function subscribe(options: SubscriptionOptions, defaultName: string, fra
       ...(frameworkId ? { id: frameworkId } : {}),
     },
     logger: log,
+    ...(options.security ? { security: options.security } : {}),
     ...(options.reconnectBaseMs !== undefined ? { reconnectBaseMs: options.reconnectBaseMs } : {}),
     ...(options.reconnectMaxMs !== undefined ? { reconnectMaxMs: options.reconnectMaxMs } : {}),
   });

@@ -36,11 +36,14 @@ import { nextFire, parseCron } from './cron.js';
 import { parseJobSpec, taskRequest } from './job-spec.js';
 import { JobsStateStore, type JobRecord } from './jobs-state.js';
 import { applyStatus, cancelRun, findAttempt, launchable, liveAttempts, newRun, overdue, recordLaunch, taskSpec, type Attempt, type Run, type RunTask } from './run-state.js';
+import type { ClientSecurity } from '../../framework-sdk/index.js';
 
 /** What a JobsFramework needs; everything but the master and the state dir has a default. */
 export interface JobsFrameworkOptions {
   /** The master's gRPC address, `host:port`. */
   master: string;
+  /** Credentials for the master (default: the SDK's, from $ORBIT_CREDENTIALS or ~/.orbit/credentials.json). */
+  security?: ClientSecurity;
   /** Where jobs, runs and the framework id are kept. */
   stateDir: string;
   /** Default `orbit-jobs`. */

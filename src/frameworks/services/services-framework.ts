@@ -34,6 +34,7 @@ import { instanceTask } from './instance-task.js';
 import { ENDED_KEPT, isHealthy, type AppRecord, type Instance, type KillReason, type PendingReason } from './instances.js';
 import { placeInstances, placementsOf, planApp, type AppPlan, type LaunchRequest } from './planner.js';
 import { ServicesStateStore } from './services-state.js';
+import type { ClientSecurity } from '../../framework-sdk/index.js';
 
 /** A failure after this long healthy starts the backoff afresh instead of adding to it. */
 const BACKOFF_RESET_HEALTHY_MS = 10_000;
@@ -44,6 +45,8 @@ const REASONS_KEPT = 20;
 export interface ServicesFrameworkOptions {
   /** The master's gRPC address, `host:port`. */
   master: string;
+  /** Credentials for the master (default: the SDK's, from $ORBIT_CREDENTIALS or ~/.orbit/credentials.json). */
+  security?: ClientSecurity;
   /** Where apps, task ids and the framework id are kept. */
   stateDir: string;
   /** Default `orbit-services`. */

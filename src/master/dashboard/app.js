@@ -145,7 +145,7 @@ function renderFrameworks(s) {
       const roleShares = f.roles.map((r) => ({ role: r, share: shares.get(r) ?? 0 }));
       const top = roleShares.reduce((best, x) => (x.share > best.share ? x : best), { role: '', share: 0 });
       return `<tr data-framework-id="${esc(f.id)}">
-        <td><div>${esc(f.name)}</div><div class="id">${esc(f.id)}</div></td>
+        <td><div>${esc(f.name)}</div><div class="id">${esc(f.id)}${f.principal ? ` · ${esc(f.principal)}` : ''}</div></td>
         <td>${pill(f.active ? 'connected' : 'disconnected', f.active ? 'good' : 'warn')}</td>
         <td>${f.roles.map((r) => `<span class="attr">${esc(r)}</span>`).join(' ')}</td>
         <td class="res"><div class="nums"><span>${top.role ? esc(top.role) : ''}</span><b>${trimNum(top.share * 100, 1)}%</b></div>${bar('cpus', top.share, 1)}</td>

@@ -39,6 +39,8 @@ export interface AgentRow {
 export interface FrameworkRow {
   id: string;
   name: string;
+  /** Who created it (`framework:NAME`, from its certificate). */
+  principal: string;
   roles: string[];
   active: boolean;
   registeredAt: number;
@@ -150,6 +152,7 @@ function frameworkRow(view: MasterView, framework: FrameworkRecord): FrameworkRo
   return {
     id,
     name: framework.info.name,
+    principal: framework.info.principal,
     roles: [...framework.info.roles],
     active: framework.state === 'subscribed',
     registeredAt: framework.registeredAt,

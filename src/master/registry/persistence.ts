@@ -16,10 +16,10 @@ export function registryPersistence(registry: Registry, now: () => number): Mast
   return {
     setWeights: (weights) => registry.update(weights.map(({ role, weight }) => registryChange.setWeight(role, weight))),
     setQuota: (role, quota) => (quota ? registry.setQuota(role, quota) : registry.removeQuota(role)),
-    admitAgent: async (agentId, hostname) => {
+    admitAgent: async (agentId, hostname, principal) => {
       const known = registry.agent(agentId);
-      if (known?.status === 'admitted' && known.hostname === hostname) return;
-      await putAgent(agentId, hostname, { hostname, status: 'admitted', since: now() });
+      if (known?.status === 'admitted' && known.hostname === hostname && (principal === undefined || known.principal === principal)) return;
+      await putAgent(agentId, hostname, { hostname, status: 'admitted', since: now(), ...(principal !== undefined ? { principal } : {}) });
     },
     setAgentStatus: (agentId, hostname, status) => putAgent(agentId, hostname, { hostname, status, since: now() }),
     setAgentDraining: (agentId, hostname, draining) => putAgent(agentId, hostname, { draining }),
@@ -42,6 +42,7 @@ export function restoredState(registry: Registry): RestoredState {
       status: a.status,
       draining: a.draining ?? false,
       ...(a.reservations ? { reservations: parseResources(a.reservations) } : {}),
+      ...(a.principal !== undefined ? { principal: a.principal } : {}),
     })),
     frameworks: registry.frameworks().map((f) => ({ info: f.info, removed: f.removed ?? false, ...(f.failoverDeadline !== undefined ? { failoverDeadline: f.failoverDeadline } : {}) })),
   };

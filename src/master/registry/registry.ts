@@ -38,6 +38,8 @@ export interface AgentEntry {
   reservations?: string;
   /** An operator is draining it (kept across restarts, as Mesos keeps maintenance). */
   draining?: boolean;
+  /** The principal of the certificate it first registered with: only that certificate may re-register it. */
+  principal?: string;
 }
 
 /** A framework's subscription info as the registry keeps it: the domain FrameworkInfo. */
@@ -295,6 +297,7 @@ function readAgent(v: unknown, at: string): AgentEntry {
     since: num(o.since, `${at}.since`),
   };
   if (o.reservations !== undefined) entry.reservations = str(o.reservations, `${at}.reservations`);
+  if (o.principal !== undefined) entry.principal = str(o.principal, `${at}.principal`);
   if (o.draining !== undefined) {
     if (typeof o.draining !== 'boolean') throw new ShapeError(`${at}.draining`, 'must be a boolean');
     entry.draining = o.draining;

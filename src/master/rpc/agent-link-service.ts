@@ -18,7 +18,10 @@ import type { AgentChannel } from '../ports.js';
 import { Outbox } from '../../common/outbox.js';
 import type { OutboundStreams } from './bounded-stream.js';
 import { encodeAgentCommand } from './encode.js';
-import { peerAddress } from './status-codes.js';
+import { peerAddress, toServiceError } from './status-codes.js';
+import { principalText } from '../../common/pki.js';
+import type { MasterSecurity } from '../security/master-security.js';
+import type { Principal } from '../security/policy.js';
 
 /** At most this many tasks in one re-registration, however many messages it comes in. */
 export const MAX_REREGISTER_TASKS = 100_000;
@@ -29,9 +32,23 @@ function checkAgentInfo(info: AgentInfo): AgentInfo {
   return info;
 }
 
-export function agentLinkHandlers(core: MasterCore, log: Logger, streams: OutboundStreams): AgentLinkHandlers {
+export function agentLinkHandlers(core: MasterCore, log: Logger, streams: OutboundStreams, security: MasterSecurity): AgentLinkHandlers {
   return {
     Connect(call: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>) {
+      // Only an agent's certificate opens AgentLink; the id it registers under is bound to it.
+      let bound: string | undefined;
+      let principal: Principal | undefined;
+      try {
+        principal = security.callerOfKind(call, ['agent'], 'AgentLink');
+        bound = principal && principalText(principal);
+      } catch (err) {
+        log.warn({ address: peerAddress(call.getPeer()), err: errorMessage(err) }, 'agent connection refused');
+        security.audit(undefined, 'agent_connect', peerAddress(call.getPeer()), 'denied', errorMessage(err));
+        const status = toServiceError(err);
+        call.emit('error', Object.assign(new Error(status.details), status));
+        return;
+      }
+      const withPrincipal = (info: AgentInfo): AgentInfo => (bound ? { ...info, principal: bound } : info);
       let agentId: string | undefined;
       /** A re-registration that comes in several messages (more_tasks), gathered until its last. */
       let parts: { agentId: string; tasks: ReportedTask[]; frameworks: FrameworkInfo[] } | undefined;
@@ -66,15 +83,16 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
         switch (msg.message) {
           case 'register': {
             if (agentId) return refuse('already registered on this stream');
-            return core.registerAgent(channel, checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'), 'register.info'))).then((id) => {
+            return core.registerAgent(channel, withPrincipal(checkAgentInfo(agentInfoFromProto(required(msg.register?.info, 'register.info'), 'register.info')))).then((id) => {
               agentId = id;
+              security.audit(principal, 'register_agent', id, 'allowed');
               // The stream ended while the admission was being made durable.
               if (!open) core.agentDisconnected(id, channel);
             });
           }
           case 'reregister': {
             const m = required(msg.reregister, 'reregister');
-            const info = checkAgentInfo(agentInfoFromProto(required(m.info, 'reregister.info'), 'reregister.info'));
+            const info = withPrincipal(checkAgentInfo(agentInfoFromProto(required(m.info, 'reregister.info'), 'reregister.info')));
             if (!info.id) throw new InvalidArgumentError('reregister.info.id', 'a re-registration needs the agent id');
             if (parts && parts.agentId !== info.id) throw new InvalidArgumentError('reregister.info.id', 'is not the id of the re-registration in progress on this stream');
             const offset = parts?.tasks.length ?? 0;
@@ -96,6 +114,7 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
             parts = undefined;
             return core.reregisterAgent(channel, info, whole.tasks, whole.frameworks).then(() => {
               agentId = info.id;
+              security.audit(principal, 'reregister_agent', info.id, 'allowed');
               if (!open) core.agentDisconnected(info.id, channel);
             });
           }
@@ -121,7 +140,10 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
           if (pending) return pending.then(() => inOrder(messages, i + 1));
         }
       };
-      const fail = (err: unknown) => refuse(errorMessage(err), reasonOf(err));
+      const fail = (err: unknown) => {
+        if (reasonOf(err) === 'PERMISSION_DENIED') security.audit(principal, 'reregister_agent', parts?.agentId ?? agentId ?? '', 'denied', errorMessage(err));
+        refuse(errorMessage(err), reasonOf(err));
+      };
       const process = (msg: AgentMessage__Output): Promise<void> | undefined => {
         try {
           return handle(msg, false)?.catch(fail);

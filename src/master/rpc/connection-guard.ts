@@ -8,12 +8,17 @@
  * to grpc-js through its public connection injector (`Server.createConnectionInjector`), which
  * serves it as if grpc-js had accepted it; Node's HTTP/2 session reads what was put back first.
  *
- * Reading the preface off the socket works for cleartext HTTP/2 (h2c), which is what Orbit speaks
- * today; under TLS the same check belongs after the TLS handshake ('secureConnection').
+ * Under TLS (the default) a Node TLS server does the handshake first, with the same timeout
+ * (`handshakeTimeout`): it asks for a client certificate but does not require one (an agent joining
+ * has none yet; every call other than Join then needs one, see security/master-security.ts), and
+ * the preface is read from the decrypted socket. grpc-js is handed that TLSSocket through an
+ * injector made with insecure credentials, so it does not wrap it again; its calls still see the
+ * peer's certificate (`getAuthContext()` looks at the session's socket). A plaintext client on a
+ * TLS port fails the handshake and is closed.
  */
-import type * as grpc from '@grpc/grpc-js';
-import { serverCredentials } from '../../common/connection.js';
+import * as grpc from '@grpc/grpc-js';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Logger } from '../../common/logging.js';
 
 /** What every HTTP/2 client sends first (RFC 9113 §3.4), then a SETTINGS frame. */
@@ -35,6 +40,8 @@ export interface ListenOptions {
   port: number;
   handshakeTimeoutMs: number;
   log: Logger;
+  /** The master's certificate chain, key and the cluster CA; absent only under `--insecure`. */
+  tls?: TlsOptions | undefined;
 }
 
 /** How far a connection's first bytes are: more needed, a complete handshake, or not HTTP/2. */
@@ -92,11 +99,29 @@ function guard(socket: Socket, timeoutMs: number, handOver: () => void, settled:
 
 /** Listens for `server`'s gRPC connections with the handshake guard in front. */
 export async function listenForGrpc(server: grpc.Server, options: ListenOptions): Promise<GrpcListener> {
-  const injector = server.createConnectionInjector(serverCredentials());
+  // TLS, when on, is done here: grpc-js is handed sockets that are secure already.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const pending = new Set<Socket>();
+  const tls = options.tls
+    ? createTlsServer({ ...options.tls, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'], handshakeTimeout: options.handshakeTimeoutMs })
+    : undefined;
+  tls?.on('secureConnection', (secure: Socket) => {
+    guard(secure, options.handshakeTimeoutMs, () => injector.injectConnection(secure), () => undefined, options.log);
+  });
+  // A failed or timed-out handshake (plaintext, a bad ClientHello, silence): closed here.
+  tls?.on('tlsClientError', (err, socket) => {
+    options.log.debug({ address: socket.remoteAddress, port: socket.remotePort }, `gRPC connection closed: TLS: ${err.message}`);
+    socket.destroy();
+  });
   const listener: Server = createServer((socket) => {
     pending.add(socket);
-    guard(socket, options.handshakeTimeoutMs, () => injector.injectConnection(socket), () => pending.delete(socket), options.log);
+    if (tls) {
+      // Tracked until closed: the TLS socket over it lives and dies with it.
+      socket.once('close', () => pending.delete(socket));
+      tls.emit('connection', socket);
+    } else {
+      guard(socket, options.handshakeTimeoutMs, () => injector.injectConnection(socket), () => pending.delete(socket), options.log);
+    }
   });
   const port = await new Promise<number>((resolve, reject) => {
     listener.once('error', reject);

@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { frameworkInfoFromProto, launchRefusal, required, resourcesFromProto, secondsToMs, taskFromProto } from '../../common/codec.js';
 import { REFUSE_MS, type FrameworkInfo, type Operation } from '../../common/cluster.js';
-import { InvalidArgumentError, UnimplementedError } from '../../common/errors.js';
+import { errorMessage, InvalidArgumentError, reasonOf, UnimplementedError } from '../../common/errors.js';
 import { checkName } from '../../common/names.js';
 import { KILL_GRACE_MS } from '../../common/task-limits.js';
 import { Outbox } from '../../common/outbox.js';
@@ -25,6 +25,9 @@ import { checkCap, type CallLimits } from '../../common/call-limits.js';
 import type { OutboundStreams } from './bounded-stream.js';
 import type { FrameworkRecord } from '../records.js';
 import { encodeSchedulerEvent } from './encode.js';
+import type { MasterSecurity } from '../security/master-security.js';
+import type { Principal } from '../security/policy.js';
+import { authorizeOperations, authorizeSubscribe } from './scheduler-authz.js';
 import { toServiceError } from './status-codes.js';
 
 /** The codec checked the info; a framework that names no role gets role '*'. */
@@ -98,12 +101,15 @@ function launchCount(operations: readonly Operation__Output[]): number {
   return operations.reduce((n, op) => n + (op.launch?.tasks.length ?? 0), 0);
 }
 
-export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLimits, streams: OutboundStreams): SchedulerHandlers {
+/** Who may use the Scheduler service: frameworks, and operators (`orbit run` is a framework). */
+const SCHEDULER_KINDS = ['framework', 'operator'] as const;
+
+export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLimits, streams: OutboundStreams, security: MasterSecurity): SchedulerHandlers {
   /**
    * Wraps a unary call: header check, then the action; faults become status codes. An action that
    * makes a durable change returns a promise, and the call answers once it settles.
    */
-  function call<Req extends { header: CallHeader__Output | null }>(action: (framework: FrameworkRecord, request: Req) => void | Promise<void>): grpc.handleUnaryCall<Req, CallResponse> {
+  function call<Req extends { header: CallHeader__Output | null }>(action: (framework: FrameworkRecord, request: Req, principal: Principal | undefined) => void | Promise<void>): grpc.handleUnaryCall<Req, CallResponse> {
     const refused = (callback: grpc.sendUnaryData<CallResponse>) => (err: unknown) => {
       log.debug({ err }, 'scheduler call refused');
       callback(toServiceError(err));
@@ -115,7 +121,10 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
         if (!header.streamId) throw new InvalidArgumentError('header.stream_id', 'is required');
         checkName('framework id', header.frameworkId, 'header.framework_id');
         checkName('stream id', header.streamId, 'header.stream_id');
-        const done = action(core.requireFramework(header.frameworkId, header.streamId), c.request);
+        const principal = security.callerOfKind(c, SCHEDULER_KINDS, 'the Scheduler service');
+        const framework = core.requireFramework(header.frameworkId, header.streamId);
+        security.checkOwner(principal, framework.info.principal, framework.info.id);
+        const done = action(framework, c.request, principal);
         if (done instanceof Promise) done.then(() => callback(null, {}), refused(callback));
         else callback(null, {});
       } catch (err) {
@@ -162,23 +171,36 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
         const status = toServiceError(err);
         stream.emit('error', Object.assign(new Error(status.details), status));
       };
+      let principal: Principal | undefined;
       try {
-        const info = withDefaultRole(frameworkInfoFromProto(required(stream.request.framework, 'framework')));
+        principal = security.callerOfKind(stream, SCHEDULER_KINDS, 'the Scheduler service');
+        const asked = withDefaultRole(frameworkInfoFromProto(required(stream.request.framework, 'framework')));
+        const info = authorizeSubscribe(security, principal, asked, core.view);
+        security.audit(principal, 'subscribe', info.id || `new framework ${info.name}`, 'allowed');
         core.subscribe(info, channel).then((subscribed) => {
           ids = subscribed;
           // The stream ended while the subscription was being made durable.
           if (over) core.frameworkDisconnected(subscribed.frameworkId, subscribed.streamId);
         }, refuse);
       } catch (err) {
+        if (reasonOf(err) === 'PERMISSION_DENIED') security.audit(principal, 'subscribe', stream.request.framework?.id || 'new framework', 'denied', errorMessage(err));
         refuse(err);
       }
     },
-    Accept: call((framework, req) => {
+    Accept: call((framework, req, principal) => {
       const offerIds = checkOfferIds(req.offerIds, 'offersPerAccept', limits, 'offer_ids');
       if (offerIds.length === 0) throw new InvalidArgumentError('offer_ids', 'at least one offer id is required');
       checkCap(req.operations.length, 'operationsPerAccept', limits, 'operations');
       checkCap(launchCount(req.operations), 'tasksPerAccept', limits, 'operations[].launch.tasks');
       const operations = req.operations.map((op, i) => decodeOperation(op, `operations[${i}]`));
+      const role = core.view.offer(offerIds[0]!)?.offer.role ?? framework.info.roles[0] ?? '*';
+      try {
+        authorizeOperations(security, principal, role, operations);
+      } catch (err) {
+        security.audit(principal, 'accept', framework.info.id, 'denied', errorMessage(err));
+        throw err;
+      }
+      if (operations.length > 0) security.audit(principal, 'accept', framework.info.id, 'allowed', operations.map((op) => (op.type === 'LAUNCH' ? `LAUNCH ${op.tasks.map((t) => t.taskId).join(',')}` : op.type)).join('; '));
       return core.accept(framework, offerIds, operations, refuseSeconds(req.filters));
     }),
     Decline: call((framework, req) => {
@@ -186,9 +208,10 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
     }),
     Revive: call((framework, req) => core.revive(framework, checkRoles(req.roles, limits))),
     Suppress: call((framework, req) => core.suppress(framework, checkRoles(req.roles, limits))),
-    Kill: call((framework, req) => {
+    Kill: call((framework, req, principal) => {
       if (!req.taskId) throw new InvalidArgumentError('task_id', 'is required');
       const taskId = checkName('task id', req.taskId, 'task_id');
+      security.audit(principal, 'kill_task', `${framework.info.id}/${taskId}`, 'allowed');
       if (req.agentId) checkName('agent id', req.agentId, 'agent_id');
       const grace = req.killGraceSeconds;
       core.kill(framework, taskId, grace === undefined ? undefined : secondsToMs(grace, KILL_GRACE_MS, 'kill_grace_seconds'));
@@ -209,6 +232,9 @@ export function schedulerHandlers(core: MasterCore, log: Logger, limits: CallLim
     Message: call(() => {
       throw new UnimplementedError('framework messages need an executor; Orbit runs tasks without executors');
     }),
-    Teardown: call((framework) => core.teardown(framework)),
+    Teardown: call((framework, _req, principal) => {
+      security.audit(principal, 'teardown_framework', framework.info.id, 'allowed', 'its own');
+      return core.teardown(framework);
+    }),
   };
 }

@@ -12,6 +12,8 @@ const CODES: Record<string, grpc.status> = {
   FailedPreconditionError: grpc.status.FAILED_PRECONDITION,
   UnimplementedError: grpc.status.UNIMPLEMENTED,
   RegistryWriteError: grpc.status.UNAVAILABLE,
+  UnauthenticatedError: grpc.status.UNAUTHENTICATED,
+  PermissionDeniedError: grpc.status.PERMISSION_DENIED,
 };
 
 /**

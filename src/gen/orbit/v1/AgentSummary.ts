@@ -17,6 +17,7 @@ export interface AgentSummary {
   'registeredAt'?: (number | string);
   'lastHeartbeatAt'?: (number | string);
   'status'?: (string);
+  'principal'?: (string);
 }
 
 export interface AgentSummary__Output {
@@ -32,4 +33,5 @@ export interface AgentSummary__Output {
   'registeredAt': (number);
   'lastHeartbeatAt': (number);
   'status': (string);
+  'principal': (string);
 }

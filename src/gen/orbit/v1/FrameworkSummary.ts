@@ -16,6 +16,7 @@ export interface FrameworkSummary {
   'registeredAt'?: (number | string);
   'failoverTimeoutSeconds'?: (number | string);
   'suppressedRoles'?: (string)[];
+  'principal'?: (string);
 }
 
 export interface FrameworkSummary__Output {
@@ -30,4 +31,5 @@ export interface FrameworkSummary__Output {
   'registeredAt': (number);
   'failoverTimeoutSeconds': (number);
   'suppressedRoles': (string)[];
+  'principal': (string);
 }
