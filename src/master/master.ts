@@ -187,6 +187,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     throw new Error(`cannot listen for gRPC on ${ip}:${options.port ?? 5050}: ${err.message}`);
   });
   const port = grpcListener.port;
+  security.peers = grpcListener.peers;
 
   const httpSecurity = masterHttpSecurity(security, () => clock.now());
   const http: HttpServer = createRouter(withLogin(surface.attach(core), httpSecurity), { log, limits: httpBounds, security: httpSecurity });

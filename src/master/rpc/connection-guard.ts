@@ -18,7 +18,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { createServer as createTlsServer, type PeerCertificate, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Logger } from '../../common/logging.js';
 
 /** What every HTTP/2 client sends first (RFC 9113 §3.4), then a SETTINGS frame. */
@@ -28,8 +28,32 @@ const SETTINGS_FRAME = 0x4;
 /** The largest frame a peer may send before it has seen ours (SETTINGS_MAX_FRAME_SIZE's initial value). */
 const MAX_INITIAL_FRAME_BYTES = 16_384;
 
+/**
+ * The verified client certificate of each live TLS connection (null: none, or not verified), by
+ * grpc-js' peer string `ADDRESS:PORT`: read once at the handshake, so a call need not ask its
+ * socket again (getPeerCertificate builds the whole certificate, fingerprints included, each time).
+ */
+export class PeerCertificates {
+  private readonly byPeer = new Map<string, PeerCertificate | null>();
+
+  /** The certificate of the connection a call came on; undefined when this listener does not know it. */
+  get(peer: string): PeerCertificate | null | undefined {
+    return this.byPeer.get(peer);
+  }
+
+  /** Records `socket`'s certificate until it closes. */
+  track(socket: TLSSocket): void {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+    this.byPeer.set(peer, cert?.raw ? cert : null);
+    socket.once('close', () => this.byPeer.delete(peer));
+  }
+}
+
 export interface GrpcListener {
   port: number;
+  /** Client certificates of the live TLS connections (empty without TLS). */
+  peers: PeerCertificates;
   /** Stops accepting, closes connections still in their handshake and every served one. Idempotent. */
   close(): void;
 }
@@ -105,7 +129,9 @@ export async function listenForGrpc(server: grpc.Server, options: ListenOptions)
   const tls = options.tls
     ? createTlsServer({ ...options.tls, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'], handshakeTimeout: options.handshakeTimeoutMs })
     : undefined;
-  tls?.on('secureConnection', (secure: Socket) => {
+  const peers = new PeerCertificates();
+  tls?.on('secureConnection', (secure: TLSSocket) => {
+    peers.track(secure);
     guard(secure, options.handshakeTimeoutMs, () => injector.injectConnection(secure), () => undefined, options.log);
   });
   // A failed or timed-out handshake (plaintext, a bad ClientHello, silence): closed here.
@@ -134,6 +160,7 @@ export async function listenForGrpc(server: grpc.Server, options: ListenOptions)
   let closed = false;
   return {
     port,
+    peers,
     close() {
       if (closed) return;
       closed = true;

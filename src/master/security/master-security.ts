@@ -5,6 +5,7 @@
  * at every start.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import { PermissionDeniedError, UnauthenticatedError } from '../../common/errors.js';
 import { quote } from '../../common/echo.js';
 import type { Logger } from '../../common/logging.js';
@@ -16,7 +17,7 @@ import { decide, type Decision, type Policy, type Principal, type PrincipalKind,
 import { parsePrincipal } from './policy-request.js';
 
 /** A call as the security layer sees it: grpc-js' auth context. */
-export type AuthenticatedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>;
+export type AuthenticatedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext' | 'getPeer'>;
 
 /** The identity behind a verified peer certificate, cached by fingerprint with its expiry. */
 interface KnownCert {
@@ -40,6 +41,8 @@ export interface MasterSecurityOptions {
 
 export class MasterSecurity {
   private certs = new Map<string, KnownCert>();
+  /** The listener's record of each connection's certificate, once it listens (rpc/connection-guard.ts). */
+  peers: { get(peer: string): PeerCertificate | null | undefined } | undefined;
   policy: Policy;
 
   constructor(private readonly o: MasterSecurityOptions) {
@@ -71,7 +74,8 @@ export class MasterSecurity {
   caller(call: AuthenticatedCall): Principal | undefined {
     const pki = this.o.pki;
     if (!pki) return undefined;
-    const cert = call.getAuthContext()?.sslPeerCertificate;
+    const recorded = this.peers?.get(call.getPeer());
+    const cert = recorded !== undefined ? (recorded ?? undefined) : call.getAuthContext()?.sslPeerCertificate;
     if (!cert) {
       throw new UnauthenticatedError('no client certificate signed by this cluster\'s CA (none was sent, or it is another CA\'s, or it has expired): use credentials made by \'orbit cert issue\', or join an agent with --join');
     }
