@@ -22,6 +22,8 @@ import type { Event__Output } from '../src/gen/orbit/v1/Event.js';
 import { CALL_CAPS, callLimits } from '../src/common/call-limits.js';
 import { startMaster } from '../src/master/master.js';
 import { freePorts, machineLine, sleep, spawnOrbitProcess } from './lib/cluster.js';
+import { channelCredentials, CHANNEL_OPTIONS } from '../src/common/connection.js';
+import { readCredentials } from '../src/common/credentials.js';
 
 /** What the worker is asked to send: a call of `n` items of one kind. */
 interface Job {
@@ -41,10 +43,11 @@ const TASKS_PER_OPERATION = Math.floor(callLimits().tasksPerAccept / callLimits(
 
 // ---- the framework, in a worker thread --------------------------------------------------------
 
-async function frameworkWorker(address: string): Promise<void> {
+async function frameworkWorker(address: string, credentials: string): Promise<void> {
   const v1 = orbitV1();
-  const scheduler = new v1.Scheduler(address, grpc.credentials.createInsecure());
-  const operator = new v1.Operator(address, grpc.credentials.createInsecure());
+  const security = channelCredentials({ mode: 'tls', credentials: readCredentials(credentials) });
+  const scheduler = new v1.Scheduler(address, security, CHANNEL_OPTIONS);
+  const operator = new v1.Operator(address, security, CHANNEL_OPTIONS);
   const offers: string[] = [];
   const running = new Set<string>();
   /** Tasks that ended instead of running, with why. */
@@ -188,11 +191,11 @@ async function main(): Promise<void> {
     // The defaults, but for the tasks cap, raised to its bound for the last Accept row.
     callLimits: { tasksPerAccept: CALL_CAPS.tasksPerAccept.bounds.max }, logger: createLogger('master', (process.env['BENCH_LOG'] ?? 'warn') as 'warn') });
   const [agentHttp] = await freePorts(1);
-  const agent = spawnOrbitProcess(['agent', '--master', master.address, '--work-dir', join(workDir, 'agent'), '--http-port', String(agentHttp), '--hostname', 'caps',
+  const agent = spawnOrbitProcess(['agent', '--master', master.address, '--join', master.joinToken!, '--work-dir', join(workDir, 'agent'), '--http-port', String(agentHttp), '--hostname', 'caps',
     '--containerizers', 'simulated', '--resources', 'cpus:1000;mem:10000000', '--log-level', 'warn']);
   try {
     while (![...master.core.view.agents()].some((a) => a.state === 'active')) await sleep(50);
-    const worker = new Worker(new URL(import.meta.url), { workerData: { address: master.address } });
+    const worker = new Worker(new URL(import.meta.url), { workerData: { address: master.address, credentials: master.adminCredentialsPath } });
     const next = () => new Promise<unknown>((resolve) => worker.once('message', resolve));
     await next();
     worker.postMessage('ready?');
@@ -269,5 +272,5 @@ if (isMainThread) {
     process.exit(1);
   });
 } else {
-  void frameworkWorker((workerData as { address: string }).address);
+  void frameworkWorker((workerData as { address: string }).address, (workerData as { credentials: string }).credentials);
 }

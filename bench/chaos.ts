@@ -11,9 +11,8 @@
  *
  * Everything runs as real processes on 127.0.0.1; everything it starts it stops by PID.
  */
-import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { orbitV1 } from '../src/common/proto.js';
 import { benchFetch } from './lib/security.js';
+import { channelCredentials, CHANNEL_OPTIONS } from '../src/common/connection.js';
+import { adminCredentialsPath, adminOf, joinTokenOf } from './lib/security.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, tasks: { type: 'string', default: '6' }, seed: { type: 'string', default: '7' } } });
 const SECONDS = Number(values.seconds);
@@ -118,6 +119,11 @@ async function main(): Promise<void> {
   console.log(`# ${SECONDS} s of faults, ${TASKS} tasks on 3 agents, seed ${values.seed}`);
   start(masterProc);
   await sleep(1_000);
+  // The agents join with the master's first token; the keeper and the clean-up act as its admin.
+  const masterDir = join(work, 'master');
+  while (!existsSync(join(masterDir, 'security', 'join-token'))) await sleep(100);
+  process.env.ORBIT_CREDENTIALS = adminCredentialsPath(masterDir);
+  for (const a of agents) a.args.splice(a.args.indexOf('--master'), 0, '--join', joinTokenOf(masterDir));
   for (const a of agents) start(a);
   let current = startKeeper();
 
@@ -220,7 +226,7 @@ async function main(): Promise<void> {
   // Clean up: tear the framework down (its tasks are killed), then stop everything by PID.
   const frameworkId = events.find((e) => e['event'] === 'subscribed')?.['frameworkId'];
   if (frameworkId) {
-    const op = new (orbitV1().Operator)(master, grpc.credentials.createInsecure());
+    const op = new (orbitV1().Operator)(master, channelCredentials(adminOf(masterDir)), CHANNEL_OPTIONS);
     await new Promise((resolve) => op.TeardownFramework({ frameworkId: String(frameworkId) }, { deadline: Date.now() + 5_000 }, resolve));
     op.close();
     await sleep(2_000);

@@ -243,18 +243,32 @@ async function runCluster(args: Args, agents: number, intervalS: number, securit
   }
 }
 
-/** With both modes run: TLS's throughput and latency as ratios of plaintext's, per configuration. */
+/**
+ * With both modes run: TLS's throughput and latency against plaintext's, per configuration, from
+ * the mean over every run of each mode (list a mode twice, `--security insecure,tls,insecure,tls`,
+ * to cancel the order a box's warm-up favours).
+ */
 function tlsCost(rows: readonly Row[]): void {
-  const pairs = rows.filter((r) => r.security === 'tls').map((tls) => [tls, rows.find((p) => p.security === 'insecure' && p.agents === tls.agents && p.frameworks === tls.frameworks && p.intervalS === tls.intervalS)] as const);
-  if (!pairs.some(([, plain]) => plain)) return;
-  console.log('\nwhat TLS costs (TLS ÷ plaintext, same run; the issue allows at most 10% of throughput)');
-  for (const [tls, plain] of pairs) {
-    if (!plain) continue;
-    const p50 = (r: Row) => percentile(r.half.stats.latencies, 50);
-    const p99 = (r: Row) => percentile(r.half.stats.latencies, 99);
+  const configs = new Map<string, Row[]>();
+  for (const r of rows) configs.set(`${r.agents}/${r.frameworks}/${r.intervalS}`, [...(configs.get(`${r.agents}/${r.frameworks}/${r.intervalS}`) ?? []), r]);
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  let header = false;
+  for (const runs of configs.values()) {
+    const tls = runs.filter((r) => r.security === 'tls');
+    const plain = runs.filter((r) => r.security === 'insecure');
+    if (tls.length === 0 || plain.length === 0) continue;
+    if (!header) console.log('\nwhat TLS costs (TLS ÷ plaintext, means over the runs of each, same run; the issue allows at most 10% of throughput)');
+    header = true;
+    const peak = (rs: Row[]) => mean(rs.map((r) => r.peak.stats.perS));
+    const core = (rs: Row[]) => mean(rs.map((r) => perCore(r.peak)));
+    const cpuMs = (rs: Row[]) => mean(rs.map((r) => r.peak.usage.master / Math.max(1, r.peak.stats.running)));
+    const p50 = (rs: Row[]) => mean(rs.map((r) => percentile(r.half.stats.latencies, 50)));
+    const p99 = (rs: Row[]) => mean(rs.map((r) => percentile(r.half.stats.latencies, 99)));
+    const r0 = runs[0]!;
     console.log(
-      `  agents ${fmt(tls.agents)}, fw ${tls.frameworks}, alloc ${tls.intervalS} s: peak ${fmt(tls.peak.stats.perS)} vs ${fmt(plain.peak.stats.perS)} tasks/s (${fmt((100 * tls.peak.stats.perS) / plain.peak.stats.perS, 1)}%), ` +
-        `at a whole core ${fmt(perCore(tls.peak))} vs ${fmt(perCore(plain.peak))} (${fmt((100 * perCore(tls.peak)) / perCore(plain.peak), 1)}%); ` +
+      `  agents ${fmt(r0.agents)}, fw ${r0.frameworks}, alloc ${r0.intervalS} s (${tls.length} TLS, ${plain.length} plaintext runs): ` +
+        `peak ${fmt(peak(tls))} vs ${fmt(peak(plain))} tasks/s (${fmt((100 * peak(tls)) / peak(plain), 1)}%), ` +
+        `at a whole core ${fmt(core(tls))} vs ${fmt(core(plain))} (${fmt((100 * core(tls)) / core(plain), 1)}%), master CPU-ms/task ${fmt(cpuMs(tls), 3)} vs ${fmt(cpuMs(plain), 3)}; ` +
         `offer→RUNNING p50 ${fmt(p50(tls), 1)} vs ${fmt(p50(plain), 1)} ms, p99 ${fmt(p99(tls), 1)} vs ${fmt(p99(plain), 1)} ms`,
     );
   }

@@ -10,7 +10,6 @@
  *
  *   node --expose-gc dist/bench/slow-reader.js [--bound-mib 16] [--events 600000]
  */
-import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,8 @@ import { orbitV1 } from '../src/common/proto.js';
 import { startMaster } from '../src/master/master.js';
 import { FRAME, grpcData, grpcHeaders, RawH2 } from '../test/helpers/raw-h2.js';
 import { machineLine } from './lib/cluster.js';
+import { channelCredentials, CHANNEL_OPTIONS } from '../src/common/connection.js';
+import { issuedBy } from './lib/security.js';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'orbit-slow-reader-'));
   const master = await startMaster({ ip: '127.0.0.1', port: 0, httpPort: 0, workDir, logger: silentLogger, wireLimits: { maxStreamQueueBytes: boundMiB * 2 ** 20 } });
   const v1 = orbitV1();
-  const driver = new v1.Scheduler(master.address, grpc.credentials.createInsecure());
+  const driver = new v1.Scheduler(master.address, channelCredentials(await issuedBy(master, 'operator', 'bench')), CHANNEL_OPTIONS);
   try {
     const baseline = heapMiB();
     console.log(`RSS at the start: ${rssMiB()}`);

@@ -262,7 +262,7 @@ async function memorySection(): Promise<void> {
     const idle = await settledMemory(master);
     // A launch this large keeps the framework's acknowledgements seconds behind; agents resending
     // updates meanwhile would add duplicate statuses to every task's history.
-    const fleet = await startFleetProcess({ master: master.address, agents: memoryAgents, core: 1, nodeArgs: FLEET_NODE_ARGS, args: ['--status-update-retry-base', '600'] });
+    const fleet = await startFleetProcess({ master: master.address, masterWorkDir: master.workDir, agents: memoryAgents, core: 1, nodeArgs: FLEET_NODE_ARGS, args: ['--status-update-retry-base', '600'] });
     try {
       await sleep(2000);
       const withAgents = await settledMemory(master);
@@ -304,7 +304,7 @@ async function stateSection(agents: number): Promise<void> {
   try {
     await sleep(1000);
     const idle = await settledMemory(master);
-    const fleet = await startFleetProcess({ master: master.address, agents, core: 1, nodeArgs: FLEET_NODE_ARGS });
+    const fleet = await startFleetProcess({ master: master.address, masterWorkDir: master.workDir, agents, core: 1, nodeArgs: FLEET_NODE_ARGS });
     try {
       await sleep(2000);
       const loaded = await settledMemory(master);

@@ -181,7 +181,7 @@ async function storm(agents: number, rounds: number): Promise<void> {
   const watcher = new OfferWatcher(master.address, agents);
   await watcher.client.start();
   const t0 = performance.now();
-  const fleet = await startFleetProcess({ master: master.address, agents, core: 1, nodeArgs: ['--max-old-space-size=8192'] });
+  const fleet = await startFleetProcess({ master: master.address, masterWorkDir: master.workDir, agents, core: 1, nodeArgs: ['--max-old-space-size=8192'] });
   const firstRegistered = performance.now() - t0;
   const first = await watcher.until(300_000);
   try {
