@@ -72,6 +72,11 @@ t.test('secure by default: identities bound to certificates, deny by default', a
       const s = await rawScheduler(t, cluster.master.address, security).subscribe({ name: 'x', roles: ['*'] });
       t.equal(s.ok ? 'subscribed' : s.code, grpc.status.UNAUTHENTICATED, `${what}: Subscribe is UNAUTHENTICATED`);
     }
+    // A fake agent without a certificate of this cluster registers nothing, so is sent no task.
+    const fake = rawAgentSession(t, cluster.master.address, await presenting(otherCa, { cluster: TEST_CLUSTER, kind: 'agent', name: 'fake' }));
+    fake.send({ register: { info: agentInfoToProto({ id: '', hostname: 'fake', resources: parseResources('cpus:64;mem:65536'), attributes: [], httpPort: 0, containerizers: ['process'] }) } });
+    t.equal((await fake.ended).status, grpc.status.UNAUTHENTICATED, "an agent with another CA's certificate cannot open AgentLink");
+    t.notOk((await cluster.state()).agents.some((a) => a.hostname === 'fake'), 'and is not admitted');
   });
 
   await t.test("a framework principal cannot pull the operator's levers", async (t) => {
