@@ -4,7 +4,8 @@
  */
 import type { AgentInfo, FrameworkInfo, Offer } from '../../src/common/cluster.js';
 import { parseResources, type Resources } from '../../src/common/resources.js';
-import type { ContainerKind, StatusReason, TaskSpec, TaskState, TaskStatus } from '../../src/common/tasks.js';
+import type { CommandSpec, ContainerKind, StatusReason, TaskSpec, TaskState, TaskStatus } from '../../src/common/tasks.js';
+import type { LaunchRequest } from '../../src/agent/containerizer/containerizer.js';
 import type { OfferRecord } from '../../src/master/records.js';
 
 /** Resources from their text form: `res('cpus:2;mem:1024;ports:[31000-31009]')`. */
@@ -121,4 +122,22 @@ export function agentStatus(o: {
     ...(o.uuid !== undefined ? { uuid: o.uuid } : {}),
     ...(o.containerId !== undefined ? { containerId: o.containerId } : {}),
   };
+}
+
+let launches = 0;
+
+/** A launch request for a process task running `command` in `sandboxDir`; ids unique in this process, container ids start with `prefix`. */
+export function processLaunch(sandboxDir: string, command: Partial<CommandSpec>, env: Record<string, string> = {}, prefix = 'test'): LaunchRequest {
+  launches += 1;
+  const task: TaskSpec = {
+    taskId: `task-${launches}`,
+    name: `task ${launches}`,
+    agentId: 'agent-1',
+    resources: [],
+    command: { shell: true, value: '', arguments: [], env: {}, ...command },
+    container: { kind: 'process' },
+    killGraceMs: 3000,
+    labels: {},
+  };
+  return { containerId: `${prefix}-${process.pid}-${launches}`, task, frameworkId: 'framework-1', agentId: 'agent-1', sandboxDir, env };
 }

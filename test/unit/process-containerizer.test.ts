@@ -5,32 +5,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContainerLaunchError, type LaunchRequest } from '../../src/agent/containerizer/containerizer.js';
 import { ProcessContainerizer } from '../../src/agent/containerizer/process.js';
-import type { CommandSpec, TaskSpec } from '../../src/common/tasks.js';
-
-let n = 0;
+import type { CommandSpec } from '../../src/common/tasks.js';
+import { processLaunch } from '../helpers/builders.js';
 
 /** A launch request for `command` with `sandboxDir` (a fresh `t.testdir()`). */
-function request(sandboxDir: string, command: Partial<CommandSpec>, env: Record<string, string> = {}): LaunchRequest {
-  n += 1;
-  const task: TaskSpec = {
-    taskId: `task-${n}`,
-    name: `task ${n}`,
-    agentId: 'agent-1',
-    resources: [],
-    command: { shell: true, value: '', arguments: [], env: {}, ...command },
-    container: { kind: 'process' },
-    killGraceMs: 3000,
-    labels: {},
-  };
-  return {
-    containerId: `test-${process.pid}-${n}`,
-    task,
-    frameworkId: 'framework-1',
-    agentId: 'agent-1',
-    sandboxDir,
-    env,
-  };
-}
+const request = (sandboxDir: string, command: Partial<CommandSpec>, env: Record<string, string> = {}): LaunchRequest => processLaunch(sandboxDir, command, env);
 
 const sandboxFile = (req: LaunchRequest, name: string) => readFile(join(req.sandboxDir, name), 'utf8');
 

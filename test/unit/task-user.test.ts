@@ -6,7 +6,8 @@ import { ContainerLaunchError, type LaunchRequest } from '../../src/agent/contai
 import { ProcessContainerizer } from '../../src/agent/containerizer/process.js';
 import { hostCommandProbe } from '../../src/agent/health/probes.js';
 import { blockedDirectory, checkTaskUser, EXECUTE, findUser, permits, READ, WRITE } from '../../src/agent/task-user.js';
-import type { CommandSpec, TaskSpec } from '../../src/common/tasks.js';
+import type { CommandSpec } from '../../src/common/tasks.js';
+import { processLaunch } from '../helpers/builders.js';
 
 const PASSWD = [
   'root:x:0:0:root:/root:/bin/bash',
@@ -81,23 +82,8 @@ t.test('blockedDirectory names the first directory a user may not search', { ski
   t.equal(await blockedDirectory(sandbox, { uid: 65534, gid: 65534 }), undefined, 'search without read is enough');
 });
 
-let n = 0;
-
 /** A launch request for a shell command in `sandboxDir`. */
-function request(sandboxDir: string, command: Partial<CommandSpec>, env: Record<string, string> = {}): LaunchRequest {
-  n += 1;
-  const task: TaskSpec = {
-    taskId: `task-${n}`,
-    name: `task ${n}`,
-    agentId: 'agent-1',
-    resources: [],
-    command: { shell: true, value: '', arguments: [], env: {}, ...command },
-    container: { kind: 'process' },
-    killGraceMs: 3000,
-    labels: {},
-  };
-  return { containerId: `user-test-${process.pid}-${n}`, task, frameworkId: 'framework-1', agentId: 'agent-1', sandboxDir, env };
-}
+const request = (sandboxDir: string, command: Partial<CommandSpec>, env: Record<string, string> = {}): LaunchRequest => processLaunch(sandboxDir, command, env, 'user-test');
 
 const read = async (req: LaunchRequest, name: string) => (await readFile(join(req.sandboxDir, name), 'utf8')).trim();
 
