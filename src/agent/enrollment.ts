@@ -130,6 +130,12 @@ async function renew(options: EnrollmentOptions, creds: Credentials, path: strin
   }
 }
 
+/** `creds` when they are an agent's; else EnrollmentError naming `where` they came from. Only an agent certificate opens AgentLink. */
+export function agentCredentials(creds: Credentials, where: string): Credentials {
+  if (creds.identity.kind !== 'agent') throw new EnrollmentError(`${where} holds a certificate for ${principalText(creds.identity)}; an agent needs an agent certificate (--join, or 'orbit cert issue agent NAME')`);
+  return creds;
+}
+
 /**
  * The agent's security: --insecure; --credentials; the certificate kept in its work dir (renewed
  * when near its end); or a new one from --join. Throws EnrollmentError saying which flag to use.
@@ -141,10 +147,7 @@ export async function agentSecurity(options: EnrollmentOptions): Promise<ClientS
     return INSECURE;
   }
   const now = options.now ?? Date.now;
-  const check = (creds: Credentials, where: string): Credentials => {
-    if (creds.identity.kind !== 'agent') throw new EnrollmentError(`${where} holds a certificate for ${principalText(creds.identity)}; an agent needs an agent certificate (--join, or 'orbit cert issue agent NAME')`);
-    return creds;
-  };
+  const check = agentCredentials;
   if (options.credentials) {
     try {
       return { mode: 'tls', credentials: check(readCredentials(options.credentials, new Date(now())), `--credentials ${options.credentials}`) };

@@ -13,6 +13,7 @@ import { addStatusRetryFlags, flagValue, statusRetryOptions } from './agent-comm
 import { logLevelOption, masterOption, numberFlag, resolveMaster, UsageError } from './common.js';
 import { waitForSignal } from '../common/signals.js';
 import { cliSecurity } from './cli-security.js';
+import { agentCredentials } from '../agent/enrollment.js';
 
 interface FleetFlags {
   master?: string;
@@ -54,10 +55,19 @@ export function registerFleetCommand(program: Command): void {
     const resources = flagValue('--resources', () => parseResources(flags.resources));
     if (resources.length === 0) throw new UsageError('--resources: a simulated agent must offer something');
     const attributes = flagValue('--attributes', () => parseAttributes(flags.attributes ?? ''));
+    // The fleet's agents share one agent certificate: an operator's would be refused by AgentLink, agent by agent.
+    const security = cliSecurity();
+    if (security.mode === 'tls') {
+      try {
+        agentCredentials(security.credentials, 'the credentials');
+      } catch (err) {
+        throw new UsageError(`${(err as Error).message}; for example: orbit cert issue agent fleet --work-dir MASTER_WORK_DIR --out fleet.json, then --credentials fleet.json`);
+      }
+    }
     const began = Date.now();
     const fleet = await startFleet({
       master,
-      security: cliSecurity(),
+      security,
       count: flags.agents,
       resources,
       attributes,

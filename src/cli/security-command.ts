@@ -21,6 +21,8 @@ import { decide, describePolicy, defaultPolicy } from '../master/security/policy
 import { loadPolicyFile } from '../master/security/policy-file.js';
 import { parsePrincipal, parseRequest } from '../master/security/policy-request.js';
 import { cliSecurity } from './cli-security.js';
+import { MAX_CERT_VALID_DAYS } from '../master/rpc/certificates-service.js';
+import { DEFAULT_CERT_VALID_DAYS } from '../master/security/setup.js';
 import { masterOption, numberFlag, UsageError } from './common.js';
 import { certificatesCall, masterFrom } from './operator-call.js';
 import { formatTable } from './status-command.js';
@@ -64,12 +66,13 @@ export function registerSecurityCommands(program: Command): void {
       if (!(ISSUABLE as readonly string[]).includes(kind)) throw new UsageError(`kind ${quote(kind)}: expected one of ${ISSUABLE.join(', ')}`);
       const problem = identityNameProblem(name);
       if (problem !== undefined) throw new UsageError(`name ${quote(name)} ${problem}`);
+      if (flags.validDays !== undefined && flags.validDays > MAX_CERT_VALID_DAYS) throw new UsageError(`--valid-days must be at most ${MAX_CERT_VALID_DAYS}, got ${flags.validDays}`);
       const out = resolve(flags.out ?? `${name}.credentials.json`);
       if (existsSync(out)) throw new UsageError(`${out} exists; remove it or choose another --out`);
       const { keyPem, csrPem } = await createKeyAndCsr({ cluster: 'asking', kind: kind as Issuable, name });
       let reply: { certPem: string; caPem: string };
       if (flags.workDir) {
-        reply = await issueFromWorkDir(flags.workDir, (cluster) => ({ cluster, kind: kind as Issuable, name }), csrPem, flags.validDays ?? 365);
+        reply = await issueFromWorkDir(flags.workDir, (cluster) => ({ cluster, kind: kind as Issuable, name }), csrPem, flags.validDays ?? DEFAULT_CERT_VALID_DAYS);
       } else {
         const master = masterFrom(flags.master);
         reply = await certificatesCall<CertificateReply__Output>(master, 'Issue', (c, o, cb) =>
@@ -135,11 +138,11 @@ export function registerSecurityCommands(program: Command): void {
     .argument('<action>', 'e.g. register_framework, run_task, teardown_framework')
     .argument('<object>', 'KEY=VALUE[,KEY=VALUE], e.g. role=analytics or containerizer=docker,image=redis:7,user=root')
     .option('--policy <file>', 'the policy file (default: the default policy)')
-    .action(async (principalText: string, action: string, object: string, flags: { policy?: string }) => {
+    .action(async (who: string, action: string, object: string, flags: { policy?: string }) => {
       let principal;
       let request;
       try {
-        principal = parsePrincipal(principalText);
+        principal = parsePrincipal(who);
         request = parseRequest(action, object);
       } catch (err) {
         throw new UsageError((err as Error).message);

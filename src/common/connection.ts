@@ -12,7 +12,7 @@ import type { OperatorClient } from '../gen/orbit/v1/Operator.js';
 import type { SchedulerClient as SchedulerStub } from '../gen/orbit/v1/Scheduler.js';
 import type { CertificatesClient } from '../gen/orbit/v1/Certificates.js';
 import type { ClientSecurity } from './credentials.js';
-import { identityFromAltNames, principalText } from './pki.js';
+import { identityFromAltNames, principalText, type IdentityKind } from './pki.js';
 import { quote } from './echo.js';
 import { InvalidArgumentError, type ErrorReason } from './errors.js';
 import { orbitV1 } from './proto.js';
@@ -70,14 +70,15 @@ export function formatMasterList(masters: MasterList): string {
 // ---- credentials and options ------------------------------------------------------------------
 
 /**
- * Checks that a master's certificate names a master of `cluster`. Used instead of a host name
- * check: masters are reached by whatever address an operator typed (an IP, a VM name, a load
- * balancer), and only the cluster CA, which the client trusts alone, can issue a master identity.
+ * Checks that a server's certificate names one of `kinds` (a master; for HTTP, an agent too) of
+ * `cluster` (any cluster when undefined: an agent joining does not know it yet). Used instead of a
+ * host name check: servers are reached by whatever address an operator typed (an IP, a VM name, a
+ * load balancer), and only the cluster CA, which the client trusts alone, can issue those identities.
  */
-export function checkMasterIdentity(cluster: string | undefined, altNames: string | undefined): Error | undefined {
+export function checkServerIdentity(cluster: string | undefined, kinds: readonly IdentityKind[], altNames: string | undefined): Error | undefined {
   const identity = identityFromAltNames(altNames);
-  if (identity?.kind === 'master' && (cluster === undefined || identity.cluster === cluster)) return undefined;
-  const expected = cluster === undefined ? 'an Orbit master' : `a master of cluster ${quote(cluster)}`;
+  if (identity && kinds.includes(identity.kind) && (cluster === undefined || identity.cluster === cluster)) return undefined;
+  const expected = `a ${kinds.join(' or ')} of ${cluster === undefined ? 'an Orbit cluster' : `cluster ${quote(cluster)}`}`;
   return new Error(`the server's certificate names ${identity ? `${principalText(identity)} of cluster ${quote(identity.cluster)}` : 'no Orbit identity'}, not ${expected}`);
 }
 
@@ -86,7 +87,7 @@ export function channelCredentials(security: ClientSecurity): grpc.ChannelCreden
   if (security.mode === 'insecure') return grpc.credentials.createInsecure();
   const { caPem, keyPem, certPem, identity } = security.credentials;
   return grpc.credentials.createSsl(Buffer.from(caPem), Buffer.from(keyPem), Buffer.from(certPem), {
-    checkServerIdentity: (_host, cert) => checkMasterIdentity(identity.cluster, cert.subjectaltname),
+    checkServerIdentity: (_host, cert) => checkServerIdentity(identity.cluster, ['master'], cert.subjectaltname),
   });
 }
 
@@ -103,7 +104,7 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
   // The TLS server name sent: masters are checked by the identity in their certificate, not by
-  // host name (checkMasterIdentity), and an IP address is not a valid server name (RFC 6066).
+  // host name (checkServerIdentity), and an IP address is not a valid server name (RFC 6066).
   'grpc.ssl_target_name_override': 'orbit-master',
 };
 
@@ -180,7 +181,7 @@ export function certificatesClients(masters: MasterList, security: ClientSecurit
  */
 export function joinClient(address: string, caPem: string): CertificatesClient {
   const credentials = grpc.credentials.createSsl(Buffer.from(caPem), null, null, {
-    checkServerIdentity: (_host, cert) => checkMasterIdentity(undefined, cert.subjectaltname),
+    checkServerIdentity: (_host, cert) => checkServerIdentity(undefined, ['master'], cert.subjectaltname),
   });
   return new (orbitV1().Certificates)(address, credentials, CHANNEL_OPTIONS);
 }

@@ -5,9 +5,9 @@
  * --insecure, plain HTTP. URLs are built here, so callers never choose the scheme.
  */
 import { Agent, fetch as undiciFetch, type Response } from 'undici';
-import { quote } from './echo.js';
+import { checkServerIdentity } from './connection.js';
 import type { ClientSecurity } from './credentials.js';
-import { identityFromAltNames, principalText, type IdentityKind } from './pki.js';
+import type { IdentityKind } from './pki.js';
 
 export type { Response } from 'undici';
 
@@ -18,13 +18,6 @@ export type OrbitFetch = (url: string, init?: { signal?: AbortSignal; method?: s
 export function baseUrl(security: ClientSecurity, host: string, port: number): string {
   const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `${security.mode === 'tls' ? 'https' : 'http'}://${shown}:${port}`;
-}
-
-/** Checks that a server's certificate names a `kind` (master or agent) of `cluster`. */
-function checkServer(cluster: string, kinds: readonly IdentityKind[], altNames: string | undefined): Error | undefined {
-  const identity = identityFromAltNames(altNames);
-  if (identity && identity.cluster === cluster && kinds.includes(identity.kind)) return undefined;
-  return new Error(`the server's certificate names ${identity ? `${principalText(identity)} of cluster ${quote(identity.cluster)}` : 'no Orbit identity'}, not a ${kinds.join(' or ')} of cluster ${quote(cluster)}`);
 }
 
 /**
@@ -43,8 +36,8 @@ export function orbitFetch(security: ClientSecurity, serverKinds: readonly Ident
       ca: caPem,
       cert: certPem,
       key: keyPem,
-      // Servers are checked by identity, not host name (see connection.ts's checkMasterIdentity).
-      checkServerIdentity: (_host, cert) => checkServer(identity.cluster, serverKinds, cert.subjectaltname),
+      // Servers are checked by identity, not host name, as on gRPC.
+      checkServerIdentity: (_host, cert) => checkServerIdentity(identity.cluster, serverKinds, cert.subjectaltname),
     },
   });
   return { fetch: (url, init) => undiciFetch(url, { ...init, dispatcher }), close: () => dispatcher.close() };

@@ -9,6 +9,7 @@
  * environment) authenticate as `operator:admin`, as an operator on the master host would.
  */
 import * as grpc from '@grpc/grpc-js';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,14 +32,16 @@ writeFileSync(caCertPath, testCa.certPem);
 writeFileSync(caKeyPath, testCa.keyPem, { mode: 0o600 });
 
 const files = new Map<string, string>();
+/** Credentials made for the same identity, validity and start are made once. */
+const credentialsKey = (kind: IdentityKind, name: string, validDays: number, now: Date | undefined): string => `${kind}:${name}:${validDays}:${now?.getTime() ?? 'now'}`;
 const made = new Map<string, Credentials>();
 
 /** Credentials for `kind:name`, signed by the test CA, valid `validDays` (made once per identity and validity). */
-export async function testCredentials(kind: IdentityKind, name: string, validDays = 30, now = new Date()): Promise<Credentials> {
-  const key = `${kind}:${name}:${validDays}:${validDays > 0 ? '' : now.getTime()}`;
+export async function testCredentials(kind: IdentityKind, name: string, validDays = 30, now?: Date): Promise<Credentials> {
+  const key = credentialsKey(kind, name, validDays, now);
   const known = made.get(key);
   if (known) return known;
-  const issued = await issueCertificate(testCa, { identity: { cluster: TEST_CLUSTER, kind, name }, now, validDays });
+  const issued = await issueCertificate(testCa, { identity: { cluster: TEST_CLUSTER, kind, name }, now: now ?? new Date(), validDays });
   const path = join(dir, 'creds', `${kind}-${name}-${made.size}.json`);
   mkdirSync(join(dir, 'creds'), { recursive: true });
   const creds = writeCredentials(path, testCa.certPem, issued);
@@ -50,7 +53,7 @@ export async function testCredentials(kind: IdentityKind, name: string, validDay
 /** A credentials file for `kind:name` (for `--credentials` of a spawned `orbit`). */
 export async function testCredentialsFile(kind: IdentityKind, name: string): Promise<string> {
   await testCredentials(kind, name);
-  return files.get(`${kind}:${name}:30:`)!;
+  return files.get(credentialsKey(kind, name, 30, undefined))!;
 }
 
 /** TLS client security as `kind:name`. */
@@ -90,6 +93,12 @@ export const MASTER_CERT: CertAndKey = await issueCertificate(testCa, {
 /** Server credentials for a fake master: TLS with the test CA, client certificates asked for but not required. */
 export function testServerCredentials(): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(Buffer.from(testCa.certPem), [{ private_key: Buffer.from(MASTER_CERT.keyPem), cert_chain: Buffer.from(MASTER_CERT.certPem) }], false);
+}
+
+/** A TLS connection to 127.0.0.1:port as `security` (the operator by default), the server not checked: for raw bytes over TLS. */
+export function testTlsConnect(port: number, security: ClientSecurity = OPERATOR, options: ConnectionOptions = {}, onSecure?: () => void): TLSSocket {
+  const creds = security.mode === 'tls' ? security.credentials : undefined;
+  return tlsConnect({ host: '127.0.0.1', port, ca: creds?.caPem, cert: creds?.certPem, key: creds?.keyPem, checkServerIdentity: () => undefined, ...options }, onSecure);
 }
 
 /** Channel credentials as `security` (default: the operator), for raw gRPC clients of a test master. */

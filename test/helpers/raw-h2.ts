@@ -4,9 +4,8 @@
  * are HPACK literals without indexing (RFC 7541 §6.2.2), so no table is kept on either side.
  */
 import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import type { ClientSecurity } from '../../src/common/credentials.js';
-import { OPERATOR } from './pki.js';
+import { OPERATOR, testTlsConnect } from './pki.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -80,7 +79,7 @@ export class RawH2 {
   static async open(port: number, handshake = true, security: ClientSecurity = OPERATOR): Promise<RawH2> {
     const socket: Socket =
       security.mode === 'tls'
-        ? tlsConnect({ port, host: '127.0.0.1', ca: security.credentials.caPem, cert: security.credentials.certPem, key: security.credentials.keyPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined })
+        ? testTlsConnect(port, security, { ALPNProtocols: ['h2'] })
         : connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => {
       socket.once(security.mode === 'tls' ? 'secureConnect' : 'connect', resolve);

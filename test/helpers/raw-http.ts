@@ -4,9 +4,9 @@
  * which fetch and http.request would refuse to send.
  */
 import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import type { ClientSecurity } from '../../src/common/credentials.js';
 import { testFetch } from './http-client.js';
+import { testTlsConnect } from './pki.js';
 
 export interface RawResponse {
   status: number;
@@ -53,7 +53,7 @@ export function rawExchange(port: number, request: string | Buffer, options: Raw
     const started = performance.now();
     const socket: Socket =
       tls?.mode === 'tls'
-        ? tlsConnect({ host: '127.0.0.1', port, ca: tls.credentials.caPem, cert: tls.credentials.certPem, key: tls.credentials.keyPem, checkServerIdentity: () => undefined })
+        ? testTlsConnect(port, tls)
         : connect({ host: '127.0.0.1', port });
     let raw = Buffer.alloc(0);
     let response: RawResponse | undefined;

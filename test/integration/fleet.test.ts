@@ -4,7 +4,7 @@ import { parseResources } from '../../src/common/resources.js';
 import { buildTask, SchedulerClient, type Offer } from '../../src/framework-sdk/index.js';
 import { cliBuildProblem, freePorts, runOrbit, spawnOrbit } from '../helpers/cli.js';
 import { eventually, FAST_MASTER, startMasterForTest, tempDir, updatesUntil } from '../helpers/cluster.js';
-import { AGENT } from '../helpers/pki.js';
+import { AGENT, OPERATOR_CREDENTIALS_FILE } from '../helpers/pki.js';
 import { testFetch } from '../helpers/http-client.js';
 
 const COUNT = 60;
@@ -87,6 +87,7 @@ t.test('orbit fleet', { skip: cliBuildProblem() }, async (t) => {
       [['fleet', '--agents', '2', '--hostname-prefix', 'a b', '--work-dir', dir], /--hostname-prefix: 'a b' is not a hostname/],
       [['fleet', '--agents', '2'], /--work-dir is required/],
       [['fleet', '--agents', '2', '--start-rate', '0', '--work-dir', dir], /--start-rate must be more than 0/],
+      [['fleet', '--credentials', OPERATOR_CREDENTIALS_FILE, '--agents', '2', '--work-dir', dir], /holds a certificate for operator:admin; an agent needs an agent certificate .*orbit cert issue agent fleet/],
     ];
     for (const [args, message] of cases) {
       const r = await runOrbit(t, args, { timeoutMs: 20_000 });

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { connect as tlsConnect } from 'node:tls';
 import type { Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
@@ -13,7 +12,7 @@ import { startServices } from '../helpers/frameworks.js';
 import { healthStatus, jsonError, rawExchange, requestLine, type RawOutcome } from '../helpers/raw-http.js';
 import { within } from '../helpers/cli.js';
 import { testFetch } from '../helpers/http-client.js';
-import { MASTER_CERT, OPERATOR, TEST_CLUSTER, testCa } from '../helpers/pki.js';
+import { MASTER_CERT, OPERATOR, TEST_CLUSTER, testCa, testTlsConnect } from '../helpers/pki.js';
 import type { HttpSecurity } from '../../src/common/http-auth.js';
 
 type ServerName = 'master' | 'agent' | 'services';
@@ -134,9 +133,8 @@ t.test('no request a client can send stops the master, an agent or the services 
 /** A connection to 127.0.0.1:port (over TLS as the operator when `tls`) that has written `bytes` and stays open. */
 function connectAndSend(port: number, bytes: string, tls: boolean): Promise<Socket> {
   return new Promise((resolve) => {
-    const creds = OPERATOR.mode === 'tls' ? OPERATOR.credentials : undefined;
     const socket: Socket = tls
-      ? tlsConnect({ host: '127.0.0.1', port, ca: creds?.caPem, cert: creds?.certPem, key: creds?.keyPem, checkServerIdentity: () => undefined }, () => socket.write(bytes, () => resolve(socket)))
+      ? testTlsConnect(port, OPERATOR, {}, () => socket.write(bytes, () => resolve(socket)))
       : connect({ host: '127.0.0.1', port }, () => socket.write(bytes, () => resolve(socket)));
     socket.on('error', () => undefined);
   });
@@ -182,8 +180,7 @@ t.test('a request that never finishes its headers is answered 408 and closed aft
 t.test('headers trickled a line at a time are cut off at the headers timeout, not kept alive by each line', async (t) => {
   const ports = await smallServers(t, { headersTimeoutMs: 300, requestTimeoutMs: 600, timeoutCheckMs: 50 });
   let drip: NodeJS.Timeout | undefined;
-  const creds = OPERATOR.mode === 'tls' ? OPERATOR.credentials : undefined;
-  const socket = tlsConnect({ host: '127.0.0.1', port: ports.master, ca: creds?.caPem, cert: creds?.certPem, key: creds?.keyPem, checkServerIdentity: () => undefined });
+  const socket = testTlsConnect(ports.master);
   t.teardown(() => {
     clearInterval(drip);
     socket.destroy();

@@ -112,11 +112,17 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
             if (m.moreTasks) return;
             const whole = parts;
             parts = undefined;
-            return core.reregisterAgent(channel, info, whole.tasks, whole.frameworks).then(() => {
-              agentId = info.id;
-              security.audit(principal, 'reregister_agent', info.id, 'allowed');
-              if (!open) core.agentDisconnected(info.id, channel);
-            });
+            return core.reregisterAgent(channel, info, whole.tasks, whole.frameworks).then(
+              () => {
+                agentId = info.id;
+                security.audit(principal, 'reregister_agent', info.id, 'allowed');
+                if (!open) core.agentDisconnected(info.id, channel);
+              },
+              (err: unknown) => {
+                if (reasonOf(err) === 'PERMISSION_DENIED') security.audit(principal, 'reregister_agent', info.id, 'denied', errorMessage(err));
+                throw err;
+              },
+            );
           }
           case 'statusUpdate':
             if (!agentId) return refuse('register before sending status updates');
@@ -140,10 +146,7 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
           if (pending) return pending.then(() => inOrder(messages, i + 1));
         }
       };
-      const fail = (err: unknown) => {
-        if (reasonOf(err) === 'PERMISSION_DENIED') security.audit(principal, 'reregister_agent', parts?.agentId ?? agentId ?? '', 'denied', errorMessage(err));
-        refuse(errorMessage(err), reasonOf(err));
-      };
+      const fail = (err: unknown) => refuse(errorMessage(err), reasonOf(err));
       const process = (msg: AgentMessage__Output): Promise<void> | undefined => {
         try {
           return handle(msg, false)?.catch(fail);

@@ -9,7 +9,8 @@ import { quote } from '../../common/echo.js';
 import { identityKindFromProto } from '../../common/enum-codec.js';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, reasonOf } from '../../common/errors.js';
 import { checkName } from '../../common/names.js';
-import { identityNameProblem, signCsr, type Identity } from '../../common/pki.js';
+import { identityNameProblem, principalText, signCsr, type Identity } from '../../common/pki.js';
+import { parsePrincipal, principalProblem } from '../security/policy-request.js';
 import type { CertificatesHandlers } from '../../gen/orbit/v1/Certificates.js';
 import type { CertificateReply } from '../../gen/orbit/v1/CertificateReply.js';
 import type { TokenInfo } from '../../gen/orbit/v1/TokenInfo.js';
@@ -122,8 +123,9 @@ export function certificatesHandlers(security: MasterSecurity, settings: Certifi
       if (req.description.length > MAX_DESCRIPTION_CHARS) throw new InvalidArgumentError('description', `is ${req.description.length} characters; at most ${MAX_DESCRIPTION_CHARS}`);
       let api: { principal: string } | undefined;
       if (req.api) {
-        const owner = req.principal || (principal ? `${principal.kind}:${principal.name}` : '');
-        if (!/^operator:[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$/.test(owner)) throw new InvalidArgumentError('principal', `${quote(owner)}: an API token stands for an operator principal, operator:NAME`);
+        const owner = req.principal || (principal ? principalText(principal) : '');
+        const kind = principalProblem(owner) === undefined ? parsePrincipal(owner).kind : undefined;
+        if (kind !== 'operator') throw new InvalidArgumentError('principal', `${quote(owner)}: an API token stands for an operator principal, operator:NAME`);
         api = { principal: owner };
       }
       const made = tokens.create({ ttlMs, description: req.description, nowMs: settings.now(), pin: pki.pin, ...(api ? { api } : {}) });

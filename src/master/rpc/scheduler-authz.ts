@@ -50,7 +50,7 @@ export function authorizeOperations(security: MasterSecurity, principal: Princip
           security.authorize(
             principal,
             { action: 'run_task', role, containerizer, ...(image ? { image } : {}), ...(user ? { user } : {}) },
-            `run task '${task.taskId}' (${containerizer}${image ? ` ${image}` : ''}${user ? ` as user '${user}'` : ''})`,
+            () => `run task '${task.taskId}' (${containerizer}${image ? ` ${image}` : ''}${user ? ` as user '${user}'` : ''})`,
           );
         }
         break;

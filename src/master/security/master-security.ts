@@ -107,10 +107,14 @@ export class MasterSecurity {
     return decide(this.policy, principal, request);
   }
 
-  /** Throws PermissionDeniedError (naming the principal, the request and the rule) unless the policy allows it. */
-  authorize(principal: Principal | undefined, request: Request, what: string): void {
+  /**
+   * Throws PermissionDeniedError (naming the principal, `what` was asked and the rule) unless the
+   * policy allows it; `what` may be a function, so the Accept path builds no text for allowed tasks.
+   */
+  authorize(principal: Principal | undefined, request: Request, what: string | (() => string)): void {
     const decision = this.decide(principal, request);
-    if (!decision.allowed) throw new PermissionDeniedError(`${principal ? principalText(principal) : 'anonymous'} may not ${what}: ${decision.rule}`);
+    if (decision.allowed) return;
+    throw new PermissionDeniedError(`${principal ? principalText(principal) : 'anonymous'} may not ${typeof what === 'string' ? what : what()}: ${decision.rule}`);
   }
 
   /**
