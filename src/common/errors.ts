@@ -24,13 +24,14 @@ export type ErrorReason =
   | 'INTERNAL'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
-  | 'INVALID_TOKEN';
+  | 'INVALID_TOKEN'
+  | 'NOT_LEADER';
 
 /** Every ErrorReason, in the wire enum's order (a test holds the two together). */
 export const ERROR_REASONS: readonly ErrorReason[] = [
   'INVALID_ARGUMENT', 'LIMIT_EXCEEDED', 'UNKNOWN_FRAMEWORK', 'UNKNOWN_AGENT', 'FRAMEWORK_REMOVED', 'STALE_STREAM', 'RESUBSCRIBED',
   'AGENT_GONE', 'AGENT_RESOURCES_SHRANK', 'PROTOCOL_VIOLATION', 'FORCE_REQUIRED', 'REGISTRY_UNAVAILABLE', 'UNIMPLEMENTED', 'INTERNAL',
-  'UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_TOKEN',
+  'UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_TOKEN', 'NOT_LEADER',
 ];
 
 /** The reason named by `text`, or undefined for anything else (a newer master's reason, say). */
@@ -69,6 +70,32 @@ export class FailedPreconditionError extends Error {
   override readonly name = 'FailedPreconditionError';
   constructor(readonly reason: ErrorReason, message: string, options?: { cause?: unknown }) {
     super(message, options);
+  }
+}
+
+/** Where the leading master is, as a standby tells a client. */
+export interface LeaderHint {
+  /** Its gRPC address, HOST:PORT. */
+  address: string;
+  /** Its HTTP base URL (https://HOST:PORT). */
+  httpUrl: string;
+}
+
+/**
+ * This master does not lead (a standby, or one between leaders): the call changed nothing. `leader`
+ * names the master that leads when one is known; the wire carries it in the status details'
+ * metadata (`leader`, `leader_http`), so clients follow it at once.
+ */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+  readonly reason = 'NOT_LEADER' as const;
+  constructor(readonly leader: LeaderHint | undefined, why = 'this master is a standby') {
+    super(leader ? `${why}; the leader is ${leader.address}` : `${why}, and no leader is elected yet; try again shortly`);
+  }
+
+  /** The status details' metadata for this refusal. */
+  get metadata(): Record<string, string> {
+    return this.leader ? { leader: this.leader.address, leader_http: this.leader.httpUrl } : {};
   }
 }
 

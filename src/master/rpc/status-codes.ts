@@ -1,7 +1,7 @@
 /** The one place faults become gRPC status codes (STYLE.md 7). */
 import * as grpc from '@grpc/grpc-js';
 import { truncateText } from '../../common/echo.js';
-import { errorMessage, reasonOf } from '../../common/errors.js';
+import { errorMessage, NotLeaderError, reasonOf } from '../../common/errors.js';
 import { encodeStatusDetails, STATUS_DETAILS_KEY } from '../../common/status-details.js';
 
 const CODES: Record<string, grpc.status> = {
@@ -14,6 +14,7 @@ const CODES: Record<string, grpc.status> = {
   RegistryWriteError: grpc.status.UNAVAILABLE,
   UnauthenticatedError: grpc.status.UNAUTHENTICATED,
   PermissionDeniedError: grpc.status.PERMISSION_DENIED,
+  NotLeaderError: grpc.status.UNAVAILABLE,
 };
 
 /**
@@ -31,7 +32,7 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const code = CODES[name] ?? grpc.status.INTERNAL;
   const details = truncateText(errorMessage(err), MAX_STATUS_DETAILS_CHARS);
   const metadata = new grpc.Metadata();
-  metadata.set(STATUS_DETAILS_KEY, encodeStatusDetails(code, details, { reason: reasonOf(err), metadata: {} }));
+  metadata.set(STATUS_DETAILS_KEY, encodeStatusDetails(code, details, { reason: reasonOf(err), metadata: err instanceof NotLeaderError ? err.metadata : {} }));
   return { code, details, metadata };
 }
 

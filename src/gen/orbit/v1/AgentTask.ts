@@ -8,10 +8,16 @@ export interface AgentTask {
   'task'?: (_orbit_v1_TaskInfo | null);
   'frameworkId'?: (string);
   'latestStatus'?: (_orbit_v1_TaskStatus | null);
+  'acceptedAt'?: (number | string);
+  'startedAt'?: (number | string);
+  'history'?: (_orbit_v1_TaskStatus)[];
 }
 
 export interface AgentTask__Output {
   'task': (_orbit_v1_TaskInfo__Output | null);
   'frameworkId': (string);
   'latestStatus': (_orbit_v1_TaskStatus__Output | null);
+  'acceptedAt': (number);
+  'startedAt': (number);
+  'history': (_orbit_v1_TaskStatus__Output)[];
 }

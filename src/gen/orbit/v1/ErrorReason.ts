@@ -20,6 +20,7 @@ export const ErrorReason = {
   ERROR_UNAUTHENTICATED: 'ERROR_UNAUTHENTICATED',
   ERROR_PERMISSION_DENIED: 'ERROR_PERMISSION_DENIED',
   ERROR_INVALID_TOKEN: 'ERROR_INVALID_TOKEN',
+  ERROR_NOT_LEADER: 'ERROR_NOT_LEADER',
 } as const;
 
 export type ErrorReason =
@@ -59,5 +60,7 @@ export type ErrorReason =
   | 16
   | 'ERROR_INVALID_TOKEN'
   | 17
+  | 'ERROR_NOT_LEADER'
+  | 18
 
 export type ErrorReason__Output = typeof ErrorReason[keyof typeof ErrorReason]

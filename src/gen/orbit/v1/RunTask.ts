@@ -7,9 +7,11 @@ import type { TaskInfo as _orbit_v1_TaskInfo, TaskInfo__Output as _orbit_v1_Task
 export interface RunTask {
   'framework'?: (_orbit_v1_FrameworkInfo | null);
   'task'?: (_orbit_v1_TaskInfo | null);
+  'acceptedAt'?: (number | string);
 }
 
 export interface RunTask__Output {
   'framework': (_orbit_v1_FrameworkInfo__Output | null);
   'task': (_orbit_v1_TaskInfo__Output | null);
+  'acceptedAt': (number);
 }
