@@ -19,6 +19,8 @@ import { silentLogger, type Logger } from '../common/logging.js';
 import { formatResources, type Resources } from '../common/resources.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage } from '../gen/orbit/v1/AgentMessage.js';
+import type { AgentTask as AgentTaskMsg } from '../gen/orbit/v1/AgentTask.js';
+import type { TaskStatus } from '../common/tasks.js';
 import type { Containerizer } from './containerizer/containerizer.js';
 import { createAgentHttpServer } from './http-server.js';
 import { refusedLaunchStatus } from './launch-decode.js';
@@ -249,15 +251,25 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const ended = new Map(runner.completedTasks().filter(unacknowledged).map((t) => [`${t.framework.id}/${t.spec.taskId}`, t]));
     const tasks = [...runner.activeTasks(), ...ended.values()].filter((t) => t.latest);
     const frameworks = new Map(tasks.map((t) => [t.framework.id, frameworkInfoToProto(t.framework)]));
-    const reported = tasks.map((t) => ({ task: taskToProto(t.spec), frameworkId: t.framework.id, latestStatus: statusToProto(t.latest!) }));
+    const reported = tasks.map((t) => reportedTask(t, t.latest!));
     return reregistrationMessages(agentInfo, '0.1.0', reported, frameworks);
   };
+
+  /** A task as re-registration reports it: its latest status, start times and recent statuses, so a restarted master shows what the old one did. */
+  const reportedTask = (t: AgentTask, latest: TaskStatus): AgentTaskMsg => ({
+    task: taskToProto(t.spec),
+    frameworkId: t.framework.id,
+    latestStatus: statusToProto(latest),
+    acceptedAt: (t.acceptedAt ?? 0) / 1000,
+    startedAt: t.startedAt / 1000,
+    history: t.history.map(statusToProto),
+  });
 
   const onCommand = (command: LinkCommand) => {
     try {
       switch (command.type) {
         case 'runTask':
-          runner.run(command.framework, command.task);
+          runner.run(command.framework, command.task, command.acceptedAt);
           return;
         case 'invalidLaunch': {
           const { frameworkId, taskId, message } = command;

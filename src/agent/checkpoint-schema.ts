@@ -36,6 +36,8 @@ export interface TaskFile {
   sandboxDir: string;
   /** When the agent launched it (ms since the epoch); a health check's grace counts from here. */
   startedAt: number;
+  /** When the master accepted the launch (ms, the master's clock), as RunTask said; absent when it did not. */
+  acceptedAt?: number;
 }
 
 /**
@@ -50,6 +52,11 @@ export interface TaskStateFile {
   latest?: TaskStatus;
   /** Updates not yet acknowledged, oldest first (an earlier launch's may lead). */
   updates: TaskStatus[];
+  /**
+   * The launch's recent statuses, oldest first, at most TASK_STATUS_HISTORY: reported on
+   * re-registration, so a restarted master shows the same history. Absent in older files.
+   */
+  history?: TaskStatus[];
   /** How to find the container again (process tasks: pid and start time). */
   handle?: ContainerHandle;
   /**
@@ -144,6 +151,7 @@ export function checkTaskFile(value: unknown): TaskFile {
   const o = versioned(value);
   for (const name of ['frameworkId', 'containerId', 'sandboxDir']) field(o, name, 'string', 'the file');
   field(o, 'startedAt', 'number', 'the file');
+  if (o['acceptedAt'] !== undefined) field(o, 'acceptedAt', 'number', 'the file');
   checkSpec(o['spec'], 'spec');
   return o as unknown as TaskFile;
 }
@@ -157,6 +165,7 @@ export function checkTaskStateFile(value: unknown): TaskStateFile {
     const status = checkStatus(u, `updates[${i}]`);
     if (!status.uuid) throw new SchemaError(`updates[${i}] has no uuid`);
   });
+  if (o['history'] !== undefined) (field(o, 'history', 'array', 'the file') as unknown[]).forEach((h, i) => checkStatus(h, `history[${i}]`));
   if (o['ending'] !== undefined) {
     const ending = object(o['ending'], 'ending');
     if (!TASK_STATES.includes(ending['state'] as TaskState)) throw new SchemaError('ending.state is not a task state');

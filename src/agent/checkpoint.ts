@@ -5,8 +5,9 @@
  *   meta/agent.json                              the agent id (after the first registration)
  *   meta/frameworks/FW/framework.json            the framework's info
  *   meta/frameworks/FW/tasks/TASK/task.json      spec, container id, sandbox: once, before the launch
- *   meta/frameworks/FW/tasks/TASK/state.json     latest status, unacknowledged updates, process
- *                                                handle, decided ending: on every change
+ *   meta/frameworks/FW/tasks/TASK/state.json     latest status, recent statuses, unacknowledged
+ *                                                updates, process handle, decided ending: on
+ *                                                every change
  *
  * One small file per task for what changes, replaced atomically (atomic-file.ts): a status update
  * costs one write of its own task's file before it is sent, an acknowledgement another; nothing
@@ -17,7 +18,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FrameworkInfo } from '../common/cluster.js';
 import { nameProblem } from '../common/names.js';
-import type { TaskState, TaskStatus } from '../common/tasks.js';
+import { TASK_STATUS_HISTORY, type TaskState, type TaskStatus } from '../common/tasks.js';
 import { REMOVING_SUFFIX, removeDurably, TEMP_SUFFIX, writeFileAtomic } from '../common/atomic-file.js';
 import {
   checkAgentIdFile,
@@ -47,6 +48,8 @@ export interface RecoveredTask {
   /** The latest status's state; STAGING when no status of this launch was saved. */
   state: TaskState;
   latest: TaskStatus | undefined;
+  /** The launch's recent statuses, oldest first (just `latest` from a file older than the history). */
+  history: TaskStatus[];
   handle: TaskStateFile['handle'];
   /** Set when the container had exited and the agent stopped before reporting it. */
   ending: TaskStateFile['ending'];
@@ -137,12 +140,14 @@ export class Checkpoint implements AgentCheckpoint {
 
   /**
    * Saves a task's unacknowledged updates (oldest first; none once all are acknowledged). The
-   * newest of them that belongs to the current launch becomes its latest status, in the same write.
+   * newest of them that belongs to the current launch becomes its latest status, and joins its
+   * history (the newest TASK_STATUS_HISTORY) when it is new, in the same write.
    */
   saveUpdates(frameworkId: string, taskId: string, updates: readonly TaskStatus[]): void {
     const state = this.stateOf(frameworkId, taskId);
     const newest = updates.findLast((u) => u.containerId === state.containerId);
-    this.writeState(frameworkId, taskId, { ...state, ...(newest ? { latest: newest } : {}), updates: [...updates] });
+    const history = newest && newest.uuid !== state.latest?.uuid ? [...(state.history ?? (state.latest ? [state.latest] : [])), newest].slice(-TASK_STATUS_HISTORY) : state.history;
+    this.writeState(frameworkId, taskId, { ...state, ...(newest ? { latest: newest } : {}), ...(history ? { history } : {}), updates: [...updates] });
   }
 
   saveTaskState(frameworkId: string, taskId: string, change: Pick<TaskStateFile, 'handle' | 'ending'>): void {
@@ -214,7 +219,8 @@ export class Checkpoint implements AgentCheckpoint {
         if (state.updates.length > 0) result.streams.push({ frameworkId: framework.id, taskId: task.spec.taskId, updates: state.updates });
         // A state of an earlier launch of the same task id says nothing about this one.
         const mine = state.containerId === task.containerId ? state : undefined;
-        result.tasks.push({ framework, task, state: mine?.latest?.state ?? 'STAGING', latest: mine?.latest, handle: mine?.handle, ending: mine?.ending });
+        const history = mine?.history ?? (mine?.latest ? [mine.latest] : []);
+        result.tasks.push({ framework, task, state: mine?.latest?.state ?? 'STAGING', latest: mine?.latest, history, handle: mine?.handle, ending: mine?.ending });
       }
     }
     return result;

@@ -17,7 +17,7 @@ import { errorMessage } from '../common/errors.js';
 import { newContainerId, newUpdateUuid } from '../common/ids.js';
 import { checkName } from '../common/names.js';
 import { checkTransition } from '../common/task-transitions.js';
-import { isTerminal, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
+import { isTerminal, TASK_STATUS_HISTORY, type StatusReason, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
 import type { RecoveredTask, TaskCheckpointPort } from './checkpoint.js';
 import type { TaskEnding } from './checkpoint-schema.js';
 import { ContainerLaunchError, type ContainerExit, type ContainerHandle, type Containerizer, type RecoveredContainer } from './containerizer/containerizer.js';
@@ -32,12 +32,16 @@ export interface AgentTask {
   sandboxDir: string;
   state: TaskState;
   latest: TaskStatus | undefined;
+  /** Its recent statuses, oldest first, `latest` last: at most TASK_STATUS_HISTORY (reported on re-registration). */
+  history: TaskStatus[];
   /** A kill arrived while the container was still starting. */
   killRequested: { graceMs: number } | undefined;
   /** Why it is being killed: the reason of its KILLING and KILLED statuses. */
   killReason: StatusReason | undefined;
   /** When the agent launched it (ms since the epoch). */
   startedAt: number;
+  /** When the master accepted the launch (ms, the master's clock), when it said. */
+  acceptedAt: number | undefined;
   /** Health from its checks; undefined without checks or before the first result. */
   healthy: boolean | undefined;
   /** How the containerizer finds it again after a restart (process tasks). */
@@ -97,9 +101,9 @@ export class TaskRunner {
    * Launches a task; a second launch of an active task id is ignored. While draining, the task is
    * DROPPED at once; once stopped, the launch is ignored (a restarted agent will not report it, so
    * the master drops it). Throws InvalidArgumentError, launching nothing, for an id that cannot
-   * be a directory name.
+   * be a directory name. `acceptedAt` (when the master accepted the launch) is kept and reported.
    */
-  run(framework: FrameworkInfo, spec: TaskSpec): void {
+  run(framework: FrameworkInfo, spec: TaskSpec, acceptedAt?: number): void {
     if (this.stopped) return;
     const k = key(framework.id, spec.taskId);
     if (this.active.has(k)) {
@@ -108,11 +112,11 @@ export class TaskRunner {
     }
     const containerId = newContainerId();
     const sandboxDir = sandboxPath(this.options.workDir, framework.id, spec.taskId, containerId);
-    const task = newTask(spec, framework, containerId, sandboxDir, 'STAGING', this.options.clock.now());
+    const task = newTask(spec, framework, containerId, sandboxDir, 'STAGING', this.options.clock.now(), acceptedAt);
     try {
       // Saved before anything starts: a restarted agent knows of every container it may have made.
       this.options.checkpoint?.saveFramework(framework);
-      this.options.checkpoint?.saveTask({ frameworkId: framework.id, spec, containerId, sandboxDir, startedAt: task.startedAt });
+      this.options.checkpoint?.saveTask({ frameworkId: framework.id, spec, containerId, sandboxDir, startedAt: task.startedAt, ...(acceptedAt !== undefined ? { acceptedAt } : {}) });
     } catch (err) {
       this.active.set(k, task);
       this.finish(task, 'FAILED', 'CONTAINER_LAUNCH_FAILED', `cannot checkpoint the launch: ${errorMessage(err)}`);
@@ -165,8 +169,9 @@ export class TaskRunner {
    */
   async adopt(recovered: RecoveredTask, container: RecoveredContainer | undefined): Promise<void> {
     const { framework, task: saved } = recovered;
-    const task = newTask(saved.spec, framework, saved.containerId, saved.sandboxDir, recovered.state, saved.startedAt);
+    const task = newTask(saved.spec, framework, saved.containerId, saved.sandboxDir, recovered.state, saved.startedAt, saved.acceptedAt);
     task.latest = recovered.latest;
+    task.history = recovered.history.slice(-TASK_STATUS_HISTORY);
     task.healthy = recovered.latest?.healthy;
     task.handle = recovered.handle;
     task.killReason = recovered.latest?.state === 'KILLING' ? recovered.latest.reason : undefined;
@@ -368,6 +373,8 @@ export class TaskRunner {
       ...(task.healthy !== undefined ? { healthy: task.healthy } : {}),
     };
     task.latest = status;
+    task.history.push(status);
+    if (task.history.length > TASK_STATUS_HISTORY) task.history.shift();
     this.options.logger.info({ taskId: task.spec.taskId, frameworkId: task.framework.id, state, reason }, message);
     // Queuing it saves it, as the task's latest status too, before it is first sent.
     this.options.emit(status);
@@ -397,8 +404,8 @@ function sandboxPath(workDir: string, frameworkId: string, taskId: string, conta
   return join(workDir, 'sandboxes', frameworkId, taskId, containerId);
 }
 
-function newTask(spec: TaskSpec, framework: FrameworkInfo, containerId: string, sandboxDir: string, state: TaskState, startedAt: number): AgentTask {
-  return { spec, framework, containerId, sandboxDir, state, latest: undefined, killRequested: undefined, killReason: undefined, startedAt, healthy: undefined, handle: undefined, ending: undefined, health: undefined };
+function newTask(spec: TaskSpec, framework: FrameworkInfo, containerId: string, sandboxDir: string, state: TaskState, startedAt: number, acceptedAt: number | undefined): AgentTask {
+  return { spec, framework, containerId, sandboxDir, state, latest: undefined, history: [], killRequested: undefined, killReason: undefined, startedAt, acceptedAt, healthy: undefined, handle: undefined, ending: undefined, health: undefined };
 }
 
 /** The terminal status an exit means: an OOM kill, a kill, or the command's own exit code. */

@@ -29,7 +29,7 @@ import { STATUS_TIMESTAMP_MS } from './task-limits.js';
 import { MAX_STATUS_MESSAGE_CHARS, type TaskStatus } from './tasks.js';
 
 export { errorReasonFromProto, errorReasonToProto, reasonFromProto, reasonToProto, stateFromProto, stateToProto } from './enum-codec.js';
-export { attributesFromProto, attributesToProto, required, resourcesFromProto, resourcesToProto, secondsToMs } from './field-codec.js';
+export { attributesFromProto, attributesToProto, optionalTimeMs, required, resourcesFromProto, resourcesToProto, secondsToMs } from './field-codec.js';
 export { launchRefusal, taskFromProto, taskToProto } from './task-codec.js';
 
 /** Agents' containerizers, by the name they register with. */

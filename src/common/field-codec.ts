@@ -21,7 +21,7 @@ import {
   type Resource,
   type Resources,
 } from './resources.js';
-import { MAX_LABELS, type Bounds } from './task-limits.js';
+import { MAX_LABELS, STATUS_TIMESTAMP_MS, within, type Bounds } from './task-limits.js';
 
 /** A message field that must be present; names it when it is not. */
 export function required<T>(value: T | null | undefined, field: string): T {
@@ -45,6 +45,20 @@ export function secondsToMs(seconds: number, bounds: Bounds, field: string): num
   }
   // + 0 turns -0 into 0.
   return Math.round(seconds * 1000) + 0;
+}
+
+/**
+ * An optional point in time on the wire (seconds since the epoch; 0 means not set) as whole
+ * milliseconds, for facts a receiver shows rather than acts on (when a task started): a value
+ * that is not a finite time within STATUS_TIMESTAMP_MS is left out, with a problem naming the
+ * field pushed to `problems`, instead of refusing the whole message.
+ */
+export function optionalTimeMs(seconds: number, field: string, problems: string[]): number | undefined {
+  if (seconds === 0) return undefined;
+  const ms = seconds * 1000;
+  if (Number.isFinite(ms) && within(ms, STATUS_TIMESTAMP_MS)) return Math.round(ms);
+  problems.push(`${field}: ${seconds} is not a time (seconds since the epoch); left out`);
+  return undefined;
 }
 
 /** An integer within `bounds`; names the field when not. */

@@ -12,7 +12,8 @@ import type { StatusReason, TaskSpec, TaskStatus } from './tasks.js';
 export type AgentCommand =
   | { type: 'registered'; agentId: string; heartbeatIntervalMs: number }
   | { type: 'reregistered'; agentId: string; heartbeatIntervalMs: number }
-  | { type: 'runTask'; framework: FrameworkInfo; task: TaskSpec }
+  /** `acceptedAt`: when the master accepted the launch (ms); the agent reports it back on re-registration. */
+  | { type: 'runTask'; framework: FrameworkInfo; task: TaskSpec; acceptedAt?: number }
   | { type: 'killTask'; frameworkId: string; taskId: string; killGraceMs?: number; reason: StatusReason }
   | { type: 'ack'; frameworkId: string; taskId: string; uuid: string }
   | { type: 'shutdownFramework'; frameworkId: string }

@@ -6,7 +6,8 @@
  * better served by, each reported as a warning for its log:
  * - a heartbeat interval outside HEARTBEAT_INTERVAL_MS becomes the default (a NaN interval would
  *   otherwise have an agent heartbeat every millisecond);
- * - an offer that does not decode is left out of its OFFERS event (the others still arrive).
+ * - an offer that does not decode is left out of its OFFERS event (the others still arrive);
+ * - a run_task's accepted_at that is not a time is left out (it is shown, never acted on).
  * A run_task the agent refuses is a value, `invalidLaunch`, naming the task when it can.
  * A batch is the streams' framing, not a message: unbatch* opens one, and a batch inside a batch
  * does not decode.
@@ -15,7 +16,7 @@ import type { Event__Output } from '../gen/orbit/v1/Event.js';
 import type { MasterMessage__Output } from '../gen/orbit/v1/MasterMessage.js';
 import type { RunTask__Output } from '../gen/orbit/v1/RunTask.js';
 import type { Offer } from './cluster.js';
-import { errorReasonFromProto, frameworkInfoFromProto, launchRefusal, offerFromProto, reasonFromProto, required, secondsToMs, statusFromProto, taskFromProto } from './codec.js';
+import { errorReasonFromProto, frameworkInfoFromProto, launchRefusal, offerFromProto, optionalTimeMs, reasonFromProto, required, secondsToMs, statusFromProto, taskFromProto } from './codec.js';
 import { truncateText } from './echo.js';
 import { errorMessage, InvalidArgumentError } from './errors.js';
 import type { ReceivedAgentCommand, ReceivedSchedulerEvent } from './master-messages.js';
@@ -88,7 +89,7 @@ function commandFromProto(m: MasterMessage__Output, warnings: string[]): Receive
       };
     }
     case 'runTask':
-      return runTaskFromProto(required(m.runTask, 'run_task'));
+      return runTaskFromProto(required(m.runTask, 'run_task'), warnings);
     case 'killTask': {
       const k = required(m.killTask, 'kill_task');
       return {
@@ -134,13 +135,14 @@ function commandFromProto(m: MasterMessage__Output, warnings: string[]): Receive
  * makes a sandbox or a checkpoint directory from its ids. Never throws: a launch the agent refuses
  * is `invalidLaunch`, with the ids that are valid names.
  */
-export function runTaskFromProto(m: RunTask__Output): Extract<ReceivedAgentCommand, { type: 'runTask' | 'invalidLaunch' }> {
+export function runTaskFromProto(m: RunTask__Output, warnings: string[] = []): Extract<ReceivedAgentCommand, { type: 'runTask' | 'invalidLaunch' }> {
   try {
     const framework = frameworkInfoFromProto(required(m.framework, 'run_task.framework'), 'run_task.framework');
     const info = required(m.task, 'run_task.task');
     const task = taskFromProto(info, 'run_task.task');
     const refusal = launchRefusal(info, 'run_task.task');
-    if (refusal === undefined) return { type: 'runTask', framework, task };
+    const acceptedAt = optionalTimeMs(m.acceptedAt, 'run_task.accepted_at', warnings);
+    if (refusal === undefined) return { type: 'runTask', framework, task, ...(acceptedAt !== undefined ? { acceptedAt } : {}) };
     return { type: 'invalidLaunch', message: refusal, frameworkId: framework.id, taskId: task.taskId };
   } catch (err) {
     const frameworkId = m.framework?.id ?? '';

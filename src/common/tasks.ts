@@ -67,6 +67,12 @@ export type StatusReason =
 /** A status message is cut to this many characters where it enters (it is free text, shown as is). */
 export const MAX_STATUS_MESSAGE_CHARS = 4_096;
 
+/**
+ * How many recent statuses of a task are kept: by the master for `orbit task` and /state, and by
+ * the agent, which reports them when it re-registers so a restarted master shows the same history.
+ */
+export const TASK_STATUS_HISTORY = 20;
+
 export interface TaskStatus {
   taskId: string;
   frameworkId: string;

@@ -7,7 +7,7 @@ import type { AgentInfo, FrameworkInfo } from '../common/cluster.js';
 import { FailedPreconditionError, PermissionDeniedError } from '../common/errors.js';
 import { newAgentId } from '../common/ids.js';
 import { add, contains, EMPTY, formatResources, type Resources } from '../common/resources.js';
-import { isTerminal, type TaskSpec, type TaskStatus } from '../common/tasks.js';
+import { isTerminal, type TaskStatus } from '../common/tasks.js';
 import type { AgentLife } from './agent-life.js';
 import type { Allocator } from './allocator/allocator.js';
 import type { AgentBook } from './agents.js';
@@ -17,15 +17,14 @@ import type { FrameworkBook } from './frameworks.js';
 import type { OfferFlow } from './offer-flow.js';
 import type { AgentChannel, Sessions } from './ports.js';
 import { roleOf, taskKey, type AgentRecord, type TaskRecord } from './records.js';
+import { restoredFacts, type ReportedTask } from './reported-task.js';
 import type { StatusRelay } from './status-relay.js';
 import type { TaskBook } from './tasks.js';
 
-/** A task an agent reports when it re-registers. */
-export interface ReportedTask {
-  spec: TaskSpec;
-  frameworkId: string;
-  latest: TaskStatus;
-}
+export type { ReportedTask } from './reported-task.js';
+
+/** How many of a re-registration's problems (reported-task.ts) its warning lists; it counts them all. */
+const REPORT_PROBLEMS_LOGGED = 10;
 
 export interface AgentProtocolParts {
   agents: AgentBook;
@@ -63,10 +62,11 @@ export class AgentProtocol {
 
   /**
    * Takes back an agent that had an id: after a lost connection, a partition, or a restart of this
-   * master. Tasks it reports are adopted (with their frameworks, if the master lost them); tasks
-   * the master had there that it does not report are DROPPED (never reached it) or LOST (its
-   * checkpoint lost them). Refused, changing nothing, for an id marked gone or when its resources
-   * cannot hold the tasks it reports (as Mesos does: offered + used must stay within total).
+   * master. Tasks it reports are adopted (with their frameworks, if the master lost them), with
+   * the start time, statuses and health the agent reports, so the views show what they showed
+   * before; tasks the master had there that it does not report are DROPPED (never reached it) or
+   * LOST (its checkpoint lost them). Refused, changing nothing, for an id marked gone or when its
+   * resources cannot hold the tasks it reports (as Mesos does: offered + used must stay within total).
    */
   async reregister(channel: AgentChannel, reportedInfo: AgentInfo, reported: readonly ReportedTask[], reportedFrameworks: readonly FrameworkInfo[]): Promise<void> {
     const { agents, effects } = this.p;
@@ -163,6 +163,12 @@ export class AgentProtocol {
   private settleTasks(agent: AgentRecord, reported: readonly ReportedTask[], now: number): void {
     const { tasks, relay, effects } = this.p;
     const id = agent.info.id;
+    const problems: string[] = [];
+    let problemCount = 0;
+    const note = (found: readonly string[]) => {
+      problemCount += found.length;
+      for (const problem of found) if (problems.length < REPORT_PROBLEMS_LOGGED) problems.push(problem);
+    };
     const reportedKeys = new Set(reported.map((t) => taskKey(t.frameworkId, t.spec.taskId)));
     for (const [key, task] of [...tasks.onAgent(id)]) {
       if (reportedKeys.has(key)) continue;
@@ -183,7 +189,16 @@ export class AgentProtocol {
       if (!existing && !isTerminal(t.latest.state)) {
         const task = tasks.add(t.frameworkId, id, t.spec, t.latest.state, now);
         if (t.latest.containerId) tasks.noteContainer(task, t.latest.containerId);
+        const facts = restoredFacts(t, id, now);
+        tasks.restore(task, facts);
+        note(facts.problems);
+      } else {
+        note(t.problems ?? []);
       }
+    }
+    if (problemCount > 0) {
+      // One line for the whole report: a hostile agent's thousands of tasks make one warning.
+      effects.log.warn({ agentId: id, count: problemCount, problems }, 'the agent reported task facts the master repaired or left out');
     }
   }
 

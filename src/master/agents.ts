@@ -24,6 +24,8 @@ export interface ExpectedAgent {
 export class AgentBook {
   private readonly agents = new Map<string, AgentRecord>();
   private readonly expectations = new Map<string, ExpectedAgent>();
+  /** How many expectations are still `waiting`. */
+  private waitingCount = 0;
   private readonly goneIds = new Set<string>();
   /** Dynamic reservations per agent (made by RESERVE), applied to its resources whenever it registers. */
   private readonly reserved = new Map<string, Resources>();
@@ -46,7 +48,7 @@ export class AgentBook {
   add(info: AgentInfo, address: string, now: number, drain: DrainState = 'none'): AgentRecord {
     const record: AgentRecord = { info, state: 'active', drain, address, registeredAt: now, lastHeartbeatAt: now };
     this.agents.set(info.id, record);
-    this.expectations.delete(info.id);
+    this.forgetExpected(info.id);
     return record;
   }
 
@@ -81,7 +83,15 @@ export class AgentBook {
 
   /** The registry says this agent should come back; unless it already has. */
   expect(id: string, hostname: string, waiting: boolean, draining: boolean, principal?: string): void {
-    if (!this.agents.has(id)) this.expectations.set(id, { id, hostname, waiting, draining, ...(principal !== undefined ? { principal } : {}) });
+    if (this.agents.has(id)) return;
+    this.forgetExpected(id);
+    this.expectations.set(id, { id, hostname, waiting, draining, ...(principal !== undefined ? { principal } : {}) });
+    if (waiting) this.waitingCount += 1;
+  }
+
+  /** True while some expected agent is still inside the re-registration window. */
+  isWaiting(): boolean {
+    return this.waitingCount > 0;
   }
 
   expected(id: string): ExpectedAgent | undefined {
@@ -96,13 +106,19 @@ export class AgentBook {
   stopWaiting(): ExpectedAgent[] {
     const stopped = [...this.expectations.values()].filter((e) => e.waiting);
     for (const e of stopped) e.waiting = false;
+    this.waitingCount = 0;
     return stopped;
   }
 
   /** An expected agent marked gone before it came back. */
   retireExpected(id: string): void {
-    this.expectations.delete(id);
+    this.forgetExpected(id);
     this.goneIds.add(id);
+  }
+
+  private forgetExpected(id: string): void {
+    if (this.expectations.get(id)?.waiting) this.waitingCount -= 1;
+    this.expectations.delete(id);
   }
 
   isGone(id: string): boolean {

@@ -26,6 +26,7 @@ import { FrameworkBook } from './frameworks.js';
 import type { MasterView } from './master-view.js';
 import { NO_METRICS, type MasterMetrics } from './metrics-port.js';
 import { OfferBook } from './offer-book.js';
+import { Reconciliation } from './reconciliation.js';
 import { DEFAULT_OFFER_TIMEOUT_MS, OfferFlow } from './offer-flow.js';
 import type { AgentChannel, FrameworkChannel, MasterPersistence, Sessions } from './ports.js';
 import type { AgentRecord, FrameworkRecord } from './records.js';
@@ -99,6 +100,7 @@ export class MasterCore {
   private readonly frameworkLife: FrameworkLife;
   private readonly agentLink: AgentProtocol;
   private readonly scheduler: SchedulerProtocol;
+  private readonly reconciliation: Reconciliation;
   private readonly roles: Roles;
   private readonly timers: TimerHandle[] = [];
 
@@ -141,13 +143,17 @@ export class MasterCore {
       offerBook: this.offerBook,
       masterId: this.masterId,
       heartbeatIntervalMs: this.frameworkHeartbeatIntervalMs,
-      isAgentExpected: (id) => this.agentBook.expected(id),
     });
+    this.reconciliation = new Reconciliation({ agents: this.agentBook, frameworks: this.frameworkBook, tasks: this.taskBook, relay, effects: this.effects });
     this.roles = new Roles(allocator, this.offers, this.effects);
     this.view = this.makeView();
 
     this.timers.push(this.clock.setRepeating(Math.max(20, pingTimeoutMs / 2), () => this.background(this.agentLife.checkHealth())));
-    this.timers.push(this.clock.setTimer(options.agentReregisterTimeoutMs ?? DEFAULT_AGENT_REREGISTER_TIMEOUT_MS, () => this.background(this.agentLife.stopWaiting())));
+    this.timers.push(
+      this.clock.setTimer(options.agentReregisterTimeoutMs ?? DEFAULT_AGENT_REREGISTER_TIMEOUT_MS, () =>
+        this.background(this.agentLife.stopWaiting().then(() => this.reconciliation.windowClosed())),
+      ),
+    );
     this.timers.push(this.clock.setRepeating(options.allocationIntervalMs ?? 1000, () => this.offers.allocate()));
     this.timers.push(this.clock.setRepeating(this.frameworkHeartbeatIntervalMs, () => this.scheduler.heartbeat()));
   }
@@ -170,8 +176,11 @@ export class MasterCore {
     return this.agentLink.register(channel, info);
   }
 
-  reregisterAgent(channel: AgentChannel, info: AgentInfo, tasks: readonly ReportedTask[], frameworks: readonly FrameworkInfo[]): Promise<void> {
-    return this.agentLink.reregister(channel, info, tasks, frameworks);
+  /** Re-registers an agent; one a restarted master was waiting for then answers the reconciliations held for it. */
+  async reregisterAgent(channel: AgentChannel, info: AgentInfo, tasks: readonly ReportedTask[], frameworks: readonly FrameworkInfo[]): Promise<void> {
+    const awaited = this.agentBook.expected(info.id)?.waiting === true;
+    await this.agentLink.reregister(channel, info, tasks, frameworks);
+    if (awaited) this.reconciliation.agentSettled(info.id);
   }
 
   agentHeartbeat(agentId: string): void {
@@ -225,7 +234,7 @@ export class MasterCore {
   }
 
   reconcile(framework: FrameworkRecord, tasks: readonly { taskId: string; agentId: string }[]): void {
-    this.scheduler.reconcile(framework, tasks);
+    this.reconciliation.reconcile(framework.info.id, tasks);
   }
 
   teardown(framework: FrameworkRecord): Promise<void> {
@@ -242,8 +251,11 @@ export class MasterCore {
     return this.agentLife.reactivate(agentId);
   }
 
-  markAgentGone(agentId: string): Promise<string> {
-    return this.agentLife.markGone(agentId);
+  /** Marks an agent gone, durably; reconciliations held for it (it was expected back) are answered GONE. */
+  async markAgentGone(agentId: string): Promise<string> {
+    const outcome = await this.agentLife.markGone(agentId);
+    this.reconciliation.agentSettled(agentId);
+    return outcome;
   }
 
   /** An operator's teardown, durable before it answers: the framework's tasks are killed and its id retired. */

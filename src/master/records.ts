@@ -9,8 +9,7 @@ import type { TaskSpec, TaskState, TaskStatus } from '../common/tasks.js';
 import type { AgentState, DrainState } from './agent-lifecycle.js';
 import type { FrameworkState } from './framework-lifecycle.js';
 
-/** How many statuses of a task the master keeps for `orbit task` and /state. */
-export const TASK_STATUS_HISTORY = 20;
+export { TASK_STATUS_HISTORY } from '../common/tasks.js';
 
 export interface TaskRecord {
   spec: TaskSpec;
@@ -22,6 +21,10 @@ export interface TaskRecord {
   healthy?: boolean;
   /** The agent's container for this run, learned from its first status. */
   containerId?: string;
+  /**
+   * When the master accepted the launch (ms since the epoch); after a master restart, what the
+   * agent reports of it (see reported-task.ts).
+   */
   createdAt: number;
 }
 

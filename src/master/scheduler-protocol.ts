@@ -35,8 +35,6 @@ export interface SchedulerProtocolParts {
   effects: Effects;
   masterId: string;
   heartbeatIntervalMs: number;
-  /** Agents a restarted master still waits for (reconciliation says nothing of their tasks yet). */
-  isAgentExpected: (agentId: string) => { waiting: boolean } | undefined;
 }
 
 export class SchedulerProtocol {
@@ -137,7 +135,7 @@ export class SchedulerProtocol {
         continue;
       }
       this.p.tasks.add(frameworkId, agent.info.id, spec, 'STAGING', now);
-      effects.toAgent(agent.info.id, { type: 'runTask', framework: framework.info, task: spec });
+      effects.toAgent(agent.info.id, { type: 'runTask', framework: framework.info, task: spec, acceptedAt: now });
       effects.log.info({ frameworkId, agentId: agent.info.id, taskId: spec.taskId }, 'task staged');
     }
     if (!isEmpty(remainder) && current) {
@@ -173,7 +171,7 @@ export class SchedulerProtocol {
     if (!task) {
       const done = this.p.tasks.lastEnded(id, taskId);
       if (done) this.p.relay.send(this.p.relay.latest(done, 'RECONCILIATION'));
-      else this.sendUnknownTask(id, taskId, '', 'kill of a task this master does not know');
+      else this.p.relay.sendUnknown(id, taskId, '', 'kill of a task this master does not know');
       return;
     }
     this.p.effects.toAgent(task.agentId, { type: 'killTask', frameworkId: id, taskId, ...(killGraceMs !== undefined ? { killGraceMs } : {}), reason: 'KILLED_BY_FRAMEWORK' });
@@ -188,37 +186,6 @@ export class SchedulerProtocol {
     if (this.p.tasks.masterUpdates(id).acknowledge(uuid)) return;
     const to = agentId || (this.p.tasks.get(id, taskId) ?? this.p.tasks.lastEnded(id, taskId))?.agentId || '';
     if (to) this.p.effects.toAgent(to, { type: 'ack', frameworkId: id, taskId, uuid });
-  }
-
-  /**
-   * Answers with the latest state of the listed tasks (explicit) or of every active task of the
-   * framework (implicit, when the list is empty). These answers are not kept: asking again answers again.
-   */
-  reconcile(framework: FrameworkRecord, list: readonly { taskId: string; agentId: string }[]): void {
-    const { tasks, relay, agents, effects } = this.p;
-    const id = framework.info.id;
-    if (list.length === 0) {
-      for (const task of tasks.ofFramework(id)) relay.send(relay.latest(task, 'RECONCILIATION'));
-      return;
-    }
-    for (const { taskId, agentId } of list) {
-      const task = tasks.get(id, taskId) ?? tasks.lastEnded(id, taskId);
-      if (task) {
-        relay.send(relay.latest(task, 'RECONCILIATION'));
-        continue;
-      }
-      const expected = this.p.isAgentExpected(agentId);
-      // Its agent may still come back with it: no answer yet (Mesos answers nothing while it waits).
-      if (expected?.waiting) continue;
-      const unknown = { taskId, frameworkId: id, agentId, source: 'MASTER' as const, timestamp: effects.clock.now() };
-      if (expected || agents.get(agentId)?.state === 'unreachable') {
-        relay.send({ ...unknown, state: 'UNREACHABLE', reason: 'AGENT_UNREACHABLE', message: `reconciliation: agent '${agentId}' is unreachable` });
-      } else if (agents.isGone(agentId)) {
-        relay.send({ ...unknown, state: 'GONE', reason: 'AGENT_REMOVED', message: `reconciliation: agent '${agentId}' is gone` });
-      } else {
-        this.sendUnknownTask(id, taskId, agentId, 'reconciliation: the master knows no such task');
-      }
-    }
   }
 
   /** Ends a framework at its own request, durably: its tasks are killed and its id retired. */
@@ -256,7 +223,4 @@ export class SchedulerProtocol {
     this.p.relay.sendReliably({ taskId: task.taskId, frameworkId, agentId: task.agentId, state, source: 'MASTER', reason, message, timestamp: this.p.effects.clock.now() });
   }
 
-  private sendUnknownTask(frameworkId: string, taskId: string, agentId: string, message: string): void {
-    this.p.relay.send({ taskId, frameworkId, agentId, state: 'LOST', source: 'MASTER', reason: 'TASK_UNKNOWN', message, timestamp: this.p.effects.clock.now() });
-  }
 }

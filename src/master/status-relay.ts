@@ -82,6 +82,11 @@ export class StatusRelay {
     this.effects.toFramework(status.frameworkId, { type: 'update', status });
   }
 
+  /** Tells a framework the master knows no such task and expects it on no agent: LOST, TASK_UNKNOWN. Nothing is kept. */
+  sendUnknown(frameworkId: string, taskId: string, agentId: string, message: string): void {
+    this.send({ taskId, frameworkId, agentId, state: 'LOST', source: 'MASTER', reason: 'TASK_UNKNOWN', message, timestamp: this.effects.clock.now() });
+  }
+
   /** What the master decided while the framework was away (or that it did not acknowledge), in order. */
   resend(frameworkId: string): void {
     for (const status of this.tasks.masterUpdates(frameworkId).all()) this.send(status);

@@ -15,6 +15,8 @@ export type Applied =
   | 'refused'
   /** The task moved (or only its health or history changed). */
   | 'moved'
+  /** The update is in the task's history already (resent until acknowledged, or reported at re-registration): nothing changed. */
+  | 'known'
   /** The task reached a terminal state: it left the active books and its resources are free. */
   | 'ended';
 
@@ -37,6 +39,17 @@ export class TaskBook {
     this.usedOnAgent.set(agentId, add(this.usedOn(agentId), spec.resources));
     this.usedByFramework.set(frameworkId, add(this.usedBy(frameworkId), spec.resources));
     return task;
+  }
+
+  /**
+   * What a re-registering agent reported of a task this master did not hold (see
+   * reported-task.ts): when its launch was accepted, its recent statuses and its health. Only for
+   * a task just added, before any status is applied to it.
+   */
+  restore(task: TaskRecord, facts: { createdAt: number; statuses: readonly TaskStatus[]; healthy?: boolean }): void {
+    task.createdAt = facts.createdAt;
+    task.statuses = facts.statuses.slice(-TASK_STATUS_HISTORY);
+    if (facts.healthy !== undefined) task.healthy = facts.healthy;
   }
 
   /** The framework's active task with this id. */
@@ -74,15 +87,15 @@ export class TaskBook {
 
   /**
    * Moves a task by a status. A terminal one takes it out of the active books (the caller gives
-   * its resources back to the allocator). An update resent until acknowledged is kept in the
-   * history once.
+   * its resources back to the allocator). An update already in the history (resent until
+   * acknowledged, possibly after later ones) changes nothing: it was applied when it first came.
    */
   apply(task: TaskRecord, status: TaskStatus): Applied {
+    if (status.uuid && task.statuses.some((s) => s.uuid === status.uuid)) return 'known';
     if (!checkTransition(task.state, status.state).ok) return 'refused';
     task.state = status.state;
     if (status.healthy !== undefined) task.healthy = status.healthy;
-    const resent = status.uuid !== undefined && status.uuid !== '' && task.statuses.at(-1)?.uuid === status.uuid;
-    if (!resent) task.statuses.push(status);
+    task.statuses.push(status);
     if (task.statuses.length > TASK_STATUS_HISTORY) task.statuses.shift();
     if (!isTerminal(status.state)) return 'moved';
     this.finish(task);

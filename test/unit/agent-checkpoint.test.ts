@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint, CheckpointCorruptError } from '../../src/agent/checkpoint.js';
+import { TASK_STATUS_HISTORY } from '../../src/common/tasks.js';
 import { agentStatus, frameworkInfo, makeTask } from '../helpers/builders.js';
 
 const FW = frameworkInfo({ id: 'fw-1', name: 'fw one' });
@@ -73,6 +74,34 @@ t.test('a state of an earlier launch of the task id is not taken for this one; i
   t.equal(loaded.tasks[0]!.latest?.uuid, 'u9', 'the latest is the new launch\'s own');
 });
 
+t.test('a launch keeps its recent statuses and the time the master accepted it across a restart', async (t) => {
+  const { workDir, cp, starting } = withTask(t);
+  const running = agentStatus({ frameworkId: FW.id, taskId: 't1', state: 'RUNNING', uuid: 'u2', containerId: 'ctr-1' });
+  const healthy = { ...agentStatus({ frameworkId: FW.id, taskId: 't1', state: 'RUNNING', uuid: 'u3', containerId: 'ctr-1' }), healthy: true };
+  cp.saveUpdates(FW.id, 't1', [starting, running]);
+  cp.saveUpdates(FW.id, 't1', [running]);
+  cp.saveUpdates(FW.id, 't1', [running, healthy]);
+  cp.saveUpdates(FW.id, 't1', []);
+  const task = new Checkpoint(workDir).load(true).tasks[0]!;
+  t.strictSame(task.history.map((s) => s.uuid), ['u1', 'u2', 'u3'], 'each status once, oldest first, acknowledged or not');
+  t.equal(task.latest?.healthy, true);
+
+  cp.saveTask({ frameworkId: FW.id, spec: makeTask('t1').obj(), containerId: 'ctr-2', sandboxDir: '/s2', startedAt: 9, acceptedAt: 7 });
+  const relaunched = new Checkpoint(workDir).load(true).tasks[0]!;
+  t.strictSame(relaunched.history, [], 'a new launch of the id starts a new history');
+  t.equal(relaunched.task.acceptedAt, 7);
+});
+
+t.test('the history is bounded, and a state.json written before it had one gives the latest status', async (t) => {
+  const { workDir, cp, taskDir, starting } = withTask(t);
+  for (let i = 0; i < TASK_STATUS_HISTORY + 5; i++) cp.saveUpdates(FW.id, 't1', [agentStatus({ frameworkId: FW.id, taskId: 't1', state: 'RUNNING', uuid: `r${i}`, containerId: 'ctr-1' })]);
+  const history = new Checkpoint(workDir).load(true).tasks[0]!.history;
+  t.equal(history.length, TASK_STATUS_HISTORY);
+  t.equal(history.at(-1)?.uuid, `r${TASK_STATUS_HISTORY + 4}`, 'the newest kept');
+  writeFileSync(join(taskDir, 'state.json'), JSON.stringify({ version: 1, containerId: 'ctr-1', latest: starting, updates: [] }));
+  t.strictSame(new Checkpoint(workDir).load(true).tasks[0]!.history, [starting]);
+});
+
 t.test('removing the last task of a framework removes the framework', async (t) => {
   const { workDir, cp } = withTask(t);
   cp.saveTask({ frameworkId: FW.id, spec: makeTask('t2').obj(), containerId: 'ctr-3', sandboxDir: '/s', startedAt: 1 });
@@ -98,6 +127,7 @@ const corruptions: Array<[string, (dirs: { cp: Checkpoint; taskDir: string }) =>
   ['framework.json of another version', ({ cp }) => join(cp.dir, 'frameworks', FW.id, 'framework.json'), '{"version":7,"framework":{}}'],
   ['task.json without a spec', ({ taskDir }) => join(taskDir, 'task.json'), '{"version":1,"frameworkId":"fw-1","containerId":"c","sandboxDir":"/s","startedAt":1}'],
   ['state.json without its updates', ({ taskDir }) => join(taskDir, 'state.json'), '{"version":1,"containerId":"ctr-1"}'],
+  ['state.json with a history entry that is not a status', ({ taskDir }) => join(taskDir, 'state.json'), JSON.stringify({ version: 1, containerId: 'ctr-1', updates: [], history: [{ state: 'RUNNING' }] })],
   ['state.json with an update without uuid', ({ taskDir }) => join(taskDir, 'state.json'), JSON.stringify({ version: 1, containerId: 'ctr-1', updates: [agentStatus({ frameworkId: 'fw-1', taskId: 't1', state: 'RUNNING' })] })],
 ];
 

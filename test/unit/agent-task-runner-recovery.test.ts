@@ -53,6 +53,7 @@ const recovered = (state: TaskState, extra: Partial<RecoveredTask> = {}): Recove
   task: { frameworkId: FW.id, spec: makeTask('t1').obj(), containerId: 'ctr-1', sandboxDir: '/s', startedAt: 0 },
   state,
   latest: undefined,
+  history: [],
   handle: undefined,
   ending: undefined,
   ...extra,
@@ -150,4 +151,25 @@ t.test('while the agent drains, a launch is DROPPED at once; once stopped, it is
   runner.run(FW, makeTask('t5').obj());
   t.equal(statuses.length, 1);
   t.equal(runner.find('t5'), undefined);
+});
+
+t.test('a task keeps its recent statuses and the time the master accepted it, for re-registration', async (t) => {
+  const { runner, statuses, events } = setup();
+  runner.run(FW, makeTask('t6').obj(), 1_700_000_000_000);
+  await flush();
+  const task = runner.find('t6')!;
+  t.equal(task.acceptedAt, 1_700_000_000_000, 'the time from the run_task');
+  t.strictSame(task.history, statuses, 'every status it made, oldest first');
+  t.equal(task.history.at(-1), task.latest, 'the latest last');
+  t.match(events[0], /^saveTask /);
+});
+
+t.test('a recovered task reports the history and accepted time its checkpoint kept', async (t) => {
+  const { runner } = setup();
+  const history = ['STARTING', 'RUNNING'].map((state, i) => ({ taskId: 't1', frameworkId: FW.id, agentId: 'agent-1', state: state as TaskState, source: 'AGENT' as const, reason: 'NONE' as const, message: state, timestamp: i, uuid: `u${i}`, containerId: 'ctr-1' }));
+  const saved = recovered('RUNNING', { latest: history[1], history });
+  await runner.adopt({ ...saved, task: { ...saved.task, acceptedAt: 42 } }, running());
+  const task = runner.find('t1')!;
+  t.strictSame(task.history, history);
+  t.equal(task.acceptedAt, 42);
 });

@@ -53,7 +53,7 @@ t.test('accepting an offer launches the task on its agent', async (t) => {
   await core.accept(fw.record(), [offer.id], launch(spec));
 
   const staged = { ...spec, agentId: agent.id, allocationRole: '*' };
-  t.strictSame(agent.channel.sent.slice(1), [{ type: 'runTask', framework: fw.record().info, task: staged }], 'runTask, with the agent filled in');
+  t.strictSame(agent.channel.sent.slice(1), [{ type: 'runTask', framework: fw.record().info, task: staged, acceptedAt: fw.task('web-1')!.createdAt }], 'runTask, with the agent filled in and the time the master accepted it');
   t.equal(fmt(agent.used()), 'cpus:1;mem:256;ports:[31000-31000]', "the agent's used grows by the task");
   t.equal(fmt(fw.used()), 'cpus:1;mem:256;ports:[31000-31000]', "and so does the framework's");
   t.strictSame(agent.offered(), [], 'nothing is offered any more');

@@ -40,6 +40,7 @@ t.test('every command the master encodes decodes back to itself, with its epoch'
     { type: 'registered', agentId: 'agent-1', heartbeatIntervalMs: 15_000 },
     { type: 'reregistered', agentId: 'agent-1', heartbeatIntervalMs: 500 },
     { type: 'runTask', framework: FW, task: TASK },
+    { type: 'runTask', framework: FW, task: TASK, acceptedAt: 1_700_000_000_123 },
     { type: 'killTask', frameworkId: 'fw-1', taskId: 'task-1', killGraceMs: 1_500, reason: 'KILLED_BY_FRAMEWORK' },
     { type: 'killTask', frameworkId: 'fw-1', taskId: 'task-1', reason: 'AGENT_DRAINING' },
     { type: 'ack', frameworkId: 'fw-1', taskId: 'task-1', uuid: 'uuid-1' },
@@ -50,6 +51,15 @@ t.test('every command the master encodes decodes back to itself, with its epoch'
   for (const command of commands) {
     const decoded = agentCommandFromProto(overTheWire(encodeAgentCommand(command, 7)));
     t.strictSame(decoded, { epoch: 7, command, warnings: [] }, command.type);
+  }
+});
+
+t.test("a run_task's accepted time that is not a time is left out with a warning; the launch stands", async (t) => {
+  for (const [what, seconds] of [['NaN', NaN], ['negative', -1], ['infinite', Infinity], ['past year 9999', 1e15]] as const) {
+    const wire = overTheWire({ ...encodeAgentCommand({ type: 'runTask', framework: FW, task: TASK }, 1), runTask: { framework: frameworkInfoToProto(FW), task: taskToProto(TASK), acceptedAt: seconds } });
+    const decoded = agentCommandFromProto(wire);
+    t.strictSame(decoded.command, { type: 'runTask', framework: FW, task: TASK }, `${what}: launched without it`);
+    t.match(decoded.warnings, [/run_task\.accepted_at/], `${what}: the warning names the field`);
   }
 });
 

@@ -5,10 +5,9 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { agentInfoFromProto, frameworkInfoFromProto, required, statusFromProto, taskFromProto } from '../../common/codec.js';
+import { agentInfoFromProto, frameworkInfoFromProto, required, statusFromProto } from '../../common/codec.js';
 import { errorMessage, InvalidArgumentError, reasonOf, type ErrorReason } from '../../common/errors.js';
 import type { AgentInfo, FrameworkInfo } from '../../common/cluster.js';
-import { checkName } from '../../common/names.js';
 import { isEmpty } from '../../common/resources.js';
 import type { AgentLinkHandlers } from '../../gen/orbit/v1/AgentLink.js';
 import type { AgentMessage__Output } from '../../gen/orbit/v1/AgentMessage.js';
@@ -18,6 +17,7 @@ import type { AgentChannel } from '../ports.js';
 import { Outbox } from '../../common/outbox.js';
 import type { OutboundStreams } from './bounded-stream.js';
 import { encodeAgentCommand } from './encode.js';
+import { reportedTaskFromProto } from './reported-task-codec.js';
 import { peerAddress, toServiceError } from './status-codes.js';
 import { principalText } from '../../common/pki.js';
 import type { MasterSecurity } from '../security/master-security.js';
@@ -99,14 +99,7 @@ export function agentLinkHandlers(core: MasterCore, log: Logger, streams: Outbou
             if (offset + m.tasks.length > MAX_REREGISTER_TASKS) {
               throw new InvalidArgumentError('reregister.tasks', `a re-registration may report at most ${MAX_REREGISTER_TASKS} tasks`);
             }
-            const tasks = m.tasks.map((t, j) => {
-              const at = `reregister.tasks[${offset + j}]`;
-              return {
-                spec: taskFromProto(required(t.task, `${at}.task`), `${at}.task`),
-                frameworkId: checkName('framework id', t.frameworkId, `${at}.framework_id`),
-                latest: statusFromProto(required(t.latestStatus, `${at}.latest_status`), `${at}.latest_status`),
-              };
-            });
+            const tasks = m.tasks.map((t, j) => reportedTaskFromProto(t, `reregister.tasks[${offset + j}]`));
             const frameworks = m.frameworks.map((f, j) => frameworkInfoFromProto(f, `reregister.frameworks[${j}]`));
             parts = { agentId: info.id, tasks: [...(parts?.tasks ?? []), ...tasks], frameworks: [...(parts?.frameworks ?? []), ...frameworks] };
             if (m.moreTasks) return;

@@ -20,7 +20,7 @@ export function encodeAgentCommand(command: AgentCommand, epoch: number): Master
     case 'reregistered':
       return { ...base, reregistered: { agentId: command.agentId, heartbeatIntervalSeconds: command.heartbeatIntervalMs / 1000 } };
     case 'runTask':
-      return { ...base, runTask: { framework: frameworkInfoToProto(command.framework), task: taskToProto(command.task) } };
+      return { ...base, runTask: { framework: frameworkInfoToProto(command.framework), task: taskToProto(command.task), acceptedAt: (command.acceptedAt ?? 0) / 1000 } };
     case 'killTask':
       return {
         ...base,
