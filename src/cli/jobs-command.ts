@@ -8,7 +8,8 @@ import { Option, type Command } from 'commander';
 import { ApiClient } from '../frameworks/common/api-client.js';
 import { apiBase, readSpecFile, userErrors, waitFor } from '../frameworks/common/cli-support.js';
 import { processIo, shortDuration, table, type CommandIo } from '../frameworks/common/command-io.js';
-import { JOBS_API_PORT, startJobsApi, type RunSummary } from '../frameworks/jobs/jobs-api.js';
+import { disconnectedNotice, type MasterConnection } from '../frameworks/common/master-connection.js';
+import { JOBS_API_PORT, startJobsApi, type JobListResponse, type RunListResponse, type RunResponse, type RunSummary } from '../frameworks/jobs/jobs-api.js';
 import { JobsFramework, type SubmitOutcome } from '../frameworks/jobs/jobs-framework.js';
 import type { JobRecord } from '../frameworks/jobs/jobs-state.js';
 import type { Run, RunTask } from '../frameworks/jobs/run-state.js';
@@ -44,11 +45,20 @@ export function taskDuration(t: RunTask, now = Date.now()): number | undefined {
   return (t.endedAt ?? last.endedAt ?? now) - first.launchedAt;
 }
 
-/** The `runs` table (and the scheduled jobs above it). */
-export function formatRuns(runs: RunSummary[], jobs: JobRecord[] = []): string {
+/**
+ * The `runs` table (and the scheduled jobs above it, with any fire held until the framework learns
+ * whether the previous run has ended). While the framework is disconnected from the master
+ * (`master`), a warning comes first: states are as last known.
+ */
+export function formatRuns(runs: RunSummary[], jobs: JobRecord[] = [], master?: MasterConnection, now = Date.now()): string {
   const lines: string[] = [];
+  const notice = disconnectedNotice(master, now);
+  if (notice) lines.push(notice.trimEnd());
   if (jobs.length > 0) {
     lines.push(table(['SCHEDULED JOB', 'SCHEDULE', 'NEXT RUN', 'LAST RUN'], jobs.map((j) => [j.spec.id, j.spec.schedule ?? '-', time(j.nextRunAt), j.lastRunId ?? '-'])));
+    for (const j of jobs) {
+      if (j.heldFireAt !== undefined) lines.push(`${j.spec.id}: the run due at ${time(j.heldFireAt)} is held until the master says whether ${j.lastRunId ?? 'the previous run'} has ended`);
+    }
     lines.push('');
   }
   if (runs.length === 0) lines.push('no runs');
@@ -66,9 +76,12 @@ export function formatRuns(runs: RunSummary[], jobs: JobRecord[] = []): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The `status` text: the run, then each task's state, attempts, duration, where, and why. */
-export function formatRun(run: Run, now = Date.now()): string {
-  const head = `run ${run.runId} of job ${run.jobId}: ${run.state}${run.cancelRequested && run.state === 'RUNNING' ? ' (cancelling)' : ''}, started ${time(run.createdAt)}${run.endedAt !== undefined ? `, took ${shortDuration(run.endedAt - run.createdAt)}` : ''}`;
+/**
+ * The `status` text: the run, then each task's state, attempts, duration, where, and why. While
+ * the framework is disconnected from the master, a warning comes first: states are as last known.
+ */
+export function formatRun(run: Run & { master?: MasterConnection }, now = Date.now()): string {
+  const head = `${disconnectedNotice(run.master, now)}run ${run.runId} of job ${run.jobId}: ${run.state}${run.cancelRequested && run.state === 'RUNNING' ? ' (cancelling)' : ''}, started ${time(run.createdAt)}${run.endedAt !== undefined ? `, took ${shortDuration(run.endedAt - run.createdAt)}` : ''}`;
   const rows = run.tasks.map((t) => {
     const spec = run.spec.tasks.find((s) => s.id === t.id);
     const last = t.attempts.at(-1);
@@ -160,7 +173,7 @@ export function registerJobsCommand(program: Command, io: CommandIo = processIo)
       if (!flags.wait) return;
       const run = await userErrors(
         () => waitFor(async () => {
-          const r = await api.get<Run>(`/v1/runs/${encodeURIComponent(o.runId!)}`);
+          const r = await api.get<RunResponse>(`/v1/runs/${encodeURIComponent(o.runId!)}`);
           return r.state === 'RUNNING' ? undefined : r;
         }, flags.timeout * 1000),
         usage,
@@ -174,11 +187,11 @@ export function registerJobsCommand(program: Command, io: CommandIo = processIo)
     .command('runs')
     .description('the runs kept, newest first, and the scheduled jobs')
     .addOption(apiOption())
-    .option('--json', 'print the JSON the API returns')
+    .option('--json', 'print {runs, jobs, master} from the API')
     .action(async (flags: ApiFlags & { json?: boolean }) => {
       const api = client(flags);
-      const [{ runs }, { jobs: scheduled }] = await userErrors(() => Promise.all([api.get<{ runs: RunSummary[] }>('/v1/runs'), api.get<{ jobs: JobRecord[] }>('/v1/jobs')]), usage);
-      io.out(flags.json ? `${JSON.stringify({ runs, jobs: scheduled }, null, 2)}\n` : formatRuns(runs, scheduled));
+      const [{ runs }, { jobs: scheduled, master }] = await userErrors(() => Promise.all([api.get<RunListResponse>('/v1/runs'), api.get<JobListResponse>('/v1/jobs')]), usage);
+      io.out(flags.json ? `${JSON.stringify({ runs, jobs: scheduled, master }, null, 2)}\n` : formatRuns(runs, scheduled, master));
     });
 
   jobs
@@ -188,7 +201,7 @@ export function registerJobsCommand(program: Command, io: CommandIo = processIo)
     .addOption(apiOption())
     .option('--json', 'print the JSON the API returns')
     .action(async (runId: string, flags: ApiFlags & { json?: boolean }) => {
-      const run = await userErrors(() => client(flags).get<Run>(`/v1/runs/${encodeURIComponent(runId)}`), usage);
+      const run = await userErrors(() => client(flags).get<RunResponse>(`/v1/runs/${encodeURIComponent(runId)}`), usage);
       io.out(flags.json ? `${JSON.stringify(run, null, 2)}\n` : formatRun(run));
     });
 

@@ -7,8 +7,9 @@ import { Option, type Command } from 'commander';
 import { ApiClient } from '../frameworks/common/api-client.js';
 import { apiBase, readSpecFile, userErrors, waitFor } from '../frameworks/common/cli-support.js';
 import { processIo, shortDuration, table, type CommandIo } from '../frameworks/common/command-io.js';
+import { describeDisconnect, disconnectedNotice, isDisconnected, type MasterConnection } from '../frameworks/common/master-connection.js';
 import type { AppDetails, AppSummary } from '../frameworks/services/app-view.js';
-import { SERVICES_API_PORT, startServicesApi } from '../frameworks/services/services-api.js';
+import { SERVICES_API_PORT, startServicesApi, type AppDetailsResponse, type AppListResponse } from '../frameworks/services/services-api.js';
 import type { DeployOutcome } from '../frameworks/services/app-requests.js';
 import { ServicesFramework } from '../frameworks/services/services-framework.js';
 import { serveFramework, type ServeFlags, type ServeSpec } from './serve-framework.js';
@@ -46,17 +47,28 @@ export function outcomeLine(o: DeployOutcome, instances?: number): string {
   }
 }
 
-/** The `list` table. */
-export function formatAppList(apps: AppSummary[]): string {
-  if (apps.length === 0) return 'no apps\n';
-  const rows = apps.map((a) => [a.id, a.status, String(a.version), `${a.healthy}/${a.instances}`, String(a.running), a.runs]);
-  return `${table(['ID', 'STATUS', 'VERSION', 'HEALTHY', 'RUNNING', 'RUNS'], rows)}\n`;
+/**
+ * The `list` table. While the framework is disconnected from the master (`master`), a warning
+ * comes first and each health count is marked as last known.
+ */
+export function formatAppList(apps: AppSummary[], master?: MasterConnection, now = Date.now()): string {
+  const notice = disconnectedNotice(master, now);
+  if (apps.length === 0) return `${notice}no apps\n`;
+  const stale = isDisconnected(master) ? ' (last known)' : '';
+  const rows = apps.map((a) => [a.id, a.status, String(a.version), `${a.healthy}/${a.instances}${stale}`, String(a.running), a.runs]);
+  return `${notice}${table(['ID', 'STATUS', 'VERSION', 'HEALTHY', 'RUNNING', 'RUNS'], rows)}\n`;
 }
 
-/** The `show` text: the app, its instances (where, health), and why any is still pending. */
-export function formatAppDetails(d: AppDetails, now = Date.now()): string {
+/**
+ * The `show` text: the app, its instances (where, health), and why any is still pending. While
+ * the framework is disconnected from the master, a warning comes first and the counts are marked
+ * as last known.
+ */
+export function formatAppDetails(d: AppDetails & { master?: MasterConnection }, now = Date.now()): string {
   const lines: string[] = [];
-  lines.push(`app ${d.id}: ${d.status}, version ${d.version}, ${d.healthy}/${d.instances} healthy, ${d.running} running`);
+  const notice = disconnectedNotice(d.master, now);
+  if (notice) lines.push(notice.trimEnd());
+  lines.push(`app ${d.id}: ${d.status}, version ${d.version}, ${d.healthy}/${d.instances} healthy, ${d.running} running${isDisconnected(d.master) ? ' (last known)' : ''}`);
   lines.push(`runs: ${d.runs}${d.spec.ports > 0 ? `  ports: ${d.spec.ports}` : ''}  resources: cpus ${d.spec.resources.cpus}, mem ${d.spec.resources.mem}`);
   if (d.spec.healthCheck) {
     const h = d.spec.healthCheck;
@@ -110,12 +122,17 @@ const SERVE: ServeSpec<ServicesFramework> = {
   startApi: startServicesApi,
 };
 
+/** Waits until the app runs with every instance healthy, as a framework connected to the master sees it. */
 async function waitUntilRunning(api: ApiClient, id: string, timeoutS: number, io: CommandIo): Promise<void> {
+  let last: AppDetailsResponse | undefined;
   const done = await waitFor(async () => {
-    const d = await api.get<AppDetails>(`/v1/apps/${encodeURIComponent(id)}`);
-    return d.status === 'running' ? d : undefined;
+    const d = (last = await api.get<AppDetailsResponse>(`/v1/apps/${encodeURIComponent(id)}`));
+    return d.status === 'running' && !isDisconnected(d.master) ? d : undefined;
   }, timeoutS * 1000);
-  if (!done) throw usage(`${id} is not running with every instance healthy after ${timeoutS} s (see: orbit services show ${id})`);
+  if (!done) {
+    const why = last?.master?.state === 'disconnected' ? `; the services framework is ${describeDisconnect(last.master)}` : '';
+    throw usage(`${id} is not running with every instance healthy after ${timeoutS} s${why} (see: orbit services show ${id})`);
+  }
   io.out(`${id}: running, ${done.healthy}/${done.instances} healthy\n`);
 }
 
@@ -160,10 +177,10 @@ export function registerServicesCommand(program: Command, io: CommandIo = proces
     .command('list')
     .description('every app: status, version, healthy/wanted instances')
     .addOption(apiOption())
-    .option('--json', 'print the JSON the API returns')
+    .option('--json', 'print the JSON the API returns: {apps, master}')
     .action(async (flags: ApiFlags & { json?: boolean }) => {
-      const { apps } = await userErrors(() => client(flags).get<{ apps: AppSummary[] }>('/v1/apps'), usage);
-      io.out(flags.json ? `${JSON.stringify(apps, null, 2)}\n` : formatAppList(apps));
+      const list = await userErrors(() => client(flags).get<AppListResponse>('/v1/apps'), usage);
+      io.out(flags.json ? `${JSON.stringify(list, null, 2)}\n` : formatAppList(list.apps, list.master));
     });
 
   services
@@ -173,7 +190,7 @@ export function registerServicesCommand(program: Command, io: CommandIo = proces
     .addOption(apiOption())
     .option('--json', 'print the JSON the API returns')
     .action(async (id: string, flags: ApiFlags & { json?: boolean }) => {
-      const d = await userErrors(() => client(flags).get<AppDetails>(`/v1/apps/${encodeURIComponent(id)}`), usage);
+      const d = await userErrors(() => client(flags).get<AppDetailsResponse>(`/v1/apps/${encodeURIComponent(id)}`), usage);
       io.out(flags.json ? `${JSON.stringify(d, null, 2)}\n` : formatAppDetails(d));
     });
 

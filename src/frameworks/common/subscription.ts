@@ -3,7 +3,7 @@
  * id, reconciling what they know after every (re-)subscription, and turning one offer round into
  * Accepts and one Decline. What they do with offers and updates stays theirs.
  */
-import { MAX_TASKS_PER_ACCEPT, SchedulerClient, type ClientSecurity, type Logger, type Offer, type SubscribedInfo, type SubscriptionError, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
+import { MAX_TASKS_PER_ACCEPT, SchedulerClient, type ClientSecurity, type Clock, type Logger, type Offer, type SubscribedInfo, type SubscriptionError, type TaskSpec, type TaskStatus } from '../../framework-sdk/index.js';
 
 export interface SubscriptionOptions {
   master: string;
@@ -13,12 +13,16 @@ export interface SubscriptionOptions {
   failoverTimeoutMs?: number;
   reconnectBaseMs?: number;
   reconnectMaxMs?: number;
+  /** The clock of the client's reconnect backoff and heartbeat watchdog: the framework's own. */
+  clock?: Clock;
 }
 
 export interface SubscriptionHandlers {
   subscribed(info: SubscribedInfo): void;
   offers(offers: Offer[]): void;
   update(status: TaskStatus): void;
+  /** The subscription was lost (or an attempt to re-subscribe failed); the client re-subscribes by itself. */
+  disconnected(client: SchedulerClient, reason: string): void;
   /** The master ended the subscription for good (see isRetiredId). */
   fatal(client: SchedulerClient, error: SubscriptionError): void;
 }
@@ -37,11 +41,15 @@ export function subscribe(options: SubscriptionOptions, defaultName: string, fra
     ...(options.security ? { security: options.security } : {}),
     ...(options.reconnectBaseMs !== undefined ? { reconnectBaseMs: options.reconnectBaseMs } : {}),
     ...(options.reconnectMaxMs !== undefined ? { reconnectMaxMs: options.reconnectMaxMs } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   client.on('subscribed', (info) => on.subscribed(info));
   client.on('offers', (offers) => on.offers(offers));
   client.on('update', (status) => on.update(status));
-  client.on('disconnected', (reason) => log.warn({ reason }, 'lost the master; re-subscribing'));
+  client.on('disconnected', (reason) => {
+    log.warn({ reason }, 'lost the master; re-subscribing');
+    on.disconnected(client, reason);
+  });
   client.on('error', (error) => on.fatal(client, error));
   client.start().catch(() => undefined); // the subscribed and error events say how it went
   return client;

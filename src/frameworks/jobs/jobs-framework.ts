@@ -8,6 +8,10 @@
  * but its state file. An attempt is saved (STAGING) before the Accept that launches it, and after
  * every (re)subscription every live attempt is reconciled; tasks of this framework that no run
  * knows are killed.
+ *
+ * It knows when it has lost the master (`connection`): a schedule that fires then still starts its
+ * run, whose tasks launch at the first offers after re-subscribing; a fire whose previous run may
+ * have ended unseen is held until reconciliation says (schedule-fires.ts).
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -30,12 +34,14 @@ import {
   type TaskStatus,
   type TimerHandle,
 } from '../../framework-sdk/index.js';
+import { connectedAt, disconnectedAt, initialConnection, type MasterConnection } from '../common/master-connection.js';
 import { SpecError } from '../common/spec-reader.js';
 import { isRetiredId, launchAndDecline, reconcileAll, subscribe } from '../common/subscription.js';
 import { nextFire, parseCron } from './cron.js';
 import { parseJobSpec, taskRequest } from './job-spec.js';
 import { JobsStateStore, type JobRecord } from './jobs-state.js';
 import { applyStatus, cancelRun, findAttempt, launchable, liveAttempts, newRun, overdue, recordLaunch, taskSpec, type Attempt, type Run, type RunTask } from './run-state.js';
+import { decideFire, previousRun } from './schedule-fires.js';
 import type { ClientSecurity } from '../../framework-sdk/index.js';
 
 /** What a JobsFramework needs; everything but the master and the state dir has a default. */
@@ -101,6 +107,12 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
   private ticker: TimerHandle | undefined;
   private loaded = false;
   private stopped = false;
+  private conn: MasterConnection;
+  /**
+   * Task ids of the attempts that were live at the last (re-)subscription and have not been heard
+   * of since: until reconciliation answers, they may have ended unseen.
+   */
+  private unconfirmed = new Set<string>();
   /** Settles start(): the first subscription, whichever client makes it. */
   private firstSubscription: { resolve: (info: SubscribedInfo) => void; reject: (err: Error) => void } | undefined;
 
@@ -109,6 +121,12 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     this.store = new JobsStateStore(options.stateDir);
     this.clock = options.clock ?? systemClock;
     this.log = (options.logger ?? silentLogger).child({ framework: options.name ?? 'orbit-jobs' });
+    this.conn = initialConnection(this.clock.now());
+  }
+
+  /** Whether it is subscribed to the master now; while not, run and task states are as last known. */
+  get connection(): MasterConnection {
+    return this.conn;
   }
 
   /** The framework id, once subscribed (or loaded from the state dir). */
@@ -148,6 +166,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     this.firstSubscription = undefined;
     this.ticker?.cancel();
     this.client?.close();
+    this.conn = disconnectedAt(this.conn, this.clock.now(), 'stopped');
   }
 
   // ---- user requests ----------------------------------------------------------------------
@@ -241,6 +260,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
       subscribed: (info) => this.onSubscribed(info),
       offers: (offers) => this.onOffers(offers),
       update: (status) => this.onUpdate(status),
+      disconnected: (c, reason) => this.onDisconnected(c, reason),
       fatal: (c, error) => this.onFatal(c, error),
     });
     this.client = client;
@@ -254,12 +274,23 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
       this.frameworkId = info.frameworkId;
       this.save();
     }
+    const now = this.clock.now();
+    this.conn = connectedAt(now, info.masterId);
     const client = this.client!;
-    const known = this.runs.flatMap(liveAttempts).map((a) => ({ taskId: a.taskId, agentId: a.agentId }));
-    reconcileAll(client, known, this.log);
-    for (const a of this.runs.flatMap(liveAttempts)) delete a.killSentAt;
-    this.resendKills(this.clock.now());
+    const live = this.runs.flatMap(liveAttempts);
+    this.unconfirmed = new Set(live.map((a) => a.taskId));
+    reconcileAll(client, live.map((a) => ({ taskId: a.taskId, agentId: a.agentId })), this.log);
+    for (const a of live) delete a.killSentAt;
+    this.resendKills(now);
+    if (this.fireSchedules(now)) this.save();
     this.evaluate();
+  }
+
+  /** The master is gone for now; the client re-subscribes by itself. Runs keep their last known states. */
+  private onDisconnected(client: SchedulerClient, reason: string): void {
+    if (client !== this.client || this.stopped) return;
+    this.conn = disconnectedAt(this.conn, this.clock.now(), reason);
+    this.emit('changed');
   }
 
   private onFatal(client: SchedulerClient, error: SubscriptionError): void {
@@ -268,6 +299,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     if (this.frameworkId && isRetiredId(error)) {
       this.log.warn({ frameworkId: this.frameworkId, message }, 'the master retired this framework id; its tasks are gone; subscribing afresh');
       const now = this.clock.now();
+      this.conn = disconnectedAt(this.conn, now, error.message);
       for (const run of this.runs) {
         for (const a of liveAttempts(run)) applyStatus(run, { taskId: a.taskId, frameworkId: '', agentId: a.agentId, state: 'LOST', source: 'MASTER', reason: 'FRAMEWORK_REMOVED', message, timestamp: now }, now);
       }
@@ -334,6 +366,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
   }
 
   private onUpdate(s: TaskStatus): void {
+    this.unconfirmed.delete(s.taskId);
     const run = this.runs.find((r) => findAttempt(r, s.taskId));
     if (!run) {
       if (!isTerminal(s.state)) {
@@ -342,12 +375,16 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
       }
       return;
     }
+    const now = this.clock.now();
     const wasRunning = run.state === 'RUNNING';
-    if (!applyStatus(run, s, this.clock.now())) return;
+    const applied = applyStatus(run, s, now);
     if (wasRunning && run.state !== 'RUNNING') {
       this.log.info({ runId: run.runId, state: run.state }, 'run ended');
       this.prune();
     }
+    // A held fire is decided as soon as its previous run is known: not at the next tick.
+    const fired = this.fireSchedules(now);
+    if (!applied && !fired) return;
     this.save();
     this.evaluate();
   }
@@ -357,21 +394,7 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
   private tick(): void {
     if (this.stopped) return;
     const now = this.clock.now();
-    let changed = false;
-    for (const job of this.jobs.values()) {
-      if (job.nextRunAt === undefined || job.nextRunAt > now || job.spec.schedule === undefined) continue;
-      const active = this.runs.some((r) => r.jobId === job.spec.id && r.state === 'RUNNING');
-      if (active) {
-        job.skipped++;
-        this.log.warn({ job: job.spec.id }, 'schedule fired while the previous run is still going; skipped');
-      } else {
-        this.startRun(job, 'schedule', now);
-      }
-      const next = nextFire(parseCron(job.spec.schedule), now);
-      if (next === undefined) delete job.nextRunAt;
-      else job.nextRunAt = next;
-      changed = true;
-    }
+    let changed = this.fireSchedules(now);
     for (const run of this.runs) {
       for (const a of overdue(run, now)) {
         this.log.info({ runId: run.runId, taskId: a.taskId }, 'attempt timed out; killing');
@@ -382,6 +405,40 @@ export class JobsFramework extends EventEmitter<JobsFrameworkEvents> {
     this.resendKills(now);
     if (changed) this.save();
     this.evaluate(changed);
+  }
+
+  /**
+   * Applies decideFire to every scheduled job with a fire due or held: starts runs, counts skips,
+   * holds fires. Returns true when any job or run changed (the caller saves).
+   */
+  private fireSchedules(now: number): boolean {
+    let changed = false;
+    for (const job of this.jobs.values()) {
+      const schedule = job.spec.schedule;
+      if (schedule === undefined) continue;
+      const due = job.nextRunAt !== undefined && job.nextRunAt <= now;
+      if (!due && job.heldFireAt === undefined) continue;
+      const active = this.runs.filter((r) => r.jobId === job.spec.id && r.state === 'RUNNING');
+      const live = active.flatMap(liveAttempts).map((a) => a.taskId);
+      const previous = previousRun(active.length, live, (taskId) => this.conn.state !== 'connected' || this.unconfirmed.has(taskId));
+      const d = decideFire(parseCron(schedule), job, previous, now);
+      if (d.skipped > 0) this.log.warn({ job: job.spec.id, skipped: d.skipped }, 'schedule fired while the previous run is still going; skipped');
+      if (d.heldFireAt !== undefined && d.heldFireAt !== job.heldFireAt) {
+        this.log.info({ job: job.spec.id, dueAt: d.heldFireAt }, 'schedule fired while the previous run may have ended unseen; held until the master says');
+      }
+      const moved = d.nextRunAt !== job.nextRunAt || d.heldFireAt !== job.heldFireAt;
+      job.skipped += d.skipped;
+      if (d.nextRunAt === undefined) delete job.nextRunAt;
+      else job.nextRunAt = d.nextRunAt;
+      if (d.heldFireAt === undefined) delete job.heldFireAt;
+      else job.heldFireAt = d.heldFireAt;
+      if (d.startFor !== undefined) {
+        const runId = this.startRun(job, 'schedule', now);
+        this.log.info({ job: job.spec.id, runId, dueAt: d.startFor, lateMs: now - d.startFor, connected: this.conn.state === 'connected' }, 'scheduled run started');
+      }
+      changed ||= moved || d.skipped > 0 || d.startFor !== undefined;
+    }
+    return changed;
   }
 
   private sendKill(a: Attempt, graceSeconds: number, now: number): void {

@@ -17,6 +17,11 @@ export interface JobRecord {
   /** The next time its schedule fires. */
   nextRunAt?: number;
   lastRunId?: string;
+  /**
+   * A fire held while the framework could not know whether the previous run had ended (it was
+   * disconnected from the master): when it fell due. See schedule-fires.ts.
+   */
+  heldFireAt?: number;
   /** Fires skipped because the previous run was still going. */
   skipped: number;
 }

@@ -1,26 +1,37 @@
 /**
  * The services framework's local HTTP API (127.0.0.1 by default), which `orbit services` talks to:
  *
- *   GET    /health                 {status, frameworkId}
- *   GET    /v1/apps                {apps: AppSummary[]}
+ *   GET    /health                 {status, frameworkId, master}
+ *   GET    /v1/apps                {apps: AppSummary[], master}
  *   POST   /v1/apps                body: an app spec  → DeployOutcome (422 with problems when refused)
- *   GET    /v1/apps/:id            AppDetails (instances, health, placement, pending reasons)
+ *   GET    /v1/apps/:id            AppDetails (instances, health, placement, pending reasons) and master
  *   POST   /v1/apps/:id/scale      body: {instances: N} → DeployOutcome
  *   POST   /v1/apps/:id/restart    → DeployOutcome (a rolling restart)
  *   DELETE /v1/apps/:id            → {id, removing: true}
+ *
+ * `master` is the framework's connection to the master (MasterConnection): while it says
+ * disconnected, statuses and health counts are as last known.
  */
 import { ApiError, startApiServer, type RunningApi, type Route } from '../common/api-server.js';
+import type { WithConnection } from '../common/master-connection.js';
+import type { AppDetails, AppSummary } from './app-view.js';
 import type { ServicesFramework } from './services-framework.js';
 
 /** The default API port of `orbit services serve`. */
 export const SERVICES_API_PORT = 5060;
 
+/** What `GET /v1/apps` answers. */
+export type AppListResponse = WithConnection<{ apps: AppSummary[] }>;
+/** What `GET /v1/apps/:id` answers. */
+export type AppDetailsResponse = WithConnection<AppDetails>;
+
+/** The routes of the API, over `fw`. */
 export function servicesRoutes(fw: ServicesFramework): Route[] {
   return [
-    { method: 'GET', path: '/health', handler: () => ({ status: 'ok', frameworkId: fw.id ?? null }) },
-    { method: 'GET', path: '/v1/apps', handler: () => ({ apps: fw.list() }) },
+    { method: 'GET', path: '/health', handler: () => ({ status: 'ok', frameworkId: fw.id ?? null, master: fw.connection }) },
+    { method: 'GET', path: '/v1/apps', handler: (): AppListResponse => ({ apps: fw.list(), master: fw.connection }) },
     { method: 'POST', path: '/v1/apps', handler: ({ body }) => fw.deploy(body) },
-    { method: 'GET', path: '/v1/apps/:id', handler: ({ params }) => fw.show(params['id']!) },
+    { method: 'GET', path: '/v1/apps/:id', handler: ({ params }): AppDetailsResponse => ({ ...fw.show(params['id']!), master: fw.connection }) },
     {
       method: 'POST',
       path: '/v1/apps/:id/scale',

@@ -9,6 +9,9 @@
  *   leaves a task id that reconciliation answers (LOST, then replaced), never an unknown task;
  * - after every (re)subscription the framework reconciles every task it knows, explicitly, then
  *   implicitly, and kills any task of its own that it has no record of.
+ *
+ * It knows when it has lost the master (`connection`): instance states and health are then as last
+ * known, and its API and the `orbit services` commands say so.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -29,6 +32,7 @@ import {
 } from '../../framework-sdk/index.js';
 import { deployApp, findApp, restartApp, scaleApp, type DeployOutcome } from './app-requests.js';
 import { describe, summarize, type AppDetails, type AppSummary } from './app-view.js';
+import { connectedAt, disconnectedAt, initialConnection, type MasterConnection } from '../common/master-connection.js';
 import { isRetiredId, launchAndDecline, reconcileAll, subscribe } from '../common/subscription.js';
 import { instanceTask } from './instance-task.js';
 import { ENDED_KEPT, isHealthy, type AppRecord, type Instance, type KillReason, type PendingReason } from './instances.js';
@@ -91,6 +95,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
   private backoffTimerAt: number | undefined;
   private killTimer: TimerHandle | undefined;
   private stopped = false;
+  private conn: MasterConnection;
   /** Settles start(): the first subscription, whichever client makes it. */
   private firstSubscription: { resolve: (info: SubscribedInfo) => void; reject: (err: Error) => void } | undefined;
   private loaded = false;
@@ -100,6 +105,12 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
     this.store = new ServicesStateStore(options.stateDir);
     this.clock = options.clock ?? systemClock;
     this.log = (options.logger ?? silentLogger).child({ framework: options.name ?? 'orbit-services' });
+    this.conn = initialConnection(this.clock.now());
+  }
+
+  /** Whether it is subscribed to the master now; while not, instance states and health are as last known. */
+  get connection(): MasterConnection {
+    return this.conn;
   }
 
   /** The framework id, once subscribed (or loaded from the state dir). */
@@ -143,6 +154,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
     this.killTimer?.cancel();
     this.backoffTimer?.cancel();
     this.client?.close();
+    this.conn = disconnectedAt(this.conn, this.clock.now(), 'stopped');
   }
 
   // ---- user requests ----------------------------------------------------------------------
@@ -199,6 +211,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
       subscribed: (info) => this.onSubscribed(info),
       offers: (offers) => this.onOffers(offers),
       update: (status) => this.onUpdate(status),
+      disconnected: (c, reason) => this.onDisconnected(c, reason),
       fatal: (c, error) => this.onFatal(c, error),
     });
     this.client = client;
@@ -213,6 +226,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
       this.save();
     }
     this.log.info({ frameworkId: info.frameworkId, resubscribed: info.resubscribed }, 'subscribed');
+    this.conn = connectedAt(this.clock.now(), info.masterId);
     const client = this.client;
     if (!client) return;
     const known = [...this.apps.values()].flatMap((a) => a.instances.map((i) => ({ taskId: i.taskId, agentId: i.agentId })));
@@ -223,6 +237,13 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
     this.evaluate();
   }
 
+  /** The master is gone for now; the client re-subscribes by itself. Instances keep their last known states. */
+  private onDisconnected(client: SchedulerClient, reason: string): void {
+    if (client !== this.client || this.stopped) return;
+    this.conn = disconnectedAt(this.conn, this.clock.now(), reason);
+    this.emit('changed');
+  }
+
   /** The master refused the subscription for good. A torn-down id starts afresh; anything else stops. */
   private onFatal(client: SchedulerClient, error: SubscriptionError): void {
     if (client !== this.client || this.stopped) return;
@@ -230,6 +251,7 @@ export class ServicesFramework extends EventEmitter<ServicesFrameworkEvents> {
     if (this.frameworkId && isRetiredId(error)) {
       this.log.warn({ frameworkId: this.frameworkId, message }, 'the master retired this framework id; its tasks are gone; subscribing afresh');
       const now = this.clock.now();
+      this.conn = disconnectedAt(this.conn, now, error.message);
       for (const app of this.apps.values()) {
         for (const i of [...app.instances]) this.ended(app, i, { state: 'LOST', reason: 'FRAMEWORK_REMOVED', message }, now, false);
       }
