@@ -2,7 +2,7 @@
  * The agent's end of AgentLink: one bidirectional stream to the master. It registers (or
  * re-registers once it has an id), heartbeats at the interval the master gave, and reconnects
  * with jittered backoff — random in [0, base·2^n], capped — whenever the stream ends, to the next
- * master of its list when a connection attempt fails. Commands stamped with an epoch lower than
+ * master of its list when a connection attempt fails, and to the leader a standby names at once. Commands stamped with an epoch lower than
  * the highest seen are dropped: a stale master cannot act. A refusal the agent cannot fix by
  * trying again (FINAL_REFUSALS) stops the link for good.
  */
@@ -10,7 +10,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { jitteredBackoffMs } from '../common/backoff.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
-import { agentLinkClients, isConnected, type MasterClients, type MasterList } from '../common/connection.js';
+import { agentLinkClients, isConnected, NOT_LEADER_RETRY_MS, notLeaderHint, type MasterClients, type MasterList } from '../common/connection.js';
 import type { ClientSecurity } from '../common/credentials.js';
 import { errorMessage, type ErrorReason } from '../common/errors.js';
 import type { ReceivedAgentCommand } from '../common/master-messages.js';
@@ -139,7 +139,7 @@ export class MasterLink {
       MAX_BATCH_MESSAGES,
     );
     this.outbox = outbox;
-    const end = (reason: string) => {
+    const end = (reason: string, err?: unknown) => {
       if (ended) return;
       ended = true;
       outbox.clear();
@@ -153,10 +153,12 @@ export class MasterLink {
       // After stop() the stream's end is the agent's own doing: nothing to report.
       if (wasConnected && !this.stopped) this.handlers.onDisconnected(reason);
       call.cancel();
-      this.scheduleReconnect(reason, client);
+      const hint = notLeaderHint(err as { metadata?: grpc.Metadata } | undefined);
+      if (hint) this.followLeader(client, hint.leader);
+      else this.scheduleReconnect(reason, client);
     };
     call.on('data', (message: MasterMessage__Output) => this.receive(message, end));
-    call.on('error', (err: Error) => end(errorMessage(err)));
+    call.on('error', (err: Error) => end(errorMessage(err), err));
     call.on('end', () => end('the master closed the stream'));
     for (const message of this.handlers.hello()) call.write(message);
   }
@@ -236,6 +238,18 @@ export class MasterLink {
       return;
     }
     this.retryAfterBackoff(this.attempt++, `lost the master (${reason})`);
+  }
+
+  /**
+   * The master is a standby: register with the leader it named at once (no backoff: a known new
+   * leader is not a failure), or, while none is elected, ask the next master shortly.
+   */
+  private followLeader(client: AgentLinkClient, leader: string | undefined): void {
+    const clients = this.clients;
+    if (this.stopped || !clients) return;
+    clients.follow(client, leader);
+    this.options.logger.info({ master: clients.address }, leader ? 'the master is a standby; registering with the leader it named' : 'no leader is elected yet; asking again shortly');
+    this.retry = this.options.clock.setTimer(leader ? 0 : NOT_LEADER_RETRY_MS, () => this.connect());
   }
 
   /** Waits for the current master, moving down the list each time a wait passes without a connection. */

@@ -13,6 +13,8 @@ import { quote } from '../common/echo.js';
 import { identityNameProblem } from '../common/pki.js';
 import { MAX_CERT_VALID_DAYS } from '../master/rpc/certificates-service.js';
 import { MAX_TOKEN_TTL_MS } from '../master/security/join-tokens.js';
+import { DEFAULT_LEASE_TTL_MS, MAX_LEASE_TTL_MS, MIN_LEASE_TTL_MS } from '../master/ha/election.js';
+import { parseEtcdUrl } from '../master/ha/etcd-client.js';
 
 const DAY_S = 86_400;
 
@@ -43,12 +45,26 @@ interface MasterFlags extends WireLimitFlags, HttpLimitFlags {
   certValidDays: number;
   joinTokenTtl: number;
   insecure?: boolean;
+  registry?: string;
+  leaseTtl: number;
+  advertise?: string;
+}
+
+/** `fn()`, its InvalidArgumentError as a UsageError (one line, exit 2). */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** What an operator needs after a start: how to reach the master, and how to join agents to it. */
 function greeting(master: Awaited<ReturnType<typeof startMaster>>, ip: string): string {
   const http = `${master.adminCredentialsPath ? 'https' : 'http'}://${ip}:${master.httpPort}`;
-  const lines = [`orbit master ${master.core.masterId} listening: gRPC ${master.address}, dashboard ${http}/, state ${http}/state`];
+  const health = master.health();
+  const role = health.role === 'leader' ? '' : ` as a ${health.role} (etcd elects the leader; standbys redirect to it)`;
+  const lines = [`orbit master ${master.masterId} listening${role}: gRPC ${master.address}, dashboard ${http}/, state ${http}/state`];
   if (master.adminCredentialsPath) lines.push(`admin credentials: ${master.adminCredentialsPath} (the CLI on this host finds them with --credentials or ORBIT_CREDENTIALS)`);
   if (master.joinToken) lines.push(`join an agent: orbit agent --master ${master.address} --join ${master.joinToken} --work-dir DIR`);
   else if (master.adminCredentialsPath) lines.push("no valid join token: make one with 'orbit token create'");
@@ -94,6 +110,9 @@ export function registerMasterCommand(program: Command): void {
     .option('--audit-log <file>', 'where every mutating call is recorded as a JSON line (default: WORK_DIR/audit.log)')
     .option('--cert-valid-days <days>', 'validity of certificates the master issues (1 to 3650)', numberFlag('--cert-valid-days', { min: 1, integer: true }), 365)
     .option('--join-token-ttl <seconds>', 'lifetime of join tokens made without one, and of the first (0 never expires, at most a year)', numberFlag('--join-token-ttl', { integer: true }), 86_400)
+    .option('--registry <url>', 'where the registry lives: etcd://HOST:PORT[,HOST:PORT...] for several masters that elect a leader (default: a log file in the work dir, one master)')
+    .option('--lease-ttl <seconds>', `with --registry etcd://: the leader's lease; a dead leader is replaced about this long after it died (${MIN_LEASE_TTL_MS / 1000} to ${MAX_LEASE_TTL_MS / 1000})`, numberFlag('--lease-ttl', { integer: true }), DEFAULT_LEASE_TTL_MS / 1000)
+    .option('--advertise <host>', 'the host name or address other masters and clients reach this master at (default: --ip, or the host name when --ip is 0.0.0.0)')
     .option('--insecure', 'NO TLS, NO IDENTITIES, NO ACLs: anyone who reaches the master may do anything (tests only; logged at every start)')
     .addOption(logLevelOption())
     .action(async (flags: MasterFlags) => {
@@ -117,6 +136,12 @@ export function registerMasterCommand(program: Command): void {
       const clusterProblem = identityNameProblem(flags.cluster);
       if (clusterProblem !== undefined) throw new UsageError(`--cluster ${quote(flags.cluster)} ${clusterProblem}`);
       if (flags.insecure && (flags.caCert || flags.caKey || flags.policy)) throw new UsageError('--insecure turns security off: it cannot go with --ca-cert, --ca-key or --policy');
+      if (!(flags.leaseTtl * 1000 >= MIN_LEASE_TTL_MS && flags.leaseTtl * 1000 <= MAX_LEASE_TTL_MS)) throw new UsageError(`--lease-ttl must be between ${MIN_LEASE_TTL_MS / 1000} and ${MAX_LEASE_TTL_MS / 1000} seconds, got ${flags.leaseTtl}`);
+      const registry = flags.registry === undefined ? undefined : ({ kind: 'etcd', endpoints: usage(() => parseEtcdUrl(flags.registry!)), leaseTtlMs: flags.leaseTtl * 1000 } as const);
+      if (flags.advertise !== undefined && !/^[A-Za-z0-9_.:-]{1,253}$/.test(flags.advertise)) throw new UsageError(`--advertise ${quote(flags.advertise)} is not a host name or address`);
+      if (registry && !flags.insecure && (!flags.caCert || !flags.caKey)) {
+        throw new UsageError('--registry etcd://... needs --ca-cert and --ca-key: every master of a cluster must use the same CA (copy the first master\'s WORK_DIR/security/ca.crt and ca.key to the others)');
+      }
       const wireLimits = wireLimitsFromFlags(flags);
       const httpLimits = httpLimitsFromFlags(flags);
       const log = createLogger('master', flags.logLevel);
@@ -125,6 +150,8 @@ export function registerMasterCommand(program: Command): void {
         port: flags.port,
         httpPort: flags.httpPort,
         workDir: flags.workDir,
+        ...(registry ? { registry } : {}),
+        ...(flags.advertise !== undefined ? { advertiseHost: flags.advertise } : {}),
         logger: log,
         allocationIntervalMs: flags.allocationInterval * 1000,
         frameworkHeartbeatIntervalMs: flags.heartbeatInterval * 1000,
@@ -146,6 +173,7 @@ export function registerMasterCommand(program: Command): void {
           ...(flags.auditLog !== undefined ? { auditLogPath: resolve(flags.auditLog) } : {}),
           certValidDays: flags.certValidDays,
           joinTokenTtlMs: flags.joinTokenTtl * 1000,
+          ...(flags.advertise !== undefined ? { extraNames: [flags.advertise] } : {}),
         },
       });
       process.stdout.write(greeting(master, flags.ip));

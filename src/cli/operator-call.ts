@@ -13,7 +13,7 @@ import type { OperatorResponse__Output } from '../gen/orbit/v1/OperatorResponse.
 import type { TaskList__Output } from '../gen/orbit/v1/TaskList.js';
 import type { TaskSummary__Output } from '../gen/orbit/v1/TaskSummary.js';
 import { resourcesToProto } from '../common/codec.js';
-import { certificatesClients, isConnected, operatorClients, parseMasterList, statusReason, type MasterClients } from '../common/connection.js';
+import { certificatesClients, isConnected, NOT_LEADER_RETRY_MS, notLeaderHint, operatorClients, parseMasterList, statusReason, type MasterClients } from '../common/connection.js';
 import type { CertificatesClient } from '../gen/orbit/v1/Certificates.js';
 import type { Resources } from '../common/resources.js';
 import { resolveMaster, UsageError } from './common.js';
@@ -46,6 +46,9 @@ export function certificatesCall<Res>(
   return callMaster(certificatesClients(parseMasterList(master), cliSecurity()), `Certificates.${name}`, master, OPERATOR_DEADLINE_MS, invoke);
 }
 
+/** Rounds of the master list a call follows NOT_LEADER answers for (an election takes a few seconds at most). */
+const NOT_LEADER_TRIES = 12;
+
 async function callMaster<C extends grpc.Client, Res>(
   clients: MasterClients<C>,
   name: string,
@@ -67,6 +70,14 @@ async function callMaster<C extends grpc.Client, Res>(
       // Never answered: the next master, until each was tried once.
       if (!isConnected(client) && tried < clients.masters.length) {
         clients.failed(client);
+        continue;
+      }
+      // A standby (nothing was changed): the leader it names, or the next master while none is
+      // elected, for a few rounds of the list.
+      const hint = notLeaderHint(err);
+      if (hint && tried < NOT_LEADER_TRIES * clients.masters.length) {
+        clients.follow(client, hint.leader);
+        if (!hint.leader) await new Promise((r) => setTimeout(r, NOT_LEADER_RETRY_MS));
         continue;
       }
       const why = `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;

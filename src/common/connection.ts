@@ -4,7 +4,7 @@
  * call carries. Channels are mutual TLS with the client's credentials (common/credentials.ts),
  * trusting only the cluster CA and only a master's certificate of the same cluster; plaintext only
  * when the caller asked for `--insecure`. A client moves down the list when a connection attempt
- * fails; following the leader's hint is a change to this file.
+ * fails, and to the leader a standby names when it answers NOT_LEADER.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
@@ -112,11 +112,14 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 
 /**
  * A client of one master at a time: the first of the list, until a connection attempt through it
- * fails; then the next (after the last, the first again). Several users may share one (a fleet's
+ * fails (then the next; after the last, the first again) or the master says it does not lead (then
+ * the leader it names, listed or not, or else the next). Several users may share one (a fleet's
  * agents share a few connections): the first to report a failure moves them all.
  */
 export class MasterClients<C extends grpc.Client> {
   private index = 0;
+  /** The address in use when it came from a leader hint rather than the list. */
+  private hinted: string | undefined;
   private client: C;
   private closed = false;
 
@@ -131,7 +134,7 @@ export class MasterClients<C extends grpc.Client> {
 
   /** The master the client in use talks to. */
   get address(): string {
-    return this.masters[this.index]!;
+    return this.hinted ?? this.masters[this.index]!;
   }
 
   /**
@@ -140,11 +143,30 @@ export class MasterClients<C extends grpc.Client> {
    * user sharing it moved on already), when there is only one master, or after close().
    */
   failed(client: C): C {
-    if (client !== this.client || this.masters.length === 1 || this.closed) return this.client;
-    this.index = (this.index + 1) % this.masters.length;
-    this.client.close();
-    this.client = this.make(this.address);
-    return this.client;
+    if (client !== this.client || this.closed) return this.client;
+    if (this.hinted === undefined && this.masters.length === 1) return this.client;
+    if (this.hinted === undefined) this.index = (this.index + 1) % this.masters.length;
+    this.hinted = undefined;
+    return this.replace();
+  }
+
+  /**
+   * Reports that the master behind `client` does not lead, and returns the client to use now: the
+   * leader's (`leader`, from the refusal's hint) or, with no hint, the next master of the list. A
+   * no-op when `client` is not the one in use, or when the hint is where it already is.
+   */
+  follow(client: C, leader: string | undefined): C {
+    if (client !== this.client || this.closed) return this.client;
+    if (leader === undefined) return this.failed(client);
+    if (leader === this.address) return this.client;
+    const listed = this.masters.indexOf(leader);
+    if (listed >= 0) {
+      this.index = listed;
+      this.hinted = undefined;
+    } else {
+      this.hinted = leader;
+    }
+    return this.replace();
   }
 
   /** Closes the client in use; idempotent. */
@@ -152,6 +174,12 @@ export class MasterClients<C extends grpc.Client> {
     if (this.closed) return;
     this.closed = true;
     this.client.close();
+  }
+
+  private replace(): C {
+    this.client.close();
+    this.client = this.make(this.address);
+    return this.client;
   }
 }
 
@@ -200,10 +228,29 @@ export function newAgentLinkClient(address: string, security: ClientSecurity): A
     // Notice a restarted master within a second, and never wait more than 3 s to try again.
     'grpc.initial_reconnect_backoff_ms': 500,
     'grpc.max_reconnect_backoff_ms': 3_000,
+    // Notice a master that stopped answering (paused, or cut off) within about 5 s: in HA another
+    // leads by then. (grpc-js servers take pings at any rate; Node answers them in its HTTP/2 layer.)
+    'grpc.keepalive_time_ms': 3_000,
+    'grpc.keepalive_timeout_ms': 2_000,
   });
 }
 
 // ---- refusals ---------------------------------------------------------------------------------
+
+/**
+ * What a NOT_LEADER refusal says: `{ leader }` with the leader's HOST:PORT when the master named a
+ * well-formed one, `{}` when it knows none; undefined for any other outcome.
+ */
+export function notLeaderHint(status: { metadata?: grpc.Metadata | undefined } | undefined): { leader?: string } | undefined {
+  const [bytes] = status?.metadata?.get(STATUS_DETAILS_KEY) ?? [];
+  const detail = bytes instanceof Uint8Array ? decodeStatusDetails(bytes) : undefined;
+  if (detail?.reason !== 'NOT_LEADER') return undefined;
+  const leader = detail.metadata['leader'];
+  return leader !== undefined && addressProblem(leader) === undefined ? { leader } : {};
+}
+
+/** How soon a client asks again after a NOT_LEADER that named no leader (an election is under way). */
+export const NOT_LEADER_RETRY_MS = 250;
 
 /**
  * The typed reason of a refused call or stream, from the status details the master puts in its

@@ -18,7 +18,7 @@ import { CALL_CAPS } from '../common/call-limits.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import type { FrameworkInfo, Offer, Operation } from '../common/cluster.js';
 import { frameworkInfoToProto } from '../common/codec.js';
-import { isConnected, parseMasterList, schedulerClients, statusReason, type MasterClients } from '../common/connection.js';
+import { isConnected, NOT_LEADER_RETRY_MS, notLeaderHint, parseMasterList, schedulerClients, statusReason, type MasterClients } from '../common/connection.js';
 import { Outbox } from '../common/outbox.js';
 import { errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
@@ -47,6 +47,9 @@ export const MAX_OFFERS_PER_DECLINE = CALL_CAPS.offersPerDecline.default;
  * framework placing more on one offer launches this many and places the rest again later.
  */
 export const MAX_TASKS_PER_ACCEPT = CALL_CAPS.tasksPerAccept.default;
+
+/** How long one wait for a master's connection lasts before the next master of the list is tried. */
+const MASTER_WAIT_MS = 3_000;
 
 interface PendingAck {
   ack: Acknowledgement;
@@ -254,6 +257,11 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
   private onStreamEnded(call: grpc.ClientReadableStream<Event__Output>, s: grpc.StatusObject): void {
     if (this.stream !== call || this.state === 'closed') return;
     this.stream = undefined;
+    const hint = notLeaderHint(s);
+    if (hint) {
+      this.followLeader(hint.leader, `${grpc.status[s.code]}: ${s.details}`);
+      return;
+    }
     if (FATAL_SUBSCRIBE_CODES.has(s.code)) {
       this.fail(new SubscriptionError(statusReason(s), s.details, grpc.status[s.code]));
       return;
@@ -261,21 +269,63 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     this.disconnect(s.code === grpc.status.OK ? 'the master ended the subscription' : `${grpc.status[s.code]}: ${s.details}`);
   }
 
+  /**
+   * The stream ended. While the master's connection is down, waits for one (the channel retries on
+   * its own) without counting attempts, moving down the list each time a wait passes, and
+   * subscribes as soon as one answers: the framework is back within a second of a restarted master
+   * listening, instead of after
+   * backoffs that doubled while it was away. A master that is there but ends the stream counts as
+   * a failed attempt, and the backoff doubles.
+   */
   private disconnect(reason: string): void {
     this.streamId = undefined;
     this.clearWatchdog();
     this.transition('backoff');
-    // No connection: the next master of the list (if there are several) on the next attempt.
-    const stub = this.stub;
-    if (!isConnected(stub)) this.clients.failed(stub);
-    const delay = jitteredBackoffMs(this.attempt++, this.reconnectBaseMs, this.reconnectMaxMs);
-    this.log.warn({ reason, delayMs: delay, master: this.clients.address }, 'scheduler stream lost; re-subscribing');
     this.holdProcess();
-    this.reconnectTimer = this.clock.setTimer(delay, () => {
+    const stub = this.stub;
+    if (!isConnected(stub)) {
+      this.clients.failed(stub);
+      this.log.warn({ reason, master: this.clients.address }, 'scheduler stream lost; waiting for a master to answer');
+      this.waitForMaster();
+    } else {
+      this.retryAfter(jitteredBackoffMs(this.attempt++, this.reconnectBaseMs, this.reconnectMaxMs), reason);
+    }
+    this.safeEmit('disconnected', reason);
+  }
+
+  /** Waits for the current master's connection, moving down the list each time a wait passes without one. */
+  private waitForMaster(): void {
+    const stub = this.stub;
+    stub.waitForReady(Date.now() + MASTER_WAIT_MS, (err) => {
+      if (this.state !== 'backoff' || this.reconnectTimer) return;
+      // A framework is one client, not a fleet's thousands: no herd to spread, so at once.
+      if (!err) return this.retryAfter(0, 'a master answers again');
+      this.clients.failed(stub);
+      this.waitForMaster();
+    });
+  }
+
+  /** The master is a standby: subscribe with the leader it named at once, or ask again shortly while none is elected. */
+  private followLeader(leader: string | undefined, reason: string): void {
+    this.streamId = undefined;
+    this.clearWatchdog();
+    this.transition('backoff');
+    this.holdProcess();
+    this.clients.follow(this.stub, leader);
+    this.retryAfter(leader ? 0 : NOT_LEADER_RETRY_MS, leader ? `the master is a standby; the leader is ${leader}` : 'no leader is elected yet');
+    this.safeEmit('disconnected', reason);
+  }
+
+  private retryAfter(delayMs: number, reason: string): void {
+    this.log.warn({ reason, delayMs, master: this.clients.address }, 're-subscribing');
+    if (delayMs === 0) {
+      setImmediate(() => this.state === 'backoff' && !this.reconnectTimer && this.connect());
+      return;
+    }
+    this.reconnectTimer = this.clock.setTimer(delayMs, () => {
       this.reconnectTimer = undefined;
       if (this.state === 'backoff') this.connect();
     });
-    this.safeEmit('disconnected', reason);
   }
 
   /** The master ended the subscription for good: stop, then tell the listeners. */

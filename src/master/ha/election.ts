@@ -101,6 +101,11 @@ export class LeaderElection {
     return false;
   }
 
+  /** Gives up the lead now (a failed registry write: memory may differ from etcd), and campaigns again with a new lease. */
+  stepDown(reason: string): void {
+    this.depose(reason);
+  }
+
   /** The live masters' addresses, from their member keys. */
   async members(): Promise<MasterAddress[]> {
     const found = await this.options.client.readPrefix(this.keys.members);

@@ -28,12 +28,17 @@ export function textRoute(contentType: string, fn: () => string | Promise<string
   };
 }
 
-/** An HTTP server that dispatches GET and HEAD requests by exact path. */
-export function createRouter(routes: Routes, options: JsonServerOptions = {}): Server {
-  return createJsonServer((req, res, target) => {
+/** A handler that dispatches GET and HEAD requests by exact path. */
+export function routeRequest(routes: Routes): Handler {
+  return (req, res, target) => {
     const route = routes[target.pathname];
     if (!route) return sendJson(res, 404, { error: `no such endpoint ${quote(target.pathname)}`, endpoints: Object.keys(routes) });
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed on ${target.pathname}; use GET` });
     return route(req, res, target);
-  }, options);
+  };
+}
+
+/** An HTTP server that dispatches GET and HEAD requests by exact path. */
+export function createRouter(routes: Routes, options: JsonServerOptions = {}): Server {
+  return createJsonServer(routeRequest(routes), options);
 }

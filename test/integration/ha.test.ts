@@ -1,0 +1,119 @@
+/**
+ * Masters in HA on a real etcd, in this process: one leads, the others refuse with NOT_LEADER
+ * and a hint (gRPC) or redirect (HTTP); agents and frameworks given the list follow the leader,
+ * and when it goes, the next one takes over with every task untouched.
+ */
+import * as grpc from '@grpc/grpc-js';
+import t from 'tap';
+import { notLeaderHint, statusReason } from '../../src/common/connection.js';
+import { orbitV1 } from '../../src/common/proto.js';
+import { buildTask, SchedulerClient, type TaskStatus } from '../../src/framework-sdk/index.js';
+import { parseEtcdUrl } from '../../src/master/ha/etcd-client.js';
+import { startMaster, type RunningMaster } from '../../src/master/master.js';
+import { eventually, FAST_MASTER, nextEvent, startAgentForTest, tempDir, type TestLike } from '../helpers/cluster.js';
+import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { testFetch } from '../helpers/http-client.js';
+import { OPERATOR, testChannel, testMasterSecurity } from '../helpers/pki.js';
+
+async function startMasters(t: TestLike, etcd: TestEtcd, n: number): Promise<RunningMaster[]> {
+  const masters: RunningMaster[] = [];
+  for (let i = 0; i < n; i++) {
+    const master = await startMaster({
+      ip: '127.0.0.1',
+      port: 0,
+      httpPort: 0,
+      workDir: tempDir(t),
+      ...FAST_MASTER,
+      security: testMasterSecurity(),
+      registry: { kind: 'etcd', endpoints: parseEtcdUrl(etcd.url), campaignIntervalMs: 100 },
+    });
+    t.teardown(() => master.stop());
+    masters.push(master);
+  }
+  return masters;
+}
+
+async function leaderOf(masters: RunningMaster[]): Promise<RunningMaster> {
+  await Promise.race(masters.map((m) => m.leading()));
+  const leading = masters.filter((m) => m.health().role === 'leader');
+  if (leading.length !== 1) throw new Error(`${leading.length} masters lead`);
+  return leading[0]!;
+}
+
+/** GetState on one master, as a raw client: the status and the NOT_LEADER hint. */
+function getState(address: string): Promise<{ code: grpc.status; hint: { leader?: string } | undefined; reason: string | undefined }> {
+  const client = new (orbitV1().Operator)(address, testChannel(OPERATOR));
+  return new Promise((resolve) => {
+    client.GetState({}, { deadline: Date.now() + 5_000 }, (err) => {
+      client.close();
+      resolve({ code: err ? err.code : grpc.status.OK, hint: err ? notLeaderHint(err) : undefined, reason: err ? statusReason(err) : undefined });
+    });
+  });
+}
+
+t.test('one master leads; standbys refuse with NOT_LEADER naming it, redirect HTTP to it, and say so on /health', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const masters = await startMasters(t, etcd, 3);
+  const leader = await leaderOf(masters);
+  const standbys = masters.filter((m) => m !== leader);
+  await eventually('the standbys know the leader', () => standbys.every((m) => m.health().leader?.masterId === leader.masterId));
+
+  t.equal((await getState(leader.address)).code, grpc.status.OK, 'the leader answers');
+  for (const standby of standbys) {
+    const refused = await getState(standby.address);
+    t.equal(refused.code, grpc.status.UNAVAILABLE, 'a standby refuses with UNAVAILABLE');
+    t.equal(refused.reason, 'NOT_LEADER');
+    t.same(refused.hint, { leader: leader.address }, 'and names the leader');
+
+    const health = (await (await testFetch(`http://127.0.0.1:${standby.httpPort}/health`)).json()) as { role: string; leader: { address: string } };
+    t.equal(health.role, 'standby');
+    t.equal(health.leader.address, leader.address);
+    const redirect = await testFetch(`http://127.0.0.1:${standby.httpPort}/state?x=1`, { redirect: 'manual' });
+    t.equal(redirect.status, 307, 'HTTP is redirected');
+    t.equal(redirect.headers.get('location'), `https://127.0.0.1:${leader.httpPort}/state?x=1`);
+  }
+  const health = (await (await testFetch(`http://127.0.0.1:${leader.httpPort}/health`)).json()) as { role: string; epoch: number };
+  t.equal(health.role, 'leader');
+  t.equal(health.epoch, leader.core.epoch);
+});
+
+t.test('agents and frameworks given the list follow the leader; a failover disturbs no task', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const masters = await startMasters(t, etcd, 3);
+  const first = await leaderOf(masters);
+  // The list starts with a standby: the clients must follow the hint.
+  const list = [...masters.filter((m) => m !== first), first].map((m) => m.address).join(',');
+
+  const agent = await startAgentForTest(t, list, { hostname: 'ha-agent' });
+  const agentId = await agent.registered(10_000);
+  const fw = new SchedulerClient({ master: list, security: OPERATOR, framework: { name: 'ha', failoverTimeoutMs: 60_000 }, reconnectBaseMs: 50, reconnectMaxMs: 500 });
+  t.teardown(() => fw.close());
+  await fw.start();
+  const [[offer]] = await nextEvent(fw, 'offers');
+  const task = buildTask({ offer: offer!, resources: 'cpus:0.2;mem:64', command: 'sleep 600' });
+  const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
+  await fw.launch(offer!, [task]);
+  await running;
+  const updates: TaskStatus[] = [];
+  fw.on('update', (s) => updates.push(s));
+  const before = first.core.view.task(fw.frameworkId!, task.taskId);
+  const firstEpoch = first.core.epoch;
+
+  let offersAfter = 0;
+  await first.stop();
+  fw.on('offers', () => offersAfter++);
+  const rest = masters.filter((m) => m !== first);
+  const second = await leaderOf(rest);
+  t.ok(second.core.epoch > firstEpoch, 'the new leader has a higher epoch');
+  await eventually('the agent re-registers with the new leader', () => second.core.view.agent(agentId)?.state === 'active');
+  await eventually('the framework re-subscribes', () => second.core.view.framework(fw.frameworkId!)?.state === 'subscribed');
+  await eventually('the agent follows the new epoch', () => agent.link.epoch === second.core.epoch);
+  const after = second.core.view.task(fw.frameworkId!, task.taskId);
+  t.equal(after?.state, 'RUNNING', 'the new leader knows the task as RUNNING');
+  t.equal(after?.agentId, before?.agentId);
+  // An offer from the new leader: the cluster works again.
+  await eventually('an offer from the new leader', () => offersAfter > 0);
+  t.same(updates.filter((s) => s.taskId === task.taskId && s.state !== 'RUNNING').map((s) => s.state), [], 'no LOST, UNREACHABLE or KILLED for the task');
+});
