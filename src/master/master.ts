@@ -85,6 +85,8 @@ export interface MasterHealth {
   /** The current term's epoch; 0 when this master does not lead. */
   epoch: number;
   leader: MasterAddress | null;
+  /** Why etcd could not be used at the last attempt; absent while it answers (and when embedded). */
+  etcdProblem?: string;
 }
 
 export interface RunningMaster {
@@ -159,7 +161,11 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
 
   const refusal = (): NotLeaderError => {
     const leader = election?.leader;
-    return new NotLeaderError(leader && leader.masterId !== masterId ? { address: leader.address, httpUrl: leader.httpUrl } : undefined);
+    const problem = election?.problem;
+    return new NotLeaderError(
+      leader && leader.masterId !== masterId ? { address: leader.address, httpUrl: leader.httpUrl } : undefined,
+      problem === undefined ? 'this master is a standby' : `this master cannot reach etcd (${problem})`,
+    );
   };
   const gate = new LeaderGate<TermHandlers>(refusal, () => election === undefined || election.isLeading());
   const newTerm = (store: RegistryStore, onFatal: (err: RegistryWriteError) => void): Promise<Term> =>
@@ -213,14 +219,16 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
 
   const health = (): MasterHealth => {
     const role = election ? election.state : 'leader';
-    return { status: 'ok', masterId, role, epoch: term?.epoch ?? 0, leader: election ? (election.leader ?? null) : (self ?? null) };
+    const problem = election?.problem;
+    return { status: 'ok', masterId, role, epoch: term?.epoch ?? 0, leader: election ? (election.leader ?? null) : (self ?? null), ...(problem !== undefined ? { etcdProblem: problem } : {}) };
   };
   const serveHttp = (req: IncomingMessage, res: ServerResponse, target: RequestTarget): void | Promise<void> => {
     if (target.pathname === '/health') return sendJson(res, 200, health());
     const current = gate.handlers !== undefined ? term : undefined;
     if (current) return current.route(req, res, target);
-    const leader = refusal().leader;
-    if (!leader) return sendJson(res, 503, { error: 'this master is a standby and no leader is elected yet; try again shortly', reason: 'NOT_LEADER' });
+    const refused = refusal();
+    const leader = refused.leader;
+    if (!leader) return sendJson(res, 503, { error: refused.message, reason: 'NOT_LEADER' });
     res.writeHead(307, { location: leader.httpUrl + (req.url ?? '/'), 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ error: `this master is a standby; the leader is ${leader.httpUrl}`, reason: 'NOT_LEADER', leader }));
   };

@@ -117,3 +117,56 @@ t.test('agents and frameworks given the list follow the leader; a failover distu
   await eventually('an offer from the new leader', () => offersAfter > 0);
   t.same(updates.filter((s) => s.taskId === task.taskId && s.state !== 'RUNNING').map((s) => s.state), [], 'no LOST, UNREACHABLE or KILLED for the task');
 });
+
+t.test('etcd down under load: masters refuse with NOT_LEADER naming etcd, tasks keep running, and the cluster carries on when etcd is back', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const masters = await startMasters(t, etcd, 2);
+  await leaderOf(masters);
+  const list = masters.map((m) => m.address).join(',');
+  const agent = await startAgentForTest(t, list, { hostname: 'etcd-outage' });
+  const agentId = await agent.registered(10_000);
+  const fw = new SchedulerClient({ master: list, security: OPERATOR, framework: { name: 'outage', failoverTimeoutMs: 60_000 }, reconnectBaseMs: 50, reconnectMaxMs: 500 });
+  t.teardown(() => fw.close());
+  await fw.start();
+  const [[offer]] = await nextEvent(fw, 'offers');
+  const task = buildTask({ offer: offer!, resources: 'cpus:0.2;mem:64', command: 'sleep 600' });
+  const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
+  await fw.launch(offer!, [task]);
+  await running;
+  const updates: TaskStatus[] = [];
+  fw.on('update', (s) => updates.push(s));
+
+  // Load: operator calls on every master all through the outage; each must be answered or refused with a reason.
+  const outcomes: { code: grpc.status; reason: string | undefined }[] = [];
+  let loading = true;
+  const load = (async () => {
+    while (loading) {
+      for (const m of masters) outcomes.push(await getState(m.address));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
+  await etcd.halt('SIGKILL');
+  await eventually('every master stops leading', () => masters.every((m) => m.health().role !== 'leader'), 10_000);
+  const refused = await getState(masters[0]!.address);
+  t.equal(refused.code, grpc.status.UNAVAILABLE, 'a call is refused with UNAVAILABLE');
+  t.equal(refused.reason, 'NOT_LEADER');
+  t.match(masters[0]!.health().etcdProblem, /./, '/health says what is wrong with etcd');
+  const client = new (orbitV1().Operator)(masters[0]!.address, testChannel(OPERATOR));
+  const details = await new Promise<string>((resolve) => client.GetState({}, { deadline: Date.now() + 5_000 }, (err) => resolve(err?.details ?? '')));
+  client.close();
+  t.match(details, /cannot reach etcd/, 'and the refusal names etcd');
+  t.equal(agent.link.isConnected, false, 'the agent has no leader to talk to');
+
+  await etcd.start();
+  const leader = await leaderOf(masters);
+  await eventually('the agent is back', () => leader.core.view.agent(agentId)?.state === 'active', 15_000);
+  await eventually('the framework is back', () => leader.core.view.framework(fw.frameworkId!)?.state === 'subscribed', 15_000);
+  t.equal(leader.core.view.task(fw.frameworkId!, task.taskId)?.state, 'RUNNING', 'the task ran on through the outage');
+  loading = false;
+  await load;
+  t.same(outcomes.filter((o) => o.code !== grpc.status.OK && o.reason !== 'NOT_LEADER' && o.reason !== 'REGISTRY_UNAVAILABLE'), [], 'every refusal under load carried NOT_LEADER or REGISTRY_UNAVAILABLE');
+  t.ok(outcomes.some((o) => o.code === grpc.status.OK) && outcomes.some((o) => o.reason === 'NOT_LEADER'), 'some calls were answered, some refused');
+  t.same(updates.filter((s) => s.taskId === task.taskId && s.state !== 'RUNNING').map((s) => s.state), [], 'the framework heard no LOST or UNREACHABLE');
+});

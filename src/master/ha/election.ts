@@ -58,6 +58,7 @@ export class LeaderElection {
   private leaseBusy = false;
   private campaignBusy = false;
   private stopped = false;
+  private etcdProblem: string | undefined;
   private readonly keys;
   private readonly ttlMs: number;
   private readonly renewEveryMs: number;
@@ -78,6 +79,11 @@ export class LeaderElection {
 
   get state(): ElectionRole {
     return this.role;
+  }
+
+  /** Why etcd could not be used at the last attempt (undefined once a call succeeds again). */
+  get problem(): string | undefined {
+    return this.etcdProblem;
   }
 
   /** The epoch of the current lead (0 when this master does not lead). */
@@ -152,6 +158,7 @@ export class LeaderElection {
         await client.putOnLease(this.keys.members + this.options.self.masterId, JSON.stringify(this.options.self), id);
         this.leaseId = id;
         this.lastRenewAt = sentAt;
+        this.etcdProblem = undefined;
         log.info({ lease: id, ttlMs: this.ttlMs }, 'holding an election lease');
         return;
       }
@@ -163,8 +170,10 @@ export class LeaderElection {
         return;
       }
       this.lastRenewAt = sentAt;
+      this.etcdProblem = undefined;
       if (this.role === 'leader') this.extend(sentAt);
     } catch (err) {
+      this.etcdProblem = errorMessage(err);
       log.warn({ err: errorMessage(err) }, 'could not reach etcd to hold the election lease');
       // A lease not renewed for its whole TTL is gone in etcd: start over with a new one.
       if (this.leaseId !== undefined && clock.now() - this.lastRenewAt >= this.ttlMs) this.dropLease('the election lease could not be renewed for its whole TTL');
@@ -194,6 +203,7 @@ export class LeaderElection {
       this.role = 'standby';
       this.noteLeader(record.holder);
     } catch (err) {
+      this.etcdProblem = errorMessage(err);
       this.options.log.warn({ err: errorMessage(err) }, 'could not reach etcd to look for the leader');
       if (this.role === 'standby') this.noteLeader(undefined);
     } finally {
