@@ -13,7 +13,7 @@ import type { Attributes } from '../common/attributes.js';
 import type { AgentInfo } from '../common/cluster.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { agentInfoToProto, frameworkInfoToProto, statusToProto, taskToProto } from '../common/codec.js';
-import { parseMasterList, type MasterClients } from '../common/connection.js';
+import { clusterOf, resolveMasterList, type MasterClients } from '../common/connection.js';
 import { errorMessage, type ErrorReason } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { formatResources, type Resources } from '../common/resources.js';
@@ -126,7 +126,7 @@ function agentHttpSecurity(security: ClientSecurity): HttpSecurity | undefined {
 }
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
-  const masters = parseMasterList(options.master, 'master');
+  const masters = await resolveMasterList(options.master, 'master', clusterOf(options.security));
   // Checked before anything starts: a bad limit throws with nothing to undo.
   const httpBounds = httpLimits(options.httpLimits);
   const clock = options.clock ?? systemClock;

@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
-import { certificatesClients, joinClient, type MasterList } from '../common/connection.js';
+import { certificatesClients, joinClient, NOT_LEADER_RETRY_MS, notLeaderHint, type MasterList } from '../common/connection.js';
 import { CredentialsError, INSECURE, readCredentials, writeCredentials, type ClientSecurity, type Credentials } from '../common/credentials.js';
 import type { Logger } from '../common/logging.js';
 import { caPin, certNotAfter, createKeyAndCsr, principalText } from '../common/pki.js';
@@ -96,29 +96,53 @@ async function joinCluster(options: EnrollmentOptions, token: string, path: stri
   } catch (err) {
     throw new EnrollmentError(`--join: ${(err as Error).message}`);
   }
-  const address = options.masters[0];
-  const caPem = await fetchPinnedCa(address, parsed.pin);
   const { keyPem, csrPem } = await createKeyAndCsr({ cluster: 'joining', kind: 'agent', name: options.hostname });
-  const client = joinClient(address, caPem);
-  try {
-    const reply = await unary<CertificateReply__Output>((cb) => client.Join({ token, csrPem, hostname: options.hostname }, { deadline: Date.now() + CALL_TIMEOUT_MS }, cb)).catch((err: grpc.ServiceError) => {
-      throw new EnrollmentError(`the master refused to join this agent: ${err.details || err.message}`);
-    });
-    if (reply.caPem.trim() !== caPem.trim()) throw new EnrollmentError('the master answered with a CA other than the one the token pins');
-    const creds = writeCredentials(path, caPem, { certPem: reply.certPem, keyPem });
-    options.log.info({ principal: principalText(creds.identity), cluster: creds.identity.cluster, path }, 'joined the cluster: certificate kept in the work dir');
-    return creds;
-  } finally {
-    client.close();
+  // The first master of the list, or the leader a standby names (masters in HA), a few hops at most.
+  let address = options.masters[0];
+  for (let hop = 0; ; hop++) {
+    const caPem = await fetchPinnedCa(address, parsed.pin);
+    const client = joinClient(address, caPem);
+    try {
+      const reply = await unary<CertificateReply__Output>((cb) => client.Join({ token, csrPem, hostname: options.hostname }, { deadline: Date.now() + CALL_TIMEOUT_MS }, cb)).catch((err: grpc.ServiceError) => err);
+      if (reply instanceof Error) {
+        const hint = notLeaderHint(reply);
+        const next = hint?.leader ?? (hint ? options.masters[(options.masters.indexOf(address) + 1) % options.masters.length] : undefined);
+        if (next !== undefined && hop < JOIN_HOPS) {
+          if (!hint?.leader) await new Promise((r) => setTimeout(r, NOT_LEADER_RETRY_MS));
+          address = next;
+          continue;
+        }
+        throw new EnrollmentError(`the master refused to join this agent: ${reply.details || reply.message}`);
+      }
+      if (reply.caPem.trim() !== caPem.trim()) throw new EnrollmentError('the master answered with a CA other than the one the token pins');
+      const creds = writeCredentials(path, caPem, { certPem: reply.certPem, keyPem });
+      options.log.info({ principal: principalText(creds.identity), cluster: creds.identity.cluster, path }, 'joined the cluster: certificate kept in the work dir');
+      return creds;
+    } finally {
+      client.close();
+    }
   }
 }
+
+/** How many NOT_LEADER answers a join follows before it gives up. */
+const JOIN_HOPS = 20;
 
 /** Renews `creds` (kept at `path`) through the Certificates service; on failure keeps the old one and warns. */
 async function renew(options: EnrollmentOptions, creds: Credentials, path: string): Promise<Credentials> {
   const clients = certificatesClients(options.masters, { mode: 'tls', credentials: creds });
   try {
     const { keyPem, csrPem } = await createKeyAndCsr(creds.identity);
-    const reply = await unary<CertificateReply__Output>((cb) => clients.current.Renew({ csrPem }, { deadline: Date.now() + CALL_TIMEOUT_MS }, cb));
+    let reply: CertificateReply__Output | undefined;
+    for (let hop = 0; !reply; hop++) {
+      const client = clients.current;
+      reply = await unary<CertificateReply__Output>((cb) => client.Renew({ csrPem }, { deadline: Date.now() + CALL_TIMEOUT_MS }, cb)).catch((err: grpc.ServiceError) => {
+        // A standby: the leader it names (or the next master), a few hops at most.
+        const hint = notLeaderHint(err);
+        if (!hint || hop >= JOIN_HOPS) throw err;
+        clients.follow(client, hint.leader);
+        return new Promise<undefined>((r) => setTimeout(() => r(undefined), hint.leader ? 0 : NOT_LEADER_RETRY_MS));
+      });
+    }
     const renewed = writeCredentials(path, creds.caPem, { certPem: reply.certPem, keyPem });
     options.log.info({ principal: principalText(renewed.identity), notAfter: certNotAfter(reply.certPem).toISOString() }, 'renewed the agent certificate');
     return renewed;

@@ -10,7 +10,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { systemClock } from '../common/clock.js';
-import { agentLinkClients, parseMasterList, type MasterClients } from '../common/connection.js';
+import { agentLinkClients, clusterOf, resolveMasterList, type MasterClients } from '../common/connection.js';
 import { lockWorkDir } from '../common/work-dir-lock.js';
 import type { AgentLinkClient } from '../gen/orbit/v1/AgentLink.js';
 import { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
@@ -51,7 +51,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
   if (!Number.isInteger(connections) || connections < 1 || connections > options.count) throw new RangeError(`connections must be 1 to the number of agents (${options.count}), not ${connections}`);
   if (options.startRate !== undefined && !(options.startRate > 0)) throw new RangeError(`startRate must be more than 0, not ${options.startRate}`);
   const { count: _count, connections: _connections, hostnamePrefix: _prefix, workDir: _workDir, startRate: _rate, ...shared } = options;
-  const masters = parseMasterList(options.master, 'master');
+  const masters = await resolveMasterList(options.master, 'master', clusterOf(options.security));
   const clock = options.clock ?? systemClock;
   const prefix = options.hostnamePrefix ?? 'sim';
   mkdirSync(options.workDir, { recursive: true });

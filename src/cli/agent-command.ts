@@ -24,7 +24,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { agentSecurity, EnrollmentError } from '../agent/enrollment.js';
-import { parseMasterList } from '../common/connection.js';
+import { resolveMasterList } from '../common/connection.js';
 import { CredentialsError } from '../common/credentials.js';
 
 interface AgentFlags extends HttpLimitFlags {
@@ -173,7 +173,10 @@ export function registerAgentCommand(program: Command): void {
       const global = program.opts<{ credentials?: string; insecure?: boolean }>();
       const security = await agentSecurity({
         workDir: flags.workDir,
-        masters: parseMasterList(master),
+        // The cluster is not known before the agent has credentials: etcd:// is read for the default one here.
+        masters: await resolveMasterList(master, '--master', 'orbit').catch((err: Error) => {
+          throw new UsageError(err.message);
+        }),
         hostname: flags.hostname ?? hostname(),
         join: flags.join,
         credentials: global.credentials,

@@ -1,21 +1,21 @@
 /** Pieces every `orbit` subcommand shares: the --master option, exits with a clear message. */
 import { Option } from 'commander';
-import { formatMasterList, parseMasterList } from '../common/connection.js';
+import { checkMasterSpec } from '../common/connection.js';
 import type { ErrorReason } from '../common/errors.js';
 import { LOG_LEVELS } from '../common/logging.js';
 
 export const DEFAULT_MASTER = '127.0.0.1:5050';
 
-/** `--master HOST:PORT[,HOST:PORT...]`, defaulting to $ORBIT_MASTER, then 127.0.0.1:5050. */
+/** `--master HOST:PORT[,HOST:PORT...]` or `etcd://HOST:PORT[,...]`, defaulting to $ORBIT_MASTER, then 127.0.0.1:5050. */
 export function masterOption(): Option {
-  return new Option('--master <host:port,...>', "the masters' gRPC addresses, tried in order (default: $ORBIT_MASTER or 127.0.0.1:5050)");
+  return new Option('--master <host:port,...>', "the masters' gRPC addresses, tried in order, or etcd://HOST:PORT[,...] to read them from the masters' etcd (default: $ORBIT_MASTER or 127.0.0.1:5050)");
 }
 
 /** Resolves and validates the master list from the flag or environment; an error names where it came from. */
 export function resolveMaster(flag: string | undefined): string {
   const env = process.env['ORBIT_MASTER'];
   const [value, source] = flag !== undefined ? [flag, '--master'] : env !== undefined ? [env, '$ORBIT_MASTER'] : [DEFAULT_MASTER, '--master'];
-  return formatMasterList(parseMasterList(value, source));
+  return checkMasterSpec(value, source);
 }
 
 export function logLevelOption(): Option {

@@ -14,7 +14,7 @@ import { identityNameProblem } from '../common/pki.js';
 import { MAX_CERT_VALID_DAYS } from '../master/rpc/certificates-service.js';
 import { MAX_TOKEN_TTL_MS } from '../master/security/join-tokens.js';
 import { DEFAULT_LEASE_TTL_MS, MAX_LEASE_TTL_MS, MIN_LEASE_TTL_MS } from '../master/ha/election.js';
-import { parseEtcdUrl } from '../master/ha/etcd-client.js';
+import { parseEtcdUrl } from '../common/etcd-client.js';
 
 const DAY_S = 86_400;
 

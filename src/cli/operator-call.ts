@@ -13,7 +13,9 @@ import type { OperatorResponse__Output } from '../gen/orbit/v1/OperatorResponse.
 import type { TaskList__Output } from '../gen/orbit/v1/TaskList.js';
 import type { TaskSummary__Output } from '../gen/orbit/v1/TaskSummary.js';
 import { resourcesToProto } from '../common/codec.js';
-import { certificatesClients, isConnected, NOT_LEADER_RETRY_MS, notLeaderHint, operatorClients, parseMasterList, statusReason, type MasterClients } from '../common/connection.js';
+import { certificatesClients, clusterOf, isConnected, NOT_LEADER_RETRY_MS, notLeaderHint, operatorClients, resolveMasterList, statusReason, type MasterClients, type MasterList } from '../common/connection.js';
+import type { ClientSecurity } from '../common/credentials.js';
+import { InvalidArgumentError } from '../common/errors.js';
 import type { CertificatesClient } from '../gen/orbit/v1/Certificates.js';
 import type { Resources } from '../common/resources.js';
 import { resolveMaster, UsageError } from './common.js';
@@ -28,22 +30,33 @@ const REFUSED: ReadonlySet<grpc.status> = new Set([
   grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED,
 ]);
 
-function call<Res>(
+/** The masters `master` names (read from etcd for etcd://...); a bad value or an empty etcd is a UsageError. */
+async function mastersOf(master: string, security: ClientSecurity): Promise<MasterList> {
+  try {
+    return await resolveMasterList(master, '--master', clusterOf(security));
+  } catch (err) {
+    throw err instanceof InvalidArgumentError ? new UsageError(err.message) : err;
+  }
+}
+
+async function call<Res>(
   master: string,
   name: string,
   timeoutMs: number,
   invoke: (client: OperatorClient, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void,
 ): Promise<Res> {
-  return callMaster(operatorClients(parseMasterList(master), cliSecurity()), `Operator.${name}`, master, timeoutMs, invoke);
+  const security = cliSecurity();
+  return callMaster(operatorClients(await mastersOf(master, security), security), `Operator.${name}`, master, timeoutMs, invoke);
 }
 
 /** A Certificates call with the CLI's credentials, answered or refused as an Operator call is. */
-export function certificatesCall<Res>(
+export async function certificatesCall<Res>(
   master: string,
   name: string,
   invoke: (client: CertificatesClient, options: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void,
 ): Promise<Res> {
-  return callMaster(certificatesClients(parseMasterList(master), cliSecurity()), `Certificates.${name}`, master, OPERATOR_DEADLINE_MS, invoke);
+  const security = cliSecurity();
+  return callMaster(certificatesClients(await mastersOf(master, security), security), `Certificates.${name}`, master, OPERATOR_DEADLINE_MS, invoke);
 }
 
 /** Rounds of the master list a call follows NOT_LEADER answers for (an election takes a few seconds at most). */

@@ -62,6 +62,61 @@ export function parseMasterList(text: string, source = '--master'): MasterList {
   return entries as unknown as MasterList;
 }
 
+/** True when `text` names masters through etcd (`etcd://HOST:PORT[,...]`) rather than listing them. */
+export function isEtcdMasters(text: string): boolean {
+  return text.startsWith('etcd://');
+}
+
+/**
+ * Checks `--master`'s value without connecting: a master list, or `etcd://HOST:PORT[,...]`.
+ * Returns it normalised; throws InvalidArgumentError naming `source`.
+ */
+export function checkMasterSpec(text: string, source = '--master'): string {
+  if (!isEtcdMasters(text)) return formatMasterList(parseMasterList(text, source));
+  parseEtcdUrl(text, source);
+  return text;
+}
+
+/** The etcd endpoints of `etcd://HOST:PORT[,HOST:PORT...]`, as `http://HOST:PORT` URLs. */
+export function parseEtcdUrl(text: string, source = '--registry'): string[] {
+  const prefix = 'etcd://';
+  if (!text.startsWith(prefix)) throw new InvalidArgumentError(source, `${quote(text)} is not an etcd URL; expected etcd://HOST:PORT[,HOST:PORT...]`);
+  const hosts = text.slice(prefix.length).split(',');
+  return hosts.map((host, i) => {
+    const at = hosts.length > 1 ? `entry ${i + 1}, ${quote(host)},` : quote(host);
+    const m = /^([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(host);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535) throw new InvalidArgumentError(source, `${at} is not HOST:PORT with a port from 1 to 65535 (etcd://127.0.0.1:2379)`);
+    return `http://${host}`;
+  });
+}
+
+
+/**
+ * The masters `text` names: a `HOST:PORT[,...]` list as it is, or for `etcd://HOST:PORT[,...]`
+ * the live masters of `cluster` read from etcd, the leader first (read once: a client follows the
+ * leader among them from then on). Throws InvalidArgumentError naming `source` when the text is
+ * malformed or etcd lists no master.
+ */
+export async function resolveMasterList(text: string, source: string, cluster: string): Promise<MasterList> {
+  if (!isEtcdMasters(text)) return parseMasterList(text, source);
+  // Loaded only for etcd://: most clients never need the etcd client.
+  const { readMasters } = await import('./etcd-client.js');
+  const endpoints = parseEtcdUrl(text, source);
+  let masters: { address: string }[];
+  try {
+    masters = await readMasters(endpoints, cluster);
+  } catch (err) {
+    throw new InvalidArgumentError(source, `cannot read the masters of cluster ${quote(cluster)} from ${quote(text)}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (masters.length === 0) throw new InvalidArgumentError(source, `etcd at ${quote(text)} lists no master of cluster ${quote(cluster)}: is one running with --registry ${text}?`);
+  return parseMasterList([...new Set(masters.map((m) => m.address))].join(','), `${source} (read from etcd)`);
+}
+
+/** The cluster a client's credentials belong to ('orbit' under --insecure). */
+export function clusterOf(security: ClientSecurity): string {
+  return security.mode === 'tls' ? security.credentials.identity.cluster : 'orbit';
+}
+
 /** The list as `--master` takes it. */
 export function formatMasterList(masters: MasterList): string {
   return masters.join(',');

@@ -18,7 +18,7 @@ import { CALL_CAPS } from '../common/call-limits.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import type { FrameworkInfo, Offer, Operation } from '../common/cluster.js';
 import { frameworkInfoToProto } from '../common/codec.js';
-import { isConnected, NOT_LEADER_RETRY_MS, notLeaderHint, parseMasterList, schedulerClients, statusReason, type MasterClients } from '../common/connection.js';
+import { clusterOf, isConnected, isEtcdMasters, NOT_LEADER_RETRY_MS, notLeaderHint, parseEtcdUrl, parseMasterList, resolveMasterList, schedulerClients, statusReason, type MasterClients } from '../common/connection.js';
 import { Outbox } from '../common/outbox.js';
 import { errorMessage } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logging.js';
@@ -33,7 +33,7 @@ import {
 } from './scheduler-events.js';
 import { FATAL_SUBSCRIBE_CODES, MISSED_HEARTBEATS, nextState, type SubscriptionState } from './subscription-state.js';
 import { callErrorFrom, filtersToProto, OrbitCallError, operationToProto, SubscriptionError, type CallFilters } from './wire.js';
-import { findCredentials } from '../common/credentials.js';
+import { findCredentials, type ClientSecurity } from '../common/credentials.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 /** At most this many acknowledgements in one Acknowledge call: the master's --max-acks-per-call default. */
@@ -59,7 +59,10 @@ interface PendingAck {
 
 /** A framework's scheduler connection to the master; see SchedulerEvents for what it emits. */
 export class SchedulerClient extends EventEmitter<SchedulerEvents> {
-  private readonly clients: MasterClients<SchedulerStub>;
+  private masterClients: MasterClients<SchedulerStub> | undefined;
+  /** `etcd://...` until start() has read the masters from it. */
+  private mastersFromEtcd: string | undefined;
+  private readonly security: ClientSecurity;
   private readonly clock: Clock;
   private readonly info: FrameworkInfo;
   private readonly autoAcknowledge: boolean;
@@ -86,7 +89,8 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
 
   constructor(options: SchedulerClientOptions) {
     super();
-    const masters = parseMasterList(options.master, 'master');
+    // etcd://... is checked here and read at start(); a list is taken as it is.
+    const masters = isEtcdMasters(options.master) ? (parseEtcdUrl(options.master, 'master'), undefined) : parseMasterList(options.master, 'master');
     const f = options.framework;
     this.info = {
       id: f.id ?? '',
@@ -104,7 +108,14 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.log = (options.logger ?? silentLogger).child({ framework: f.name });
     this.clock = options.clock ?? systemClock;
-    this.clients = schedulerClients(masters, options.security ?? findCredentials({}));
+    this.security = options.security ?? findCredentials({});
+    if (masters === undefined) this.mastersFromEtcd = options.master;
+    else this.masterClients = schedulerClients(masters, this.security);
+  }
+
+  private get clients(): MasterClients<SchedulerStub> {
+    if (!this.masterClients) throw new Error('the masters have not been read from etcd yet');
+    return this.masterClients;
   }
 
   /** The stub of the master in use. */
@@ -131,7 +142,21 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     if (this.state === 'closed') return Promise.reject(new Error('the scheduler client is closed'));
     if (this.state === 'subscribed' && this.lastSubscribed) return Promise.resolve(this.lastSubscribed);
     const wait = new Promise<SubscribedInfo>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (this.state === 'idle') this.connect();
+    if (this.state === 'idle' && this.mastersFromEtcd !== undefined) {
+      const spec = this.mastersFromEtcd;
+      this.mastersFromEtcd = undefined;
+      resolveMasterList(spec, 'master', clusterOf(this.security)).then(
+        (masters) => {
+          if (this.state === 'closed') return;
+          this.masterClients = schedulerClients(masters, this.security);
+          if (this.state === 'idle') this.connect();
+        },
+        (err: Error) => {
+          this.mastersFromEtcd = spec;
+          for (const w of this.waiters.splice(0)) w.reject(err);
+        },
+      );
+    } else if (this.state === 'idle') this.connect();
     return wait;
   }
 
@@ -277,13 +302,13 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
    * backoffs that doubled while it was away. A master that is there but ends the stream counts as
    * a failed attempt, and the backoff doubles.
    */
-  private disconnect(reason: string): void {
+  private disconnect(reason: string, masterSilent = false): void {
     this.streamId = undefined;
     this.clearWatchdog();
     this.transition('backoff');
     this.holdProcess();
     const stub = this.stub;
-    if (!isConnected(stub)) {
+    if (masterSilent || !isConnected(stub)) {
       this.clients.failed(stub);
       this.log.warn({ reason, master: this.clients.address }, 'scheduler stream lost; waiting for a master to answer');
       this.waitForMaster();
@@ -345,7 +370,7 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
     const call = this.stream;
     this.stream = undefined;
     call?.cancel();
-    this.clients.close();
+    this.masterClients?.close();
   }
 
   private holdProcess(): void {
@@ -364,7 +389,9 @@ export class SchedulerClient extends EventEmitter<SchedulerEvents> {
       const call = this.stream;
       this.stream = undefined;
       call?.cancel();
-      this.disconnect(`no event from the master in ${ms} ms`);
+      // A master silent this long is paused or cut off, though its connection may look alive:
+      // move on to the next (in HA, another leads by now, and a standby will name it).
+      this.disconnect(`no event from the master in ${ms} ms`, true);
     });
   }
 

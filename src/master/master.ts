@@ -23,7 +23,7 @@ import { lockWorkDir } from '../common/work-dir-lock.js';
 import type { MasterCore } from './core.js';
 import type { RegistryWriteError } from './effects.js';
 import { LeaderElection, type ElectionRole } from './ha/election.js';
-import { EtcdClient, type MasterAddress } from './ha/etcd-client.js';
+import { EtcdClient, type MasterAddress } from '../common/etcd-client.js';
 import { masterHttpSecurity } from './http/http-security.js';
 import type { MasterMetrics } from './metrics-port.js';
 import { EtcdRegistryStore } from './registry/etcd-store.js';

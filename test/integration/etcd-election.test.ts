@@ -2,7 +2,7 @@ import t from 'tap';
 import { systemClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logging.js';
 import { LeaderElection } from '../../src/master/ha/election.js';
-import { EtcdClient, parseEtcdUrl, type MasterAddress } from '../../src/master/ha/etcd-client.js';
+import { EtcdClient, parseEtcdUrl, type MasterAddress } from '../../src/common/etcd-client.js';
 import { EtcdRegistryStore, FencedWriteError } from '../../src/master/registry/etcd-store.js';
 import { startEtcd } from '../helpers/etcd.js';
 

@@ -8,12 +8,12 @@ import t from 'tap';
 import { notLeaderHint, statusReason } from '../../src/common/connection.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import { buildTask, SchedulerClient, type TaskStatus } from '../../src/framework-sdk/index.js';
-import { parseEtcdUrl } from '../../src/master/ha/etcd-client.js';
+import { parseEtcdUrl } from '../../src/common/etcd-client.js';
 import { startMaster, type RunningMaster } from '../../src/master/master.js';
 import { eventually, FAST_MASTER, nextEvent, startAgentForTest, tempDir, type TestLike } from '../helpers/cluster.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { testFetch } from '../helpers/http-client.js';
-import { OPERATOR, testChannel, testMasterSecurity } from '../helpers/pki.js';
+import { OPERATOR, testChannel, testMasterSecurity, testSecurity } from '../helpers/pki.js';
 
 async function startMasters(t: TestLike, etcd: TestEtcd, n: number): Promise<RunningMaster[]> {
   const masters: RunningMaster[] = [];
@@ -169,4 +169,23 @@ t.test('etcd down under load: masters refuse with NOT_LEADER naming etcd, tasks 
   t.same(outcomes.filter((o) => o.code !== grpc.status.OK && o.reason !== 'NOT_LEADER' && o.reason !== 'REGISTRY_UNAVAILABLE'), [], 'every refusal under load carried NOT_LEADER or REGISTRY_UNAVAILABLE');
   t.ok(outcomes.some((o) => o.code === grpc.status.OK) && outcomes.some((o) => o.reason === 'NOT_LEADER'), 'some calls were answered, some refused');
   t.same(updates.filter((s) => s.taskId === task.taskId && s.state !== 'RUNNING').map((s) => s.state), [], 'the framework heard no LOST or UNREACHABLE');
+});
+
+t.test('clients given etcd://... read the masters from etcd and find the leader', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const masters = await startMasters(t, etcd, 2);
+  const leader = await leaderOf(masters);
+  const agent = await startAgentForTest(t, etcd.url, { hostname: 'via-etcd' });
+  const agentId = await agent.registered(10_000);
+  t.equal(leader.core.view.agent(agentId)?.state, 'active', 'the agent registered with the leader');
+  const fw = new SchedulerClient({ master: etcd.url, security: OPERATOR, framework: { name: 'via-etcd' } });
+  t.teardown(() => fw.close());
+  const subscribed = await fw.start();
+  t.equal(leader.core.view.framework(subscribed.frameworkId)?.state, 'subscribed', 'the framework subscribed with the leader');
+
+  const empty = new SchedulerClient({ master: etcd.url, security: await testSecurity('framework', 'elsewhere').then((s) => (s.mode === 'tls' ? { ...s, credentials: { ...s.credentials, identity: { ...s.credentials.identity, cluster: 'nowhere' } } } : s)), framework: { name: 'lost' } });
+  t.teardown(() => empty.close());
+  await t.rejects(empty.start(), /etcd at 'etcd:\/\/127\.0\.0\.1:\d+' lists no master of cluster 'nowhere'/, 'a cluster with no masters in etcd is named in the error');
+  t.throws(() => new SchedulerClient({ master: 'etcd://nope', framework: { name: 'x' } }), /master: 'nope' is not HOST:PORT/, 'a malformed etcd URL is refused at once');
 });

@@ -15,7 +15,7 @@
 import type { Clock, TimerHandle } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
-import { clusterKeys, type EtcdClient, type MasterAddress } from './etcd-client.js';
+import { clusterKeys, type EtcdClient, type MasterAddress } from '../../common/etcd-client.js';
 
 /** The shortest lease etcd grants with its default timings (1.5 × election timeout, rounded up). */
 export const MIN_LEASE_TTL_MS = 2_000;

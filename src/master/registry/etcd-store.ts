@@ -8,7 +8,7 @@
  * transactions, in order; only role weights are ever set that many at once.
  */
 import { quote } from '../../common/echo.js';
-import { clusterKeys, ETCD_MAX_TXN_OPS, type EtcdClient, type EtcdOp } from '../ha/etcd-client.js';
+import { clusterKeys, ETCD_MAX_TXN_OPS, type EtcdClient, type EtcdOp } from '../../common/etcd-client.js';
 import { RegistryClosedError, RegistryCorruptError, type RegistryOp, type RegistryStore } from './registry-store.js';
 
 /** A registry write refused because this master no longer holds the leader key it was elected with. */

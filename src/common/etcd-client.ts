@@ -10,8 +10,6 @@
  */
 import { noop } from 'cockatiel';
 import { Etcd3, type IOptions } from 'etcd3';
-import { quote } from '../../common/echo.js';
-import { InvalidArgumentError } from '../../common/errors.js';
 
 /** How long one etcd call may take before it fails. */
 export const ETCD_CALL_TIMEOUT_MS = 1_500;
@@ -28,18 +26,7 @@ export interface MasterAddress {
   httpUrl: string;
 }
 
-/** The etcd endpoints of `etcd://HOST:PORT[,HOST:PORT...]`, as `http://HOST:PORT` URLs. */
-export function parseEtcdUrl(text: string, source = '--registry'): string[] {
-  const prefix = 'etcd://';
-  if (!text.startsWith(prefix)) throw new InvalidArgumentError(source, `${quote(text)} is not an etcd URL; expected etcd://HOST:PORT[,HOST:PORT...]`);
-  const hosts = text.slice(prefix.length).split(',');
-  return hosts.map((host, i) => {
-    const at = hosts.length > 1 ? `entry ${i + 1}, ${quote(host)},` : quote(host);
-    const m = /^([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(host);
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535) throw new InvalidArgumentError(source, `${at} is not HOST:PORT with a port from 1 to 65535 (etcd://127.0.0.1:2379)`);
-    return `http://${host}`;
-  });
-}
+export { parseEtcdUrl } from './connection.js';
 
 /** A registry operation as etcd applies it. */
 export type EtcdOp = { op: 'put'; key: string; value: string } | { op: 'delete'; key: string };
@@ -168,4 +155,21 @@ export function readAddress(text: string): MasterAddress | undefined {
     // not JSON
   }
   return undefined;
+}
+
+/**
+ * The live masters of `cluster` as etcd lists them, the leader first: how a client given
+ * `etcd://...` instead of a master list finds the masters. Empty when none has registered.
+ */
+export async function readMasters(endpoints: readonly string[], cluster: string): Promise<MasterAddress[]> {
+  const client = new EtcdClient(endpoints);
+  try {
+    const keys = clusterKeys(cluster);
+    const [leader, members] = await Promise.all([client.readLeader(keys.leader), client.readPrefix(keys.members)]);
+    const all = [...members.values()].map(readAddress).filter((m): m is MasterAddress => m !== undefined);
+    const first = leader.holder ? all.filter((m) => m.masterId === leader.holder!.masterId) : [];
+    return [...first, ...all.filter((m) => !first.includes(m))];
+  } finally {
+    client.close();
+  }
 }
