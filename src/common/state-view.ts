@@ -83,11 +83,28 @@ export interface RoleView {
   explanation: string[];
 }
 
+/** A master of the cluster as the leader sees it (its own entry included). */
+export interface MasterPeerView {
+  masterId: string;
+  /** gRPC HOST:PORT. */
+  address: string;
+  httpUrl: string;
+  /** leader, standby or candidate, as its /health said; 'unknown' when it did not answer. */
+  role: 'leader' | 'standby' | 'candidate' | 'unknown';
+  healthy: boolean;
+  /** When it last answered (ms since the epoch). */
+  checkedAt: number;
+  /** Why it is not healthy (its /health did not answer), or what it says about etcd. */
+  problem?: string;
+}
+
 export interface ClusterStateView {
   masterId: string;
   version: string;
   startedAt: number;
   epoch: number;
+  /** Every master of the cluster and its health (one entry, this master, when embedded); in /state, not in Operator.GetState. */
+  masters?: MasterPeerView[];
   agents: AgentView[];
   frameworks: FrameworkView[];
   roles: RoleView[];

@@ -23,6 +23,9 @@ import { lockWorkDir } from '../common/work-dir-lock.js';
 import type { MasterCore } from './core.js';
 import type { RegistryWriteError } from './effects.js';
 import { LeaderElection, type ElectionRole } from './ha/election.js';
+import { MasterPeers } from './ha/peers.js';
+import { orbitFetch } from '../common/http-client.js';
+import { INSECURE, type ClientSecurity } from '../common/credentials.js';
 import { EtcdClient, type MasterAddress } from '../common/etcd-client.js';
 import { masterHttpSecurity } from './http/http-security.js';
 import type { MasterMetrics } from './metrics-port.js';
@@ -118,6 +121,13 @@ export interface RunningMaster {
   stop(): Promise<void>;
 }
 
+/** How this master presents itself to the others' HTTP ports (its serving certificate, a master's). */
+function masterClientSecurity(security: MasterSecurity): ClientSecurity {
+  const pki = security.pki;
+  if (!pki) return INSECURE;
+  return { mode: 'tls', credentials: { caPem: pki.ca.certPem, certPem: pki.serving.certPem, keyPem: pki.serving.keyPem, identity: { cluster: pki.cluster, kind: 'master', name: 'master' } } };
+}
+
 /** The host to publish when listening on `ip`. */
 function advertisedHost(ip: string, given: string | undefined): string {
   if (given !== undefined) return given;
@@ -158,6 +168,8 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   let etcd: EtcdClient | undefined;
   let self: MasterAddress | undefined;
   const waitingForLead: ((core: MasterCore) => void)[] = [];
+  let peers: MasterPeers | undefined;
+  let peerFetch: { close(): Promise<void> } | undefined;
 
   const refusal = (): NotLeaderError => {
     const leader = election?.leader;
@@ -183,6 +195,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
       security,
       httpSecurity,
       certificates: { certValidDays: prepared.certValidDays, joinTokenTtlMs: prepared.joinTokenTtlMs },
+      masters: () => peers?.list() ?? (self ? [{ ...self, role: 'leader', healthy: true, checkedAt: clock.now() }] : []),
       onFatal,
     });
   const begin = (started: Term): void => {
@@ -302,6 +315,17 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
       onDeposed: (reason) => end(reason),
     });
     election.start();
+    const elector = election;
+    const fetcher = orbitFetch(masterClientSecurity(security), ['master']);
+    peerFetch = fetcher;
+    const address = self;
+    peers = new MasterPeers({
+      self: () => ({ address, role: elector.state, ...(elector.problem !== undefined ? { problem: `etcd: ${elector.problem}` } : {}) }),
+      members: () => elector.members(),
+      fetch: fetcher.fetch,
+      clock,
+    });
+    peers.start();
   }
 
   log.info({ masterId, epoch: term?.epoch, port, httpPort, registry: registryConfig.kind }, 'master started');
@@ -331,6 +355,8 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
           term = undefined;
           gate.shut();
         }
+        peers?.stop();
+        await peerFetch?.close();
         await election?.stop();
         grpcListener.close();
         server.forceShutdown();

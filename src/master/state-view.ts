@@ -10,7 +10,7 @@ import { formatAttributes, type Attributes } from '../common/attributes.js';
 import { formatResources, type Resources } from '../common/resources.js';
 import { scalarsToResources } from '../common/scalars.js';
 import type { TaskState, TaskStatus } from '../common/tasks.js';
-import type { AgentView, ClusterStateView, FrameworkView, RoleView, TaskView } from '../common/state-view.js';
+import type { AgentView, ClusterStateView, FrameworkView, MasterPeerView, RoleView, TaskView } from '../common/state-view.js';
 import type { MasterView } from './master-view.js';
 import type { AgentRecord, FrameworkRecord, TaskRecord } from './records.js';
 
@@ -208,12 +208,13 @@ function roleViews(view: MasterView): RoleView[] {
   }));
 }
 
-export function clusterStateView(view: MasterView): ClusterStateView {
+export function clusterStateView(view: MasterView, masters: readonly MasterPeerView[] = []): ClusterStateView {
   return {
     masterId: view.masterId,
     version: ORBIT_VERSION,
     startedAt: view.startedAt,
     epoch: view.epoch,
+    masters: [...masters],
     agents: Array.from(view.agents(), (a) => agentView(view, a)),
     frameworks: Array.from(view.frameworks(), (f) => frameworkView(view, f, resourcesText(view.offeredTo(f.info.id)))),
     roles: roleViews(view),
@@ -265,8 +266,8 @@ const AGENT_CHUNK = 1024;
  * books may change between slices; the text shows them as they were at the snapshot. Agents'
  * texts are remembered between builds (agentJson); tasks' are not (there are many more of them).
  */
-export async function clusterStateJson(view: MasterView, slices: Slices = EVENT_LOOP_SLICES): Promise<Buffer> {
-  const head = { masterId: view.masterId, version: ORBIT_VERSION, startedAt: view.startedAt, epoch: view.epoch };
+export async function clusterStateJson(view: MasterView, slices: Slices = EVENT_LOOP_SLICES, masters: readonly MasterPeerView[] = []): Promise<Buffer> {
+  const head = { masterId: view.masterId, version: ORBIT_VERSION, startedAt: view.startedAt, epoch: view.epoch, masters };
   const agents = Array.from(view.agents(), (a) => agentJson(view, a));
   const frameworks = Array.from(view.frameworks(), (f) => snapshotFramework(view, f, resourcesText(view.offeredTo(f.info.id))));
   const roles = roleViews(view);

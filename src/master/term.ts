@@ -13,6 +13,7 @@ import { MasterCore, type MasterCoreOptions } from './core.js';
 import type { RegistryWriteError } from './effects.js';
 import { withLogin } from './http/http-security.js';
 import type { HttpSecurity } from '../common/http-auth.js';
+import type { MasterPeerView } from '../common/state-view.js';
 import { OperatorSurface } from './http/operator-surface.js';
 import { routeRequest, type Handler } from './http/router.js';
 import type { MasterMetrics } from './metrics-port.js';
@@ -72,6 +73,8 @@ export interface TermOptions {
   security: MasterSecurity;
   httpSecurity: HttpSecurity | undefined;
   certificates: { certValidDays: number; joinTokenTtlMs: number };
+  /** The cluster's masters and their health, for /state and the dashboard. */
+  masters: () => MasterPeerView[];
   /** Called once, at the term's first failed registry write (the term must end). */
   onFatal(err: RegistryWriteError): void;
 }
@@ -131,7 +134,7 @@ export async function startTerm(options: TermOptions): Promise<Term> {
     operator: operatorHandlers(core, options.limits, security),
     certificates: certificatesHandlers(security, { ...options.certificates, now: () => clock.now() }),
   };
-  const route = routeRequest(withLogin(surface.attach(core), options.httpSecurity));
+  const route = routeRequest(withLogin(surface.attach(core, options.masters), options.httpSecurity));
   let stopped: Promise<void> | undefined;
   return {
     core,

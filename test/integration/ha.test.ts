@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import { notLeaderHint, statusReason } from '../../src/common/connection.js';
 import { orbitV1 } from '../../src/common/proto.js';
+import type { ClusterStateView } from '../../src/common/state-view.js';
 import { buildTask, SchedulerClient, type TaskStatus } from '../../src/framework-sdk/index.js';
 import { parseEtcdUrl } from '../../src/common/etcd-client.js';
 import { startMaster, type RunningMaster } from '../../src/master/master.js';
@@ -73,6 +74,18 @@ t.test('one master leads; standbys refuse with NOT_LEADER naming it, redirect HT
     t.equal(redirect.status, 307, 'HTTP is redirected');
     t.equal(redirect.headers.get('location'), `https://127.0.0.1:${leader.httpPort}/state?x=1`);
   }
+  const masterViews = await eventually('the leader sees every master healthy', async () => {
+    const state = (await (await testFetch(`http://127.0.0.1:${leader.httpPort}/state`)).json()) as ClusterStateView;
+    return state.masters?.length === 3 && state.masters.every((m) => m.healthy) ? state.masters : undefined;
+  });
+  t.equal(masterViews[0]!.masterId, leader.masterId, '/state lists the leader first');
+  t.same(masterViews.map((m) => m.role), ['leader', 'standby', 'standby'], 'and each master with its role');
+  t.same(new Set(masterViews.map((m) => m.masterId)), new Set(masters.map((m) => m.masterId)));
+  await standbys[0]!.stop();
+  await eventually('a stopped standby leaves the list (its member key is revoked)', async () => {
+    const state = (await (await testFetch(`http://127.0.0.1:${leader.httpPort}/state`)).json()) as ClusterStateView;
+    return state.masters?.length === 2;
+  });
   const health = (await (await testFetch(`http://127.0.0.1:${leader.httpPort}/health`)).json()) as { role: string; epoch: number };
   t.equal(health.role, 'leader');
   t.equal(health.epoch, leader.core.epoch);

@@ -6,7 +6,7 @@
  */
 import { formatAttributes } from '../../common/attributes.js';
 import { formatResources } from '../../common/resources.js';
-import type { AgentStatusView } from '../../common/state-view.js';
+import type { AgentStatusView, MasterPeerView } from '../../common/state-view.js';
 import { isTerminal, type TaskState } from '../../common/tasks.js';
 import { toScalars, type Scalars } from '../../common/scalars.js';
 import { summarizeCluster, type ClusterSummary } from '../cluster-summary.js';
@@ -76,6 +76,8 @@ export interface TaskRow {
 export interface DashboardSnapshot {
   time: number;
   master: { id: string; version: string; epoch: number; startedAt: number };
+  /** The cluster's masters and their health, this one (the leader) first. */
+  masters: MasterPeerView[];
   summary: ClusterSummary;
   agents: { total: number; rows: AgentRow[] };
   frameworks: { total: number; rows: FrameworkRow[] };
@@ -188,6 +190,7 @@ function agentRows(view: MasterView, limit: number): AgentRow[] {
 export interface SnapshotOptions {
   version: string;
   now: number;
+  masters?: MasterPeerView[];
   rows?: number;
 }
 
@@ -201,6 +204,7 @@ export function dashboardSnapshot(source: MasterView, history: ClusterHistory, o
   return {
     time: options.now,
     master: { id: source.masterId, version: options.version, epoch: source.epoch, startedAt: source.startedAt },
+    masters: options.masters ?? [],
     summary,
     agents: { total: source.agentCount(), rows: agentRows(source, rows) },
     frameworks: { total: frameworks.length, rows: frameworks.slice(0, rows).map((f) => frameworkRow(source, f)) },

@@ -9,6 +9,7 @@ import { summarizeCluster } from '../cluster-summary.js';
 import type { MasterCore } from '../core.js';
 import { ClusterHistory, sampleOf } from '../history.js';
 import type { MasterMetrics } from '../metrics-port.js';
+import type { MasterPeerView } from '../../common/state-view.js';
 import { PrometheusMetrics } from '../metrics.js';
 import { clusterStateJson, ORBIT_VERSION } from '../state-view.js';
 import { dashboardRoutes } from './dashboard-assets.js';
@@ -45,17 +46,17 @@ export class OperatorSurface {
     });
   }
 
-  /** Starts sampling and streaming from `core` and returns the HTTP routes. Call once. */
-  attach(core: MasterCore): Routes {
+  /** Starts sampling and streaming from `core` and returns the HTTP routes; `masters` lists the cluster's masters. Call once. */
+  attach(core: MasterCore, masters: () => MasterPeerView[] = () => []): Routes {
     const view = core.view;
     this.metrics.observe(view);
     const sample = (): void => this.history.addSample(sampleOf(summarizeCluster(view), this.clock.now()));
     sample();
     this.sampler = this.clock.setRepeating(this.history.sampleIntervalMs, sample);
-    this.stream = new DashboardStream(() => dashboardSnapshot(view, this.history, { version: ORBIT_VERSION, now: this.clock.now() }), this.clock, this.streamIntervalMs);
+    this.stream = new DashboardStream(() => dashboardSnapshot(view, this.history, { version: ORBIT_VERSION, now: this.clock.now(), masters: masters() }), this.clock, this.streamIntervalMs);
     this.stream.start();
     return statusRoutes({
-      stateJson: () => clusterStateJson(view),
+      stateJson: () => clusterStateJson(view, undefined, masters()),
       metrics: this.metrics,
       history: this.history,
       dashboard: dashboardRoutes(),
