@@ -100,7 +100,15 @@ async function joinCluster(options: EnrollmentOptions, token: string, path: stri
   // The first master of the list, or the leader a standby names (masters in HA), a few hops at most.
   let address = options.masters[0];
   for (let hop = 0; ; hop++) {
-    const caPem = await fetchPinnedCa(address, parsed.pin);
+    let caPem: string;
+    try {
+      caPem = await fetchPinnedCa(address, parsed.pin);
+    } catch (err) {
+      // Unreachable: the next master of the list, until each was tried (a pin mismatch is final).
+      if (err instanceof EnrollmentError || hop + 1 >= options.masters.length) throw err;
+      address = options.masters[(options.masters.indexOf(address) + 1) % options.masters.length]!;
+      continue;
+    }
     const client = joinClient(address, caPem);
     try {
       const reply = await unary<CertificateReply__Output>((cb) => client.Join({ token, csrPem, hostname: options.hostname }, { deadline: Date.now() + CALL_TIMEOUT_MS }, cb)).catch((err: grpc.ServiceError) => err);

@@ -76,6 +76,11 @@ export interface JsonServerOptions {
   limits?: Partial<HttpLimits>;
   /** HTTPS and who may call (common/http-auth.ts); absent only under --insecure (plain HTTP, open). */
   security?: HttpSecurity | undefined;
+  /**
+   * Answers a request before its caller is checked, when it returns true: a standby master's
+   * redirect to the leader, which alone can check tokens. Given only well-formed targets.
+   */
+  beforeAuth?: (req: IncomingMessage, res: ServerResponse, target: RequestTarget) => boolean;
 }
 
 /** The request's method and target, cut short, for log lines about it. */
@@ -99,6 +104,7 @@ export function createJsonServer(handle: RequestHandler, options: JsonServerOpti
     if (req.httpVersion === '1.1' && req.headers.host === undefined) return sendJson(res, 400, { error: 'an HTTP/1.1 request needs a Host header' });
     const target = parseRequestTarget(req.url);
     if (!target.ok) return sendJson(res, target.status, { error: target.problem });
+    if (options.beforeAuth?.(req, res, target)) return;
     if (security && !security.open.includes(target.pathname)) {
       const caller = httpCaller(req, security);
       if ('problem' in caller) {

@@ -152,7 +152,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const masterId = newMasterId();
   let prepared: Awaited<ReturnType<typeof prepareSecurity>>;
   try {
-    prepared = await prepareSecurity(securityConfig, options.workDir, ip, () => clock.now(), log);
+    prepared = await prepareSecurity({ ...securityConfig, sharedTokens: registryConfig.kind === 'etcd' }, options.workDir, ip, () => clock.now(), log);
   } catch (err) {
     unlock();
     throw err;
@@ -195,6 +195,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
       security,
       httpSecurity,
       certificates: { certValidDays: prepared.certValidDays, joinTokenTtlMs: prepared.joinTokenTtlMs },
+      sharedTokens: registryConfig.kind === 'etcd',
       masters: () => peers?.list() ?? (self ? [{ ...self, role: 'leader', healthy: true, checkedAt: clock.now() }] : []),
       onFatal,
     });
@@ -235,15 +236,25 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
     const problem = election?.problem;
     return { status: 'ok', masterId, role, epoch: term?.epoch ?? 0, leader: election ? (election.leader ?? null) : (self ?? null), ...(problem !== undefined ? { etcdProblem: problem } : {}) };
   };
-  const serveHttp = (req: IncomingMessage, res: ServerResponse, target: RequestTarget): void | Promise<void> => {
-    if (target.pathname === '/health') return sendJson(res, 200, health());
-    const current = gate.handlers !== undefined ? term : undefined;
-    if (current) return current.route(req, res, target);
+  /** A standby's answer to anything but /health: 307 to the leader, or 503 while none is known. */
+  const redirect = (req: IncomingMessage, res: ServerResponse): void => {
     const refused = refusal();
     const leader = refused.leader;
     if (!leader) return sendJson(res, 503, { error: refused.message, reason: 'NOT_LEADER' });
     res.writeHead(307, { location: leader.httpUrl + (req.url ?? '/'), 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ error: `this master is a standby; the leader is ${leader.httpUrl}`, reason: 'NOT_LEADER', leader }));
+  };
+  const serveHttp = (req: IncomingMessage, res: ServerResponse, target: RequestTarget): void | Promise<void> => {
+    if (target.pathname === '/health') return sendJson(res, 200, health());
+    const current = gate.handlers !== undefined ? term : undefined;
+    if (current) return current.route(req, res, target);
+    redirect(req, res);
+  };
+  // A standby redirects before checking the caller: only the leader holds the cluster's tokens.
+  const beforeAuth = (req: IncomingMessage, res: ServerResponse, target: RequestTarget): boolean => {
+    if (target.pathname === '/health' || gate.handlers !== undefined) return false;
+    redirect(req, res);
+    return true;
   };
 
   const undo = async (): Promise<void> => {
@@ -258,7 +269,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const port = grpcListener.port;
   security.peers = grpcListener.peers;
 
-  const http: HttpServer = createJsonServer(serveHttp, { log, limits: httpBounds, security: httpSecurity });
+  const http: HttpServer = createJsonServer(serveHttp, { log, limits: httpBounds, security: httpSecurity, beforeAuth });
   const httpPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.httpPort ?? 5051, ip, () => {

@@ -28,6 +28,7 @@ import { schedulerHandlers } from './rpc/scheduler-service.js';
 import { SessionTable } from './rpc/sessions.js';
 import type { WireLimits } from './rpc/wire-limits.js';
 import type { MasterSecurity } from './security/master-security.js';
+import { JoinTokens } from './security/join-tokens.js';
 
 /** The core's timings and limits, handed through as they are. */
 export const CORE_SETTINGS = [
@@ -73,6 +74,8 @@ export interface TermOptions {
   security: MasterSecurity;
   httpSecurity: HttpSecurity | undefined;
   certificates: { certValidDays: number; joinTokenTtlMs: number };
+  /** Tokens live in the registry (HA): the term loads them and keeps them there. */
+  sharedTokens: boolean;
   /** The cluster's masters and their health, for /state and the dashboard. */
   masters: () => MasterPeerView[];
   /** Called once, at the term's first failed registry write (the term must end). */
@@ -126,6 +129,7 @@ export async function startTerm(options: TermOptions): Promise<Term> {
     await registry.close();
     throw err;
   }
+  if (options.sharedTokens) options.security.useTokens(JoinTokens.of(registry.tokens(), { save: (tokens) => registry.setTokens(tokens) }));
   const streams = new OutboundStreams({ maxQueueBytes: options.wire.maxStreamQueueBytes, log, metrics: surface.metrics });
   const { security } = options;
   const handlers: TermHandlers = {

@@ -5,7 +5,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
-import { notLeaderHint, statusReason } from '../../src/common/connection.js';
+import { notLeaderHint, parseMasterList, statusReason } from '../../src/common/connection.js';
+import { agentSecurity } from '../../src/agent/enrollment.js';
+import { silentLogger } from '../../src/common/logging.js';
+import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
+import { testCa } from '../helpers/pki.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { buildTask, SchedulerClient, type TaskStatus } from '../../src/framework-sdk/index.js';
@@ -201,4 +205,31 @@ t.test('clients given etcd://... read the masters from etcd and find the leader'
   t.teardown(() => empty.close());
   await t.rejects(empty.start(), /etcd at 'etcd:\/\/127\.0\.0\.1:\d+' lists no master of cluster 'nowhere'/, 'a cluster with no masters in etcd is named in the error');
   t.throws(() => new SchedulerClient({ master: 'etcd://nope', framework: { name: 'x' } }), /master: 'nope' is not HOST:PORT/, 'a malformed etcd URL is refused at once');
+});
+
+t.test('tokens live in the registry: a join or API token made on one leader works with the next', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const masters = await startMasters(t, etcd, 2);
+  const first = await leaderOf(masters);
+  const list = masters.map((m) => m.address).join(',');
+  const certs = new (orbitV1().Certificates)(first.address, testChannel(OPERATOR));
+  const make = (api: boolean) =>
+    new Promise<string>((resolve, reject) => certs.CreateToken({ ttlSeconds: 600, description: 'ha', api }, { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res!.token))));
+  const joinToken = await make(false);
+  const apiToken = await make(true);
+  certs.close();
+
+  await first.stop();
+  const second = await leaderOf(masters.filter((m) => m !== first));
+  const joined = await agentSecurity({ workDir: tempDir(t), masters: parseMasterList(list), hostname: 'joined-after-failover', join: joinToken, log: silentLogger });
+  t.match(joined.mode === 'tls' ? joined.credentials.identity : {}, { kind: 'agent', name: /^joined-after-failover-[0-9a-f]{8}$/ }, 'the new leader knows the join token');
+  const agent = await startAgentForTest(t, list, { hostname: 'joined-after-failover', security: joined });
+  await agent.registered(10_000);
+
+  // A client with no certificate, only the token, trusting the cluster CA (as a browser or Grafana would).
+  const caOnly = new UndiciAgent({ connect: { ca: testCa.certPem, checkServerIdentity: () => undefined } });
+  t.teardown(() => caOnly.close());
+  const state = await undiciFetch(`https://127.0.0.1:${second.httpPort}/state`, { headers: { authorization: `Bearer ${apiToken}` }, dispatcher: caOnly });
+  t.equal(state.status, 200, 'the new leader takes the API token');
 });

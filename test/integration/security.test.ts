@@ -185,7 +185,7 @@ t.test('secure by default: identities bound to certificates, deny by default', a
     t.equal(plaintext, 'refused', 'plain HTTP to the TLS port gets no answer');
 
     const tokens = cluster.master.security.tokens!;
-    const { token, info } = tokens.create({ ttlMs: 60_000, description: 'grafana', nowMs: Date.now(), pin: cluster.master.security.pki!.pin, api: { principal: 'operator:grafana' } });
+    const { token, info } = await tokens.create({ ttlMs: 60_000, description: 'grafana', nowMs: Date.now(), pin: cluster.master.security.pki!.pin, api: { principal: 'operator:grafana' } });
     t.equal((await get(`${master}/state`, { authorization: `Bearer ${token}` })).status, 200, 'an API token opens /state');
     t.equal((await get(`${master}/state`, { authorization: 'Bearer oat1.aaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' })).status, 401, 'a made-up token does not');
     t.equal((await get(`${agent}/state`, { authorization: `Bearer ${token}` })).status, 401, "agents take no bearer tokens");
@@ -194,7 +194,7 @@ t.test('secure by default: identities bound to certificates, deny by default', a
     t.match(login.headers.get('set-cookie') ?? '', /^orbit_token=oat1\.[a-z0-9.]+; HttpOnly; Secure; SameSite=Strict; Path=\/$/);
     t.equal((await get(`${master}/state`, { cookie: `orbit_token=${token}` })).status, 200, 'the cookie opens the rest');
     t.equal((await get(`${master}/login?token=nope`)).status, 401, '/login with a bad token is 401');
-    tokens.revoke(info.id);
+    await tokens.revoke(info.id);
     t.equal((await get(`${master}/state`, { authorization: `Bearer ${token}` })).status, 401, 'a revoked token no longer opens anything');
   });
 

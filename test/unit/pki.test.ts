@@ -93,7 +93,7 @@ t.test('join tokens: kept hashed, checked against the CA pin, expiring and revoc
   const file = join(dir, 'tokens.json');
   const pin = caPin(ca.certPem);
   const tokens = JoinTokens.open(file);
-  const made = tokens.create({ ttlMs: 60_000, description: 'rack 1', nowMs: 1_000, pin });
+  const made = await tokens.create({ ttlMs: 60_000, description: 'rack 1', nowMs: 1_000, pin });
   const parsed = parseJoinToken(made.token);
   t.equal(parsed.pin, pin, 'the token carries the pin');
   t.notOk(readFileSync(file, 'utf8').includes(parsed.secret), 'the secret is not kept, only its hash');
@@ -104,10 +104,10 @@ t.test('join tokens: kept hashed, checked against the CA pin, expiring and revoc
   const otherPin = caPin((await createCa('c1', now, 1)).certPem);
   t.throws(() => tokens.check(made.token, 2_000, otherPin), /not this cluster's CA/);
   t.throws(() => tokens.check('garbage', 2_000, pin), /is not a join token/);
-  t.ok(tokens.revoke(made.info.id));
-  t.notOk(tokens.revoke(made.info.id), 'revoking twice is false');
+  t.ok(await tokens.revoke(made.info.id));
+  t.notOk(await tokens.revoke(made.info.id), 'revoking twice is false');
   t.throws(() => tokens.check(made.token, 2_000, pin), /unknown or revoked/);
-  t.throws(() => tokens.create({ ttlMs: 400 * 86_400_000, description: '', nowMs: 0, pin }), /to 365 days/);
+  await t.rejects(tokens.create({ ttlMs: 400 * 86_400_000, description: '', nowMs: 0, pin }), /to 365 days/);
   writeFileSync(file, '{');
   t.throws(() => JoinTokens.open(file), /is corrupt/);
 });

@@ -14,6 +14,7 @@ import { RegistryClosedError, RegistryCorruptError, type RegistryOp, type Regist
 /** A registry write refused because this master no longer holds the leader key it was elected with. */
 export class FencedWriteError extends Error {
   override readonly name = 'FencedWriteError';
+  readonly reason = 'NOT_LEADER' as const;
   constructor(readonly epoch: number) {
     super(`the write was refused: this master no longer leads (its epoch ${epoch} is not the leader key's)`);
   }

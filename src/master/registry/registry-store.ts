@@ -1,13 +1,14 @@
 /**
  * The master's durable state goes through this port: a small key-value store whose writes are
  * durable when they resolve. Embedded default: an append-only, fsync'd log in the master's work
- * dir (log-store.ts). HA: etcd, every write a transaction fenced on the leader key (later).
+ * dir (log-store.ts). HA: etcd, every write a transaction fenced on the leader key (etcd-store.ts).
  *
  * Keys (values are JSON):
  *   agent/ID        AgentEntry        admitted, unreachable or gone agents
  *   framework/ID    FrameworkEntry    framework infos and failover deadlines
  *   weight/ROLE     number            role weights
  *   quota/ROLE      QuotaEntry        quota guarantee and limit, in the resource text form
+ *   security/tokens {tokens}          join and API tokens, hashed (HA only; embedded: the work dir)
  * Tasks are not here: after a master restart they come back from agent re-registration.
  */
 export type RegistryOp = { op: 'put'; key: string; value: unknown } | { op: 'delete'; key: string };

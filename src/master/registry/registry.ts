@@ -12,6 +12,7 @@ import { InvalidArgumentError } from '../../common/errors.js';
 import { within } from '../../common/task-limits.js';
 import { ROLE_WEIGHT } from '../quota.js';
 import { RegistryCorruptError, type RegistryOp, type RegistryStore } from './registry-store.js';
+import { isTokenList, type StoredToken } from '../security/join-tokens.js';
 
 export { MemoryRegistryStore } from './memory-store.js';
 
@@ -68,7 +69,8 @@ export type RegistryChange =
   | { kind: 'remove-framework'; id: string }
   | { kind: 'set-weight'; role: string; weight: number }
   | { kind: 'set-quota'; role: string; entry: QuotaEntry }
-  | { kind: 'remove-quota'; role: string };
+  | { kind: 'remove-quota'; role: string }
+  | { kind: 'set-tokens'; tokens: readonly StoredToken[] };
 
 /** Builders for RegistryChange, one per setter: `registry.update([registryChange.putAgent(a), ...])`. */
 export const registryChange = {
@@ -79,6 +81,7 @@ export const registryChange = {
   setWeight: (role: string, weight: number): RegistryChange => ({ kind: 'set-weight', role, weight }),
   setQuota: (role: string, entry: QuotaEntry): RegistryChange => ({ kind: 'set-quota', role, entry }),
   removeQuota: (role: string): RegistryChange => ({ kind: 'remove-quota', role }),
+  setTokens: (tokens: readonly StoredToken[]): RegistryChange => ({ kind: 'set-tokens', tokens }),
 };
 
 /** Role weight when none is stored. */
@@ -88,6 +91,8 @@ const AGENT = 'agent/';
 const FRAMEWORK = 'framework/';
 const WEIGHT = 'weight/';
 const QUOTA = 'quota/';
+/** The masters' join and API tokens, in HA (an embedded master keeps them in its work dir). */
+const TOKENS = 'security/tokens';
 
 /** Typed registry over a RegistryStore; create with `Registry.recover`. Returned entries are frozen. */
 export class Registry {
@@ -95,6 +100,7 @@ export class Registry {
   private readonly frameworkMap = new Map<string, FrameworkEntry>();
   private readonly weightMap = new Map<string, number>();
   private readonly quotaMap = new Map<string, QuotaEntry>();
+  private tokenList: readonly StoredToken[] = [];
   private applied: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly store: RegistryStore) {}
@@ -181,6 +187,16 @@ export class Registry {
     return this.update([registryChange.removeQuota(role)]);
   }
 
+  /** The join and API tokens kept here (HA), hashed. */
+  tokens(): readonly StoredToken[] {
+    return this.tokenList;
+  }
+
+  /** Replaces the tokens kept here. */
+  setTokens(tokens: readonly StoredToken[]): Promise<void> {
+    return this.update([registryChange.setTokens(tokens)]);
+  }
+
   /**
    * Applies the changes as one atomic store write, then to the in-memory copy. Throws
    * InvalidArgumentError (field named, nothing written) for a malformed entry. If the store write
@@ -245,6 +261,10 @@ export class Registry {
         const role = text(change.role, `${at}.role`);
         return { op: del(QUOTA + role), apply: () => this.quotaMap.delete(role) };
       }
+      case 'set-tokens': {
+        const tokens = readTokens({ tokens: change.tokens }, `${at}`);
+        return { op: put(TOKENS, { tokens }), apply: () => (this.tokenList = tokens) };
+      }
       default: {
         const unknown: never = change;
         throw new ShapeError(`${at}.kind`, `is not a registry change: ${JSON.stringify((unknown as { kind: unknown }).kind)}`);
@@ -265,8 +285,16 @@ export class Registry {
       this.weightMap.set(text(key.slice(WEIGHT.length), 'role'), readWeight(value, 'value'));
     } else if (key.startsWith(QUOTA)) {
       this.quotaMap.set(text(key.slice(QUOTA.length), 'role'), readQuota(value, 'value'));
+    } else if (key === TOKENS) {
+      this.tokenList = readTokens(value, 'value');
     }
   }
+}
+
+function readTokens(v: unknown, at: string): readonly StoredToken[] {
+  const list = record(v, at).tokens;
+  if (!isTokenList(list)) throw new ShapeError(`${at}.tokens`, 'is not a list of tokens (id, secretHash, description, createdMs, expiresMs)');
+  return Object.freeze(list.map((t) => Object.freeze({ ...t })));
 }
 
 const put = (key: string, value: unknown): RegistryOp => ({ op: 'put', key, value });

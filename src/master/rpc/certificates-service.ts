@@ -128,7 +128,7 @@ export function certificatesHandlers(security: MasterSecurity, settings: Certifi
         if (kind !== 'operator') throw new InvalidArgumentError('principal', `${quote(owner)}: an API token stands for an operator principal, operator:NAME`);
         api = { principal: owner };
       }
-      const made = tokens.create({ ttlMs, description: req.description, nowMs: settings.now(), pin: pki.pin, ...(api ? { api } : {}) });
+      const made = await tokens.create({ ttlMs, description: req.description, nowMs: settings.now(), pin: pki.pin, ...(api ? { api } : {}) });
       object(made.info.id);
       return { token: made.token, info: tokenInfo(made.info) };
     }),
@@ -142,7 +142,7 @@ export function certificatesHandlers(security: MasterSecurity, settings: Certifi
       object(req.id);
       security.authorize(principal, { action: 'manage_tokens' }, 'revoke join tokens');
       if (!/^[a-z0-9]{6}$/.test(req.id)) throw new InvalidArgumentError('id', `${quote(req.id)} is not a token id (six letters and digits)`);
-      if (!tokens.revoke(req.id)) throw new InvalidArgumentError('id', `there is no join token ${quote(req.id)}`);
+      if (!(await tokens.revoke(req.id))) throw new InvalidArgumentError('id', `there is no join token ${quote(req.id)}`);
       return { message: `join token ${req.id} revoked` };
     }),
   };

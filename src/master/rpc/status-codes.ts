@@ -15,6 +15,7 @@ const CODES: Record<string, grpc.status> = {
   UnauthenticatedError: grpc.status.UNAUTHENTICATED,
   PermissionDeniedError: grpc.status.PERMISSION_DENIED,
   NotLeaderError: grpc.status.UNAVAILABLE,
+  FencedWriteError: grpc.status.UNAVAILABLE,
 };
 
 /**

@@ -1,6 +1,7 @@
 /**
- * The master's tokens, in one JSON file in its work dir, replaced atomically; secrets are kept only
- * as SHA-256 hashes. Two kinds:
+ * The master's tokens, kept by a TokenSink — one JSON file in the work dir, replaced atomically
+ * (embedded), or the registry in etcd (HA, so that every master that leads knows them); secrets
+ * are kept only as SHA-256 hashes. A change is durable before it is made in memory. Two kinds:
  *   join  `ojt1.ID.SECRET.PIN`: how an agent gets its certificate without anyone copying keys; the
  *         pin of the cluster CA (kubeadm's discovery token CA hash) lets the agent check whom it is
  *         talking to before it sends the secret.
@@ -28,9 +29,21 @@ export interface JoinTokenInfo {
   expiresMs: number;
 }
 
-interface StoredToken extends JoinTokenInfo {
+/** A token as kept: its info and the hash of its secret. */
+export interface StoredToken extends JoinTokenInfo {
   /** Hex SHA-256 of the secret. */
   secretHash: string;
+}
+
+/** Where tokens are kept; `save` resolves once the list is durable. */
+export interface TokenSink {
+  save(tokens: readonly StoredToken[]): Promise<void>;
+}
+
+/** True when `value` is a list of stored tokens (the shape checked when one is read back). */
+export function isTokenList(value: unknown): value is StoredToken[] {
+  return Array.isArray(value) && value.every((t: Partial<StoredToken>) =>
+    typeof t === 'object' && t !== null && typeof t.id === 'string' && typeof t.secretHash === 'string' && typeof t.description === 'string' && typeof t.createdMs === 'number' && typeof t.expiresMs === 'number');
 }
 
 /** The most tokens kept at once: enough for any fleet's joins; a leak past it is refused. */
@@ -50,11 +63,12 @@ function hash(secret: string): string {
 }
 
 export class JoinTokens {
-  private constructor(private readonly path: string, private tokens: StoredToken[]) {}
+  private constructor(private readonly sink: TokenSink, private tokens: readonly StoredToken[]) {}
 
   /** Reads the token file (an absent file is no tokens); a corrupt one throws naming it. */
   static open(path: string): JoinTokens {
-    if (!existsSync(path)) return new JoinTokens(path, []);
+    const sink: TokenSink = { save: async (tokens) => writeFileAtomic(path, `${JSON.stringify({ tokens }, null, 2)}\n`) };
+    if (!existsSync(path)) return new JoinTokens(sink, []);
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -62,10 +76,13 @@ export class JoinTokens {
       throw new Error(`join token file ${path} is corrupt (${(err as Error).message}); remove it to start with no tokens`);
     }
     const list = (parsed as { tokens?: unknown }).tokens;
-    const ok = Array.isArray(list) && list.every((t: Partial<StoredToken>) =>
-      typeof t.id === 'string' && typeof t.secretHash === 'string' && typeof t.description === 'string' && typeof t.createdMs === 'number' && typeof t.expiresMs === 'number');
-    if (!ok) throw new Error(`join token file ${path} is not a token list; remove it to start with no tokens`);
-    return new JoinTokens(path, list as StoredToken[]);
+    if (!isTokenList(list)) throw new Error(`join token file ${path} is not a token list; remove it to start with no tokens`);
+    return new JoinTokens(sink, list);
+  }
+
+  /** Tokens already read back (and shape-checked) from elsewhere, kept by `sink` from now on. */
+  static of(tokens: readonly StoredToken[], sink: TokenSink): JoinTokens {
+    return new JoinTokens(sink, tokens);
   }
 
   /** Tokens not yet expired, oldest first. */
@@ -73,8 +90,8 @@ export class JoinTokens {
     return this.tokens.filter((t) => t.expiresMs === 0 || t.expiresMs > nowMs).map(({ secretHash: _, ...info }) => info);
   }
 
-  /** Makes a token; `ttlMs` 0 never expires. Written before it is returned. Expired tokens are dropped. */
-  create(options: { ttlMs: number; description: string; nowMs: number; pin: string; api?: { principal: string } }): { token: string; info: JoinTokenInfo } {
+  /** Makes a token; `ttlMs` 0 never expires. Durable before it is returned. Expired tokens are dropped. */
+  async create(options: { ttlMs: number; description: string; nowMs: number; pin: string; api?: { principal: string } }): Promise<{ token: string; info: JoinTokenInfo }> {
     if (!(options.ttlMs >= 0 && options.ttlMs <= MAX_TOKEN_TTL_MS)) throw new Error(`a join token lives 0 (never expires) to ${MAX_TOKEN_TTL_MS / 86_400_000} days`);
     const live = this.tokens.filter((t) => t.expiresMs === 0 || t.expiresMs > options.nowMs);
     if (live.length >= MAX_JOIN_TOKENS) throw new Error(`there are ${live.length} join tokens already, the most kept; revoke some first`);
@@ -90,15 +107,15 @@ export class JoinTokens {
       createdMs: options.nowMs,
       expiresMs: options.ttlMs === 0 ? 0 : options.nowMs + options.ttlMs,
     };
-    this.save([...live, { ...info, secretHash: hash(secret) }]);
+    await this.save([...live, { ...info, secretHash: hash(secret) }]);
     return { token: api ? `oat1.${id}.${secret}` : formatJoinToken(id, secret, options.pin), info };
   }
 
-  /** Revokes a token by id; false when there is none. */
-  revoke(id: string): boolean {
+  /** Revokes a token by id (durably); false when there is none. */
+  async revoke(id: string): Promise<boolean> {
     const kept = this.tokens.filter((t) => t.id !== id);
     if (kept.length === this.tokens.length) return false;
-    this.save(kept);
+    await this.save(kept);
     return true;
   }
 
@@ -131,8 +148,8 @@ export class JoinTokens {
     return timingSafeEqual(Buffer.from(stored.secretHash, 'hex'), Buffer.from(hash(match[2]!), 'hex')) ? stored.principal : undefined;
   }
 
-  private save(tokens: StoredToken[]): void {
-    writeFileAtomic(this.path, `${JSON.stringify({ tokens }, null, 2)}\n`);
+  private async save(tokens: readonly StoredToken[]): Promise<void> {
+    await this.sink.save(tokens);
     this.tokens = tokens;
   }
 }

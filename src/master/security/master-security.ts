@@ -62,6 +62,11 @@ export class MasterSecurity {
     return this.o.tokens;
   }
 
+  /** Uses `tokens` from now on (a master in HA, at the start of each term it leads: the registry's); a no-op under --insecure. */
+  useTokens(tokens: JoinTokens): void {
+    if (this.o.pki) this.o.tokens = tokens;
+  }
+
   get policyFile(): string | undefined {
     return this.o.policyFile;
   }

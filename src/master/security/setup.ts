@@ -37,6 +37,8 @@ export interface SecurityConfig {
   joinTokenTtlMs?: number;
   /** More names and addresses for the master's certificate (`--advertise`). */
   extraNames?: readonly string[];
+  /** Tokens live in the registry (masters in HA, each term loads them): none are kept in the work dir. */
+  sharedTokens?: boolean;
 }
 
 /** What start-up made: the runtime security, and what to tell the operator. */
@@ -53,7 +55,7 @@ async function loadPolicy(file: string | undefined): Promise<Policy> {
 }
 
 /** The join token in `path` when it still works; else a new one (first start) or none. */
-function keptJoinToken(path: string, tokens: JoinTokens, pki: ClusterPki, ttlMs: number, now: number, firstStart: boolean): string | undefined {
+async function keptJoinToken(path: string, tokens: JoinTokens, pki: ClusterPki, ttlMs: number, now: number, firstStart: boolean): Promise<string | undefined> {
   if (existsSync(path)) {
     const text = readFileSync(path, 'utf8').trim();
     try {
@@ -64,7 +66,7 @@ function keptJoinToken(path: string, tokens: JoinTokens, pki: ClusterPki, ttlMs:
     }
   }
   if (!firstStart) return undefined;
-  const { token } = tokens.create({ ttlMs, description: 'made at first start', nowMs: now, pin: pki.pin });
+  const { token } = await tokens.create({ ttlMs, description: 'made at first start', nowMs: now, pin: pki.pin });
   writeFileAtomic(path, `${token}\n`);
   return token;
 }
@@ -90,8 +92,13 @@ export async function prepareSecurity(config: SecurityConfig, workDir: string, l
       now: new Date(now()),
       log,
     });
-    tokens = JoinTokens.open(join(securityDir, 'join-tokens.json'));
-    joinToken = keptJoinToken(join(securityDir, 'join-token'), tokens, pki, joinTokenTtlMs, now(), firstStart);
+    if (config.sharedTokens) {
+      // Until this master leads (and loads the registry's), it knows no token: nothing is checked here.
+      tokens = JoinTokens.of([], { save: () => Promise.reject(new Error('tokens are kept in the registry, and this master does not lead')) });
+    } else {
+      tokens = JoinTokens.open(join(securityDir, 'join-tokens.json'));
+      joinToken = await keptJoinToken(join(securityDir, 'join-token'), tokens, pki, joinTokenTtlMs, now(), firstStart);
+    }
   }
   const audit: AuditSink = openAuditLog(config.auditLogPath ?? join(workDir, 'audit.log'), log, now);
   const security = new MasterSecurity({ pki, tokens, policy, policyFile: config.policyFile, audit, log, now });
