@@ -12,7 +12,7 @@ import type { IdentityKind } from './pki.js';
 export type { Response } from 'undici';
 
 /** A fetch that presents `security`'s certificate. */
-export type OrbitFetch = (url: string, init?: { signal?: AbortSignal; method?: string; headers?: Record<string, string> }) => Promise<Response>;
+export type OrbitFetch = (url: string, init?: { signal?: AbortSignal; method?: string; headers?: Record<string, string>; redirect?: 'follow' | 'manual' | 'error' }) => Promise<Response>;
 
 /** `https://HOST:PORT` (or `http://` under --insecure), with an IPv6 host in brackets. */
 export function baseUrl(security: ClientSecurity, host: string, port: number): string {

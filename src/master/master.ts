@@ -8,14 +8,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { callLimits, type CallLimits } from '../common/call-limits.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { errorMessage, NotLeaderError } from '../common/errors.js';
-import { createJsonServer, httpLimits, sendJson, type HttpLimits } from '../common/http-json.js';
-import type { RequestTarget } from '../common/http-request.js';
+import { createJsonServer, httpLimits, type HttpLimits } from '../common/http-json.js';
 import { newMasterId } from '../common/ids.js';
 import { silentLogger, type Logger } from '../common/logging.js';
 import { orbitV1 } from '../common/proto.js';
@@ -28,6 +27,7 @@ import { orbitFetch } from '../common/http-client.js';
 import { INSECURE, type ClientSecurity } from '../common/credentials.js';
 import { EtcdClient, type MasterAddress } from '../common/etcd-client.js';
 import { masterHttpSecurity } from './http/http-security.js';
+import { leaderRouting } from './http/leader-routing.js';
 import type { MasterMetrics } from './metrics-port.js';
 import { EtcdRegistryStore } from './registry/etcd-store.js';
 import { LogRegistryStore } from './registry/log-store.js';
@@ -232,30 +232,12 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   server.addService(v1.Certificates.service, gate.service(v1.Certificates.service, (h) => h.certificates));
 
   const health = (): MasterHealth => {
-    const role = election ? election.state : 'leader';
+    // Elected but not yet leading (its term is reading the registry): not a leader to clients yet.
+    const role = !election ? 'leader' : election.state === 'leader' && !term ? 'candidate' : election.state;
     const problem = election?.problem;
     return { status: 'ok', masterId, role, epoch: term?.epoch ?? 0, leader: election ? (election.leader ?? null) : (self ?? null), ...(problem !== undefined ? { etcdProblem: problem } : {}) };
   };
-  /** A standby's answer to anything but /health: 307 to the leader, or 503 while none is known. */
-  const redirect = (req: IncomingMessage, res: ServerResponse): void => {
-    const refused = refusal();
-    const leader = refused.leader;
-    if (!leader) return sendJson(res, 503, { error: refused.message, reason: 'NOT_LEADER' });
-    res.writeHead(307, { location: leader.httpUrl + (req.url ?? '/'), 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(JSON.stringify({ error: `this master is a standby; the leader is ${leader.httpUrl}`, reason: 'NOT_LEADER', leader }));
-  };
-  const serveHttp = (req: IncomingMessage, res: ServerResponse, target: RequestTarget): void | Promise<void> => {
-    if (target.pathname === '/health') return sendJson(res, 200, health());
-    const current = gate.handlers !== undefined ? term : undefined;
-    if (current) return current.route(req, res, target);
-    redirect(req, res);
-  };
-  // A standby redirects before checking the caller: only the leader holds the cluster's tokens.
-  const beforeAuth = (req: IncomingMessage, res: ServerResponse, target: RequestTarget): boolean => {
-    if (target.pathname === '/health' || gate.handlers !== undefined) return false;
-    redirect(req, res);
-    return true;
-  };
+  const routing = leaderRouting({ health, refusal, leading: () => (gate.handlers !== undefined ? term?.route : undefined) });
 
   const undo = async (): Promise<void> => {
     await term?.stop();
@@ -269,7 +251,7 @@ export async function startMaster(options: MasterOptions): Promise<RunningMaster
   const port = grpcListener.port;
   security.peers = grpcListener.peers;
 
-  const http: HttpServer = createJsonServer(serveHttp, { log, limits: httpBounds, security: httpSecurity, beforeAuth });
+  const http: HttpServer = createJsonServer(routing.serve, { log, limits: httpBounds, security: httpSecurity, beforeAuth: routing.beforeAuth });
   const httpPort = await new Promise<number>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.httpPort ?? 5051, ip, () => {

@@ -22,6 +22,9 @@ export interface PrometheusMetricsOptions {
   forward?: MasterMetrics;
 }
 
+/** A standby's whole /metrics: it has no cluster to report, only that it does not lead. */
+export const STANDBY_METRICS = '# HELP orbit_master_leader 1 on the master that leads (an embedded master always does); a standby reports 0.\n# TYPE orbit_master_leader gauge\norbit_master_leader 0\n';
+
 export class PrometheusMetrics implements MasterMetrics {
   readonly registry = new Registry();
   private books: MasterView | undefined;
@@ -46,6 +49,8 @@ export class PrometheusMetrics implements MasterMetrics {
     const registers = [this.registry];
     // Event-loop delay sampled every 1 ms (prom-client's default, 10 ms, reads about 10 ms on an idle loop).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1 });
+    // These metrics exist only while this master leads (a standby's /metrics is STANDBY_METRICS).
+    new Gauge({ name: 'orbit_master_leader', help: '1 on the master that leads (an embedded master always does); a standby reports 0.', registers }).set(1);
     this.made = new Counter({ name: 'orbit_offers_made_total', help: 'Offers sent to frameworks.', registers });
     this.accepted = new Counter({ name: 'orbit_offers_accepted_total', help: 'Offers accepted by frameworks.', registers });
     this.declined = new Counter({ name: 'orbit_offers_declined_total', help: 'Offers declined by frameworks.', registers });

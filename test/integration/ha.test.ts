@@ -77,6 +77,9 @@ t.test('one master leads; standbys refuse with NOT_LEADER naming it, redirect HT
     const redirect = await testFetch(`http://127.0.0.1:${standby.httpPort}/state?x=1`, { redirect: 'manual' });
     t.equal(redirect.status, 307, 'HTTP is redirected');
     t.equal(redirect.headers.get('location'), `https://127.0.0.1:${leader.httpPort}/state?x=1`);
+    const metrics = await testFetch(`http://127.0.0.1:${standby.httpPort}/metrics`, { redirect: 'manual' });
+    t.equal(metrics.status, 200, 'a standby serves its own /metrics, not the leader’s');
+    t.match(await metrics.text(), /^orbit_master_leader 0$/m);
   }
   const masterViews = await eventually('the leader sees every master healthy', async () => {
     const state = (await (await testFetch(`http://127.0.0.1:${leader.httpPort}/state`)).json()) as ClusterStateView;
@@ -90,6 +93,7 @@ t.test('one master leads; standbys refuse with NOT_LEADER naming it, redirect HT
     const state = (await (await testFetch(`http://127.0.0.1:${leader.httpPort}/state`)).json()) as ClusterStateView;
     return state.masters?.length === 2;
   });
+  t.match(await (await testFetch(`http://127.0.0.1:${leader.httpPort}/metrics`)).text(), /^orbit_master_leader 1$/m, 'the leader says it leads');
   const health = (await (await testFetch(`http://127.0.0.1:${leader.httpPort}/health`)).json()) as { role: string; epoch: number };
   t.equal(health.role, 'leader');
   t.equal(health.epoch, leader.core.epoch);

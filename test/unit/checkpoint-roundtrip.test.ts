@@ -132,7 +132,7 @@ function masterLaunches(m: TaskInfo__Output): TaskSpec | undefined {
 /** The run_task command the agent gets for a launch, as it decodes it. */
 function runTaskOverTheWire(spec: TaskSpec): RunTask__Output {
   const m = overTheWire(taskToProto(spec));
-  return { framework: { ...frameworkInfoToProto(FW), labels: [], roles: FW.roles } as RunTask__Output['framework'], task: m };
+  return { framework: { ...frameworkInfoToProto(FW), labels: [], roles: FW.roles } as RunTask__Output['framework'], task: m, acceptedAt: 0 };
 }
 
 const fakeContainerizer = (kind: 'docker' | 'process' | 'simulated'): Containerizer => ({

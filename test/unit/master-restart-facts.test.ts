@@ -92,8 +92,8 @@ t.test('an update the agent resends after re-registering is not added to the his
   const m = await restarted(t);
   const reported = runningTask('t1');
   await m.reregister([reported]);
-  m.core.agentStatusUpdate(AGENT_ID, reported.history[1]!);
-  m.core.agentStatusUpdate(AGENT_ID, reported.history[2]!);
+  m.core.agentStatusUpdate(AGENT_ID, reported.history![1]!);
+  m.core.agentStatusUpdate(AGENT_ID, reported.history![2]!);
   const record = m.view.task(FW_ID, 't1')!;
   t.equal(record.statuses.length, 3, 'the resent updates were there already');
   t.equal(record.healthy, true, 'an older resent update does not undo the newer health');
