@@ -78,7 +78,7 @@ if (!existsSync(CHROMIUM)) {
     });
 
     // As an operator would: an API token, once, through /login; the cookie it sets opens the rest.
-    const { token } = master.security.tokens!.create({ ttlMs: 3_600_000, description: 'browser test', nowMs: Date.now(), pin: master.security.pki!.pin, api: { principal: 'operator:viewer' } });
+    const { token } = await master.security.tokens!.create({ ttlMs: 3_600_000, description: 'browser test', nowMs: Date.now(), pin: master.security.pki!.pin, api: { principal: 'operator:viewer' } });
     await page.goto(`${base}/login?token=${token}`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
     t.equal(new URL(page.url()).pathname, '/', 'the login went on to the dashboard');

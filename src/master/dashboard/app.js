@@ -3,7 +3,7 @@
 // is inline SVG (chart.js). The snapshot's shape is DashboardSnapshot in
 // src/master/http/dashboard-feed.ts.
 import { chartSpan, legendItem, lineChart, niceMax } from './chart.js';
-import { esc, fmtAge, fmtClock, fmtPair, fmtQty, pct, trimNum } from './format.js';
+import { esc, fmtAge, fmtClock, fmtPair, fmtQty, pct, safeHref, trimNum } from './format.js';
 
 const KINDS = ['cpus', 'mem', 'disk'];
 const KIND_LABEL = { cpus: 'CPUs', mem: 'Memory', disk: 'Disk', gpus: 'GPUs' };
@@ -19,6 +19,8 @@ const EVENT_TONE = {
   'agent-disconnected': 'warn', 'agent-unreachable': 'bad', 'agent-gone': 'bad', 'agent-draining': 'drain',
   'framework-subscribed': 'info', 'framework-disconnected': 'warn', 'framework-removed': '', 'task-ended': 'bad',
 };
+/** A master's role as its /health said: the leader stands out, 'unknown' is one that did not answer. */
+const ROLE_TONE = { leader: 'lead', standby: '', candidate: 'info', unknown: 'bad' };
 const HOUR_MS = 60 * 60 * 1000;
 
 const view = {
@@ -61,9 +63,50 @@ function capNote(shown, total, noun) {
 
 // ---- sections -----------------------------------------------------------------------------
 
+/** Whether the masters need no card: one master (embedded, or alone in HA), and healthy. */
+function mastersCompact(masters) {
+  return masters.length <= 1 && masters.every((m) => m.healthy);
+}
+
+/** After the master's id in the header: "single master", or "leader of 3" linking to the Masters card. */
+function mastersSummary(masters) {
+  if (masters.length === 0) return '';
+  if (mastersCompact(masters)) return ' · <span id="masters-summary">single master</span>';
+  const unhealthy = masters.filter((m) => !m.healthy).length;
+  return ` · <a href="#masters-card" id="masters-summary">leader of ${masters.length}</a>${unhealthy > 0 ? ` <span class="health bad">${unhealthy} unhealthy</span>` : ''}`;
+}
+
 function renderHeader(s) {
   const m = s.master;
-  setHtml($('master-info'), `master <b>${esc(m.id)}</b> · v${esc(m.version)} · epoch ${esc(m.epoch)} · up <span data-since="${m.startedAt}">${fmtAge(view.now - m.startedAt)}</span>`);
+  setHtml($('master-info'), `master <b>${esc(m.id)}</b>${mastersSummary(s.masters ?? [])} · v${esc(m.version)} · epoch ${esc(m.epoch)} · up <span data-since="${m.startedAt}">${fmtAge(view.now - m.startedAt)}</span>`);
+}
+
+/** One master: its address (a link to its HTTP port), role and health; the first is the one serving this page. */
+function masterItem(p, index) {
+  const href = safeHref(p.httpUrl);
+  const address = href ? `<a href="${esc(href)}">${esc(p.address)}</a>` : `<span>${esc(p.address)}</span>`;
+  const tone = Object.hasOwn(ROLE_TONE, p.role) ? ROLE_TONE[p.role] : 'bad';
+  // The serving master answered just now; for another, checkedAt is when its /health last answered.
+  const since = Number(p.checkedAt) || 0;
+  const answered = !p.healthy && index > 0
+    ? `<span class="muted">last answered <span data-since="${since}">${fmtAge(view.now - since)}</span> ago</span>` : '';
+  return `<div class="peer${p.role === 'leader' ? ' leader' : ''}" data-master-id="${esc(p.masterId)}" data-role="${esc(p.role)}" data-healthy="${p.healthy ? 'true' : 'false'}">
+      <div class="peer-head"><span class="mono" title="${esc(p.address)}">${address}</span>${pill(p.role, tone)}</div>
+      <div class="peer-foot">${healthCell(p.healthy)} ${answered}</div>
+      ${p.problem ? `<div class="problem">${esc(p.problem)}</div>` : ''}
+      <div class="id">${esc(p.masterId)}${index === 0 ? ' · this page' : ''}</div>
+    </div>`;
+}
+
+function renderMasters(s) {
+  const masters = s.masters ?? [];
+  const card = $('masters-card');
+  card.hidden = mastersCompact(masters);
+  if (card.hidden) return;
+  const unhealthy = masters.filter((m) => !m.healthy).length;
+  $('count-masters').textContent = String(masters.length);
+  setHtml($('masters-note'), unhealthy > 0 ? pill(`${unhealthy} unhealthy`, 'bad') : 'all healthy');
+  setHtml($('masters'), masters.map(masterItem).join(''));
 }
 
 function resourceTile(kind, s) {
@@ -242,6 +285,7 @@ function render() {
   const s = view.snap;
   if (!s) return;
   renderHeader(s);
+  renderMasters(s);
   renderTiles(s);
   renderCharts();
   renderEvents(s);

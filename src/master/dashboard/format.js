@@ -51,3 +51,8 @@ export function fmtAge(ms) {
 export function fmtClock(ms) {
   return new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
 }
+
+/** `url` when it is an http(s) URL, to be linked to; '' for anything else (what etcd holds is not trusted to be one). */
+export function safeHref(url) {
+  return typeof url === 'string' && /^https?:\/\/[^\s"'<>]+$/i.test(url) ? url : '';
+}
