@@ -4,78 +4,32 @@
 // Docker containers when a Docker engine answers, plain processes otherwise — prints their progress
 // and the status URL, then stops everything it started (by PID). Security is on, as always: the
 // agents join with the token the master made, and the demo acts as the master's admin.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+//
+// `npm run demo -- --ha` runs scripts/demo-ha.js instead: three masters on etcd, the leader killed
+// half-way through the run. `--keep` (either demo) keeps the cluster up until Ctrl-C.
+import { readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { DemoProcesses, demoWorkDir, freePort, requireBuild, root, taskRuntime } from './demo-support.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(root, 'bin/orbit.js');
 const keep = process.argv.includes('--keep');
 
-if (!existsSync(join(root, 'dist/examples/demo-framework.js'))) {
-  console.error('demo: build first (npm ci builds; or run npm run build)');
-  process.exit(1);
+if (process.argv.includes('--ha')) {
+  const { runHaDemo } = await import('./demo-ha.js');
+  process.exit(await runHaDemo({ keep }));
 }
+
+requireBuild();
 const { runDemoFramework } = await import(join(root, 'dist/examples/demo-framework.js'));
 const { readCredentials } = await import(join(root, 'dist/src/common/credentials.js'));
 const { orbitFetch } = await import(join(root, 'dist/src/common/http-client.js'));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+const processes = new DemoProcesses();
+const work = demoWorkDir('orbit-demo-');
+const start = (name, args) => processes.start(name, args);
 
-function dockerAnswers() {
-  try {
-    execFileSync('docker', ['info'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const children = [];
-const work = mkdtempSync(join(tmpdir(), 'orbit-demo-'));
-function start(name, args) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push({ name, child });
-  let logs = '';
-  child.stdout.on('data', (d) => (logs += d));
-  child.stderr.on('data', (d) => (logs += d));
-  child.on('exit', (code, signal) => {
-    if (!stopping) console.error(`demo: ${name} exited early (${code ?? signal})\n${logs.slice(-2000)}`);
-  });
-  return child;
-}
-
-let stopping = false;
 async function stopAll() {
-  stopping = true;
   // Agents first (they kill their tasks on the way out), then the master.
-  for (const { child } of [...children].reverse()) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          resolve();
-        }, 15_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
+  await processes.stopAll();
   rmSync(work, { recursive: true, force: true });
 }
 process.on('SIGINT', () => stopAll().then(() => process.exit(130)));
@@ -106,12 +60,7 @@ async function waitForAgents(httpPort, count, fetchAsAdmin) {
 
 let exitCode = 0;
 try {
-  const docker = dockerAnswers();
-  let image;
-  if (docker) {
-    execFileSync(join(root, 'scripts/build-test-images'), { stdio: 'inherit' });
-    image = 'orbit-test/busybox:latest';
-  }
+  const { docker, image } = taskRuntime();
   const [port, httpPort] = [await freePort(), await freePort()];
   const master = `127.0.0.1:${port}`;
   console.log(`demo: starting a master on ${master} and two agents (${docker ? 'Docker containers' : 'processes: no Docker engine answers'})`);
