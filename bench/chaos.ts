@@ -7,12 +7,15 @@
  * fewer than N tasks running. A launch dropped because its agent died before it arrived is not
  * lost: the framework is told (TASK_DROPPED) and launches again.
  *
- *   npm run bench:chaos [-- --seconds 60 --tasks 6 --seed 7]
+ *   npm run bench:chaos [-- --seconds 60 --tasks 6 --seed 7] [--ha]
+ *
+ * With --ha, three masters share an etcd (started here) and "kill -9 master" kills whichever
+ * leads; the agents and the framework are given the list and follow the leader.
  *
  * Everything runs as real processes on 127.0.0.1; everything it starts it stops by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +25,11 @@ import { orbitV1 } from '../src/common/proto.js';
 import { benchFetch } from './lib/security.js';
 import { channelCredentials, CHANNEL_OPTIONS } from '../src/common/connection.js';
 import { adminCredentialsPath, adminOf, joinTokenOf } from './lib/security.js';
+import { startBenchEtcd, type BenchEtcd } from './lib/etcd.js';
+import { makeBenchCa, type BenchCa } from './lib/ha.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, tasks: { type: 'string', default: '6' }, seed: { type: 'string', default: '7' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, tasks: { type: 'string', default: '6' }, seed: { type: 'string', default: '7' }, ha: { type: 'boolean', default: false } } });
+const HA = values.ha === true;
 const SECONDS = Number(values.seconds);
 const TASKS = Number(values.tasks);
 let seed = Number(values.seed) >>> 0 || 7;
@@ -88,16 +94,37 @@ async function activeTasks(httpPort: number): Promise<Set<string>> {
   return new Set(state.frameworks.flatMap((f) => f.tasks.map((t) => t.id)));
 }
 
+/** The master that says it leads (HA), or the only one; undefined while none does. */
+async function leaderOf(masters: { proc: Proc; port: number; httpPort: number }[]): Promise<{ proc: Proc; port: number; httpPort: number } | undefined> {
+  if (masters.length === 1) return masters[0];
+  for (const m of masters) {
+    const health = (await benchFetch(`http://127.0.0.1:${m.httpPort}/health`).then((r) => r.json() as Promise<{ role?: string }>).catch(() => undefined));
+    if (health?.role === 'leader') return m;
+  }
+  return undefined;
+}
+
+/** Started for --ha; stopped at the end, or on an error. */
+let etcd: BenchEtcd | undefined;
+let ca: BenchCa | undefined;
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'orbit-chaos-'));
-  const [port, httpPort] = [await freePort(), await freePort()];
-  const master = `127.0.0.1:${port}`;
+  // Process tasks run as nobody: they must be able to reach their sandboxes under the work dir.
+  chmodSync(work, 0o711);
   const cli = join(repo, 'bin/orbit.js');
-  const masterProc: Proc = {
-    name: 'master',
-    args: [cli, 'master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', join(work, 'master'), '--allocation-interval', '0.2', '--agent-ping-timeout', '1', '--max-agent-ping-misses', '5', '--log-level', 'error'],
-    events: [],
-  };
+  if (HA) {
+    etcd = await startBenchEtcd();
+    ca = await makeBenchCa();
+  }
+  const masters: { proc: Proc; port: number; httpPort: number }[] = [];
+  for (let i = 0; i < (HA ? 3 : 1); i++) {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const dir = join(work, HA ? `master${i}` : 'master');
+    const ha = HA ? ['--registry', etcd!.url, ...ca!.masterFlags] : [];
+    masters.push({ port, httpPort, proc: { name: HA ? `master${i}` : 'master', args: [cli, 'master', '--port', String(port), '--http-port', String(httpPort), '--work-dir', dir, '--allocation-interval', '0.2', '--agent-ping-timeout', '1', '--max-agent-ping-misses', '5', '--log-level', 'error', ...ha], events: [] } });
+  }
+  const master = masters.map((m) => `127.0.0.1:${m.port}`).join(',');
   const agents: Proc[] = [];
   for (let i = 0; i < 3; i++) {
     agents.push({
@@ -116,14 +143,21 @@ async function main(): Promise<void> {
   };
 
   console.log(`# bench/chaos — ${new Date().toISOString()} — ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`);
-  console.log(`# ${SECONDS} s of faults, ${TASKS} tasks on 3 agents, seed ${values.seed}`);
-  start(masterProc);
+  console.log(`# ${SECONDS} s of faults, ${TASKS} tasks on 3 agents, ${HA ? '3 masters on etcd (kill -9 master: the leader)' : '1 master'}, seed ${values.seed}`);
+  for (const m of masters) start(m.proc);
   await sleep(1_000);
-  // The agents join with the master's first token; the keeper and the clean-up act as its admin.
   const masterDir = join(work, 'master');
-  while (!existsSync(join(masterDir, 'security', 'join-token'))) await sleep(100);
-  process.env.ORBIT_CREDENTIALS = adminCredentialsPath(masterDir);
-  for (const a of agents) a.args.splice(a.args.indexOf('--master'), 0, '--join', joinTokenOf(masterDir));
+  if (HA) {
+    // One CA for the three masters: the agents use a certificate it signed, the keeper an operator's.
+    process.env.ORBIT_CREDENTIALS = ca!.operatorCredentialsPath;
+    for (const a of agents) a.args.splice(a.args.indexOf('--master'), 0, '--credentials', ca!.agentCredentialsPath);
+    while (!(await leaderOf(masters))) await sleep(100);
+  } else {
+    // The agents join with the master's first token; the keeper and the clean-up act as its admin.
+    while (!existsSync(join(masterDir, 'security', 'join-token'))) await sleep(100);
+    process.env.ORBIT_CREDENTIALS = adminCredentialsPath(masterDir);
+    for (const a of agents) a.args.splice(a.args.indexOf('--master'), 0, '--join', joinTokenOf(masterDir));
+  }
   for (const a of agents) start(a);
   let current = startKeeper();
 
@@ -159,10 +193,12 @@ async function main(): Promise<void> {
       await sleep(500 + random() * 2_000);
       start(a);
     } else if (pick < 0.75) {
-      faults.push('kill -9 master');
-      await kill(masterProc);
+      const leader = await leaderOf(masters);
+      if (!leader) continue;
+      faults.push(`kill -9 ${HA ? `${leader.proc.name} (the leader)` : 'master'}`);
+      await kill(leader.proc);
       await sleep(500 + random() * 1_500);
-      start(masterProc);
+      start(leader.proc);
     } else {
       faults.push('kill -9 framework');
       await kill(current);
@@ -195,7 +231,13 @@ async function main(): Promise<void> {
   const duplicates = [...terminal.values()].filter((s) => s.size > 1).length;
   // Lost: a task that died of a fault (LOST, GONE), or one whose end the framework never heard
   // while the master no longer runs it. A DROPPED launch was told and launched again.
-  const active = await activeTasks(httpPort);
+  let leader = await leaderOf(masters);
+  for (let i = 0; i < 100 && !leader; i++) {
+    await sleep(100);
+    leader = await leaderOf(masters);
+  }
+  if (!leader) throw new Error('no master leads at the end');
+  const active = await activeTasks(leader.httpPort);
   const died = [...launched].filter((id) => ['LOST', 'GONE'].includes(finalState.get(id) ?? ''));
   const unheard = [...launched].filter((id) => !terminal.has(id) && !active.has(id));
   // A LOST learned only by reconciliation is in both lists: count each task once.
@@ -226,19 +268,23 @@ async function main(): Promise<void> {
   // Clean up: tear the framework down (its tasks are killed), then stop everything by PID.
   const frameworkId = events.find((e) => e['event'] === 'subscribed')?.['frameworkId'];
   if (frameworkId) {
-    const op = new (orbitV1().Operator)(master, channelCredentials(adminOf(masterDir)), CHANNEL_OPTIONS);
+    const admin = HA ? ca!.operator : adminOf(masterDir);
+    const op = new (orbitV1().Operator)(`127.0.0.1:${leader.port}`, channelCredentials(admin), CHANNEL_OPTIONS);
     await new Promise((resolve) => op.TeardownFramework({ frameworkId: String(frameworkId) }, { deadline: Date.now() + 5_000 }, resolve));
     op.close();
     await sleep(2_000);
   }
   await kill(current, 'SIGTERM');
   await Promise.all(agents.map((a) => kill(a, 'SIGTERM')));
-  await kill(masterProc, 'SIGTERM');
+  await Promise.all(masters.map((m) => kill(m.proc, 'SIGTERM')));
+  await etcd?.stop();
+  if (ca) rmSync(ca.dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
   process.exitCode = lost === 0 && duplicates === 0 ? 0 : 1;
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   console.error(`bench/chaos: ${err instanceof Error ? err.stack : String(err)}`);
+  await etcd?.stop();
   process.exit(1);
 });
