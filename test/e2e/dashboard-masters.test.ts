@@ -9,10 +9,11 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { clusterKeys, parseEtcdUrl, type MasterAddress } from '../../src/common/etcd-client.js';
+import { clusterKeys, type MasterAddress } from '../../src/common/etcd-client.js';
 import type { ClusterStateView } from '../../src/common/state-view.js';
 import { startMaster, type RunningMaster } from '../../src/master/master.js';
-import { eventually, FAST_MASTER, tempDir, type TestLike } from '../helpers/cluster.js';
+import { startHaMasters } from '../helpers/ha.js';
+import { eventually, FAST_MASTER, tempDir } from '../helpers/cluster.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { testFetch } from '../helpers/http-client.js';
 import { testMasterSecurity } from '../helpers/pki.js';
@@ -69,24 +70,6 @@ async function openDashboard(context: BrowserContext, master: RunningMaster, pro
   return page;
 }
 
-async function startHaMasters(t: TestLike, etcd: TestEtcd, n: number): Promise<RunningMaster[]> {
-  const masters: RunningMaster[] = [];
-  for (let i = 0; i < n; i++) {
-    const master = await startMaster({
-      ip: '127.0.0.1',
-      port: 0,
-      httpPort: 0,
-      workDir: tempDir(t),
-      ...FAST_MASTER,
-      ...DASHBOARD,
-      security: testMasterSecurity(),
-      registry: { kind: 'etcd', endpoints: parseEtcdUrl(etcd.url), campaignIntervalMs: 100 },
-    });
-    t.teardown(() => master.stop());
-    masters.push(master);
-  }
-  return masters;
-}
 
 /** Writes or deletes a key through etcd's JSON gateway (no lease: it stays until deleted). */
 async function etcdPut(etcd: TestEtcd, key: string, value: string): Promise<void> {
@@ -131,7 +114,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('masters in HA: the leader first and marked, a silent member unhealthy, a stopped standby gone', async (t) => {
     const etcd = await startEtcd();
     t.teardown(() => etcd.stop());
-    const masters = await startHaMasters(t, etcd, 3);
+    const masters = await startHaMasters(t, etcd, 3, DASHBOARD);
     await Promise.race(masters.map((m) => m.leading()));
     const leader = masters.find((m) => m.health().role === 'leader')!;
     const standbys = masters.filter((m) => m !== leader);

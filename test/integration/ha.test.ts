@@ -12,38 +12,12 @@ import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { testCa } from '../helpers/pki.js';
 import { orbitV1 } from '../../src/common/proto.js';
 import type { ClusterStateView } from '../../src/common/state-view.js';
-import { buildTask, SchedulerClient, type TaskStatus } from '../../src/framework-sdk/index.js';
-import { parseEtcdUrl } from '../../src/common/etcd-client.js';
-import { startMaster, type RunningMaster } from '../../src/master/master.js';
-import { eventually, FAST_MASTER, nextEvent, startAgentForTest, tempDir, type TestLike } from '../helpers/cluster.js';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { SchedulerClient } from '../../src/framework-sdk/index.js';
+import { eventually, startAgentForTest, tempDir } from '../helpers/cluster.js';
+import { frameworkWithRunningTask, leaderOf, startHaMasters } from '../helpers/ha.js';
+import { startEtcd } from '../helpers/etcd.js';
 import { testFetch } from '../helpers/http-client.js';
-import { OPERATOR, testChannel, testMasterSecurity, testSecurity } from '../helpers/pki.js';
-
-async function startMasters(t: TestLike, etcd: TestEtcd, n: number): Promise<RunningMaster[]> {
-  const masters: RunningMaster[] = [];
-  for (let i = 0; i < n; i++) {
-    const master = await startMaster({
-      ip: '127.0.0.1',
-      port: 0,
-      httpPort: 0,
-      workDir: tempDir(t),
-      ...FAST_MASTER,
-      security: testMasterSecurity(),
-      registry: { kind: 'etcd', endpoints: parseEtcdUrl(etcd.url), campaignIntervalMs: 100 },
-    });
-    t.teardown(() => master.stop());
-    masters.push(master);
-  }
-  return masters;
-}
-
-async function leaderOf(masters: RunningMaster[]): Promise<RunningMaster> {
-  await Promise.race(masters.map((m) => m.leading()));
-  const leading = masters.filter((m) => m.health().role === 'leader');
-  if (leading.length !== 1) throw new Error(`${leading.length} masters lead`);
-  return leading[0]!;
-}
+import { OPERATOR, testChannel, testSecurity } from '../helpers/pki.js';
 
 /** GetState on one master, as a raw client: the status and the NOT_LEADER hint. */
 function getState(address: string): Promise<{ code: grpc.status; hint: { leader?: string } | undefined; reason: string | undefined }> {
@@ -59,7 +33,7 @@ function getState(address: string): Promise<{ code: grpc.status; hint: { leader?
 t.test('one master leads; standbys refuse with NOT_LEADER naming it, redirect HTTP to it, and say so on /health', async (t) => {
   const etcd = await startEtcd();
   t.teardown(() => etcd.stop());
-  const masters = await startMasters(t, etcd, 3);
+  const masters = await startHaMasters(t, etcd, 3);
   const leader = await leaderOf(masters);
   const standbys = masters.filter((m) => m !== leader);
   await eventually('the standbys know the leader', () => standbys.every((m) => m.health().leader?.masterId === leader.masterId));
@@ -102,23 +76,14 @@ t.test('one master leads; standbys refuse with NOT_LEADER naming it, redirect HT
 t.test('agents and frameworks given the list follow the leader; a failover disturbs no task', async (t) => {
   const etcd = await startEtcd();
   t.teardown(() => etcd.stop());
-  const masters = await startMasters(t, etcd, 3);
+  const masters = await startHaMasters(t, etcd, 3);
   const first = await leaderOf(masters);
   // The list starts with a standby: the clients must follow the hint.
   const list = [...masters.filter((m) => m !== first), first].map((m) => m.address).join(',');
 
   const agent = await startAgentForTest(t, list, { hostname: 'ha-agent' });
   const agentId = await agent.registered(10_000);
-  const fw = new SchedulerClient({ master: list, security: OPERATOR, framework: { name: 'ha', failoverTimeoutMs: 60_000 }, reconnectBaseMs: 50, reconnectMaxMs: 500 });
-  t.teardown(() => fw.close());
-  await fw.start();
-  const [[offer]] = await nextEvent(fw, 'offers');
-  const task = buildTask({ offer: offer!, resources: 'cpus:0.2;mem:64', command: 'sleep 600' });
-  const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
-  await fw.launch(offer!, [task]);
-  await running;
-  const updates: TaskStatus[] = [];
-  fw.on('update', (s) => updates.push(s));
+  const { fw, task, updates } = await frameworkWithRunningTask(t, list, 'ha');
   const before = first.core.view.task(fw.frameworkId!, task.taskId);
   const firstEpoch = first.core.epoch;
 
@@ -142,21 +107,12 @@ t.test('agents and frameworks given the list follow the leader; a failover distu
 t.test('etcd down under load: masters refuse with NOT_LEADER naming etcd, tasks keep running, and the cluster carries on when etcd is back', async (t) => {
   const etcd = await startEtcd();
   t.teardown(() => etcd.stop());
-  const masters = await startMasters(t, etcd, 2);
+  const masters = await startHaMasters(t, etcd, 2);
   await leaderOf(masters);
   const list = masters.map((m) => m.address).join(',');
   const agent = await startAgentForTest(t, list, { hostname: 'etcd-outage' });
   const agentId = await agent.registered(10_000);
-  const fw = new SchedulerClient({ master: list, security: OPERATOR, framework: { name: 'outage', failoverTimeoutMs: 60_000 }, reconnectBaseMs: 50, reconnectMaxMs: 500 });
-  t.teardown(() => fw.close());
-  await fw.start();
-  const [[offer]] = await nextEvent(fw, 'offers');
-  const task = buildTask({ offer: offer!, resources: 'cpus:0.2;mem:64', command: 'sleep 600' });
-  const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
-  await fw.launch(offer!, [task]);
-  await running;
-  const updates: TaskStatus[] = [];
-  fw.on('update', (s) => updates.push(s));
+  const { fw, task, updates } = await frameworkWithRunningTask(t, list, 'outage');
 
   // Load: operator calls on every master all through the outage; each must be answered or refused with a reason.
   const outcomes: { code: grpc.status; reason: string | undefined }[] = [];
@@ -195,7 +151,7 @@ t.test('etcd down under load: masters refuse with NOT_LEADER naming etcd, tasks 
 t.test('clients given etcd://... read the masters from etcd and find the leader', async (t) => {
   const etcd = await startEtcd();
   t.teardown(() => etcd.stop());
-  const masters = await startMasters(t, etcd, 2);
+  const masters = await startHaMasters(t, etcd, 2);
   const leader = await leaderOf(masters);
   const agent = await startAgentForTest(t, etcd.url, { hostname: 'via-etcd' });
   const agentId = await agent.registered(10_000);
@@ -214,7 +170,7 @@ t.test('clients given etcd://... read the masters from etcd and find the leader'
 t.test('tokens live in the registry: a join or API token made on one leader works with the next', async (t) => {
   const etcd = await startEtcd();
   t.teardown(() => etcd.stop());
-  const masters = await startMasters(t, etcd, 2);
+  const masters = await startHaMasters(t, etcd, 2);
   const first = await leaderOf(masters);
   const list = masters.map((m) => m.address).join(',');
   const certs = new (orbitV1().Certificates)(first.address, testChannel(OPERATOR));
