@@ -184,6 +184,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     containerizers: new Map(options.containerizers.map((c) => [c.kind, c])),
     agentId: () => agentId,
     emit: (status) => updates.enqueue(status),
+    isUnacknowledged: (frameworkId, taskId) => updates.hasPending(frameworkId, taskId),
     checkpoint,
   });
   isActive = (frameworkId, taskId) => runner.isActive(frameworkId, taskId);

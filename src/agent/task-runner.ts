@@ -62,6 +62,11 @@ export interface TaskRunnerOptions {
   checkpoint?: TaskCheckpointPort;
   /** How many ended tasks to remember (for their output and /state). */
   completedLimit?: number;
+  /**
+   * True while an ended task's updates wait for an acknowledgement: it is remembered past the
+   * limit until they do not (a re-registration reports it, so a new master knows it ended).
+   */
+  isUnacknowledged?: (frameworkId: string, taskId: string) => boolean;
 }
 
 const key = (frameworkId: string, taskId: string) => `${frameworkId}/${taskId}`;
@@ -312,9 +317,20 @@ export class TaskRunner {
     this.remember(task);
   }
 
+  /** Among the ended tasks; past the limit, the oldest whose updates are all acknowledged are forgotten. */
   private remember(task: AgentTask): void {
     this.completed.push(task);
-    if (this.completed.length > (this.options.completedLimit ?? 200)) this.completed.shift();
+    const limit = this.options.completedLimit ?? 200;
+    const waiting = this.options.isUnacknowledged;
+    if (!waiting) {
+      if (this.completed.length > limit) this.completed.shift();
+      return;
+    }
+    for (let i = 0; this.completed.length > limit && i < this.completed.length; ) {
+      const t = this.completed[i]!;
+      if (waiting(t.framework.id, t.spec.taskId)) i++;
+      else this.completed.splice(i, 1);
+    }
   }
 
   /** Starts the task's health checks (if it has any and they are not running yet). */

@@ -64,7 +64,10 @@ export class AgentProtocol {
    * Takes back an agent that had an id: after a lost connection, a partition, or a restart of this
    * master. Tasks it reports are adopted (with their frameworks, if the master lost them), with
    * the start time, statuses and health the agent reports, so the views show what they showed
-   * before; tasks the master had there that it does not report are DROPPED (never reached it) or
+   * before; a task it reports ended (its terminal update not acknowledged yet) that the master
+   * does not hold joins its framework's ended tasks at once, using nothing (Mesos keeps such a
+   * task among the active ones, uncounted, until the acknowledgement, and notes that this confuses
+   * users); tasks the master had there that it does not report are DROPPED (never reached it) or
    * LOST (its checkpoint lost them). Refused, changing nothing, for an id marked gone or when its
    * resources cannot hold the tasks it reports (as Mesos does: offered + used must stay within total).
    */
@@ -123,8 +126,10 @@ export class AgentProtocol {
 
   /**
    * A status update from an agent: applied to its task (when the state machine allows) and
-   * relayed to the framework. Updates for a removed framework are acknowledged here, so the agent
-   * stops resending them.
+   * relayed to the framework, kept as the task's latest until acknowledged when it is about a run
+   * the master knows (active, or ended: the terminal update of a task adopted as ended at
+   * re-registration arrives after it). Updates for a removed framework are acknowledged here, so
+   * the agent stops resending them.
    */
   statusUpdate(agentId: string, status: TaskStatus): void {
     const { tasks, effects } = this.p;
@@ -141,13 +146,17 @@ export class AgentProtocol {
       if (status.uuid) effects.toAgent(agentId, { type: 'ack', frameworkId: status.frameworkId, taskId: status.taskId, uuid: status.uuid });
       return;
     }
+    const relayed = { ...status, agentId };
     if (task && this.isFromCurrentRun(task, agentId, status)) {
-      this.p.relay.apply(task, { ...status, agentId });
-      tasks.masterUpdates(status.frameworkId).supersede(status.taskId);
-    } else {
-      effects.log.debug({ taskId: status.taskId, state: status.state, agentId }, 'status for a task not active at the master (or an earlier run of its id)');
+      this.p.relay.apply(task, relayed);
+    } else if (task || !this.isFromEndedRun(agentId, status)) {
+      effects.log.debug({ taskId: status.taskId, state: status.state, agentId }, 'status for a task the master does not know (or an earlier run of its id)');
+      this.p.relay.send(relayed);
+      return;
     }
-    this.p.relay.send({ ...status, agentId });
+    // A run the master knows: active, or ended (a resend, or the terminal update of a task adopted as ended).
+    tasks.masterUpdates(status.frameworkId).supersede(status.taskId);
+    this.p.relay.sendFromAgent(relayed);
   }
 
   /** Frameworks known only from an agent (this master restarted and lost them) wait for their failover time, and at least for the resubscribe time. */
@@ -170,6 +179,8 @@ export class AgentProtocol {
       for (const problem of found) if (problems.length < REPORT_PROBLEMS_LOGGED) problems.push(problem);
     };
     const reportedKeys = new Set(reported.map((t) => taskKey(t.frameworkId, t.spec.taskId)));
+    // The newest ended run of each task on this agent, read once per framework that reports an ended task.
+    const endedHere = new EndedRuns(tasks, id);
     for (const [key, task] of [...tasks.onAgent(id)]) {
       if (reportedKeys.has(key)) continue;
       if (task.state === 'STAGING') relay.decide(task, 'DROPPED', 'AGENT_RESTARTED', 'the agent re-registered without this task; its launch never reached it');
@@ -192,6 +203,15 @@ export class AgentProtocol {
         const facts = restoredFacts(t, id, now);
         tasks.restore(task, facts);
         note(facts.problems);
+      } else if (!existing && !this.knowsEnd(id, t, endedHere)) {
+        // It ended while no master heard of it, and its terminal update waits for an
+        // acknowledgement: it is shown among the ended tasks as the agent reports it, with nothing
+        // counted as used, and the update reaches the framework when the agent resends it.
+        const facts = restoredFacts(t, id, now);
+        const task = tasks.addEnded(t.frameworkId, id, t.spec, t.latest.state, facts, t.latest.containerId || undefined);
+        endedHere.add(task);
+        relay.announceEnd(task, t.latest);
+        note(facts.problems);
       } else {
         note(t.problems ?? []);
       }
@@ -202,11 +222,18 @@ export class AgentProtocol {
     }
   }
 
-  /**
-   * Does a status belong to the task's current run? A late retry of an earlier run of the same id
-   * (on another agent, or in another container) must not move it: updates are delivered at least
-   * once, so one can arrive after its id was reused.
-   */
+  /** Has the master an ended record of this reported ended run already (it heard the end, and the agent reconnected before acknowledging it)? */
+  private knowsEnd(agentId: string, t: ReportedTask, endedHere: EndedRuns): boolean {
+    const ended = endedHere.get(t.frameworkId, t.spec.taskId);
+    return ended !== undefined && isSameRun(ended, agentId, t.latest);
+  }
+
+  /** Is the status about the newest ended run of its task (no run of the id being active)? */
+  private isFromEndedRun(agentId: string, status: TaskStatus): boolean {
+    const ended = this.p.tasks.lastEnded(status.frameworkId, status.taskId);
+    return ended !== undefined && isSameRun(ended, agentId, status);
+  }
+
   /**
    * Identity is bound, not claimed: an agent id belongs to the certificate principal that first
    * registered it. Re-registering under it with another is refused before anything changes.
@@ -217,10 +244,58 @@ export class AgentProtocol {
     if (bound !== undefined && bound !== principal) throw new PermissionDeniedError(`agent '${id}' is bound to ${bound}; ${principal} may not re-register it`);
   }
 
+  /**
+   * Does a status belong to the task's current run? A late retry of an earlier run of the same id
+   * (on another agent, or in another container) must not move it: updates are delivered at least
+   * once, so one can arrive after its id was reused.
+   */
   private isFromCurrentRun(task: TaskRecord, agentId: string, status: TaskStatus): boolean {
     if (task.agentId !== agentId) return false;
     if (!status.containerId) return true;
     this.p.tasks.noteContainer(task, status.containerId);
     return task.containerId === status.containerId;
+  }
+}
+
+/**
+ * Is a status (or a reported task's latest) about this record's run? The same agent, and the same
+ * container when both name one; without a container, the same update when the record holds it.
+ */
+function isSameRun(task: TaskRecord, agentId: string, status: TaskStatus): boolean {
+  if (task.agentId !== agentId) return false;
+  if (task.containerId && status.containerId) return task.containerId === status.containerId;
+  return !status.uuid || task.statuses.some((s) => s.uuid === status.uuid);
+}
+
+/**
+ * The newest ended run of each task of an agent, per framework, read from the tasks book once per
+ * framework asked about: a re-registration reporting many ended tasks costs O(tasks), not
+ * O(tasks × ended tasks).
+ */
+class EndedRuns {
+  private readonly byFramework = new Map<string, Map<string, TaskRecord>>();
+
+  constructor(
+    private readonly tasks: TaskBook,
+    private readonly agentId: string,
+  ) {}
+
+  get(frameworkId: string, taskId: string): TaskRecord | undefined {
+    return this.of(frameworkId).get(taskId);
+  }
+
+  /** A run just added as ended: the newest of its task now. */
+  add(task: TaskRecord): void {
+    this.of(task.frameworkId).set(task.spec.taskId, task);
+  }
+
+  private of(frameworkId: string): Map<string, TaskRecord> {
+    let runs = this.byFramework.get(frameworkId);
+    if (!runs) {
+      runs = new Map();
+      for (const task of this.tasks.endedOf(frameworkId)) if (task.agentId === this.agentId) runs.set(task.spec.taskId, task);
+      this.byFramework.set(frameworkId, runs);
+    }
+    return runs;
   }
 }

@@ -340,6 +340,7 @@ export class MasterCore {
       tasksOnAgent: (id) => tasks.onAgent(id).values(),
       offerIdsOn: (id) => offers.onAgent(id),
       pendingMasterUpdates: (id) => tasks.masterUpdates(id).all(),
+      pendingAgentUpdates: (id) => tasks.agentUpdates(id).all(),
       frameworks: () => frameworks.values(),
       framework: (id) => frameworks.get(id),
       removedFrameworks: () => frameworks.completed(),

@@ -125,7 +125,7 @@ export class FrameworkLife {
     }
     this.sessions.detachFramework(id, true);
     this.allocator.removeFramework(id);
-    this.tasks.dropMasterUpdates(id);
+    this.tasks.dropPendingUpdates(id);
     this.offers.forget(id);
     const dropped = this.frameworks.removed(framework);
     if (dropped) this.tasks.forgetFramework(dropped.info.id);

@@ -55,6 +55,8 @@ export interface MasterView {
   offerIdsOf(frameworkId: string): string[];
   /** The master-made updates the framework has not acknowledged yet, oldest first. */
   pendingMasterUpdates(frameworkId: string): TaskStatus[];
+  /** The latest agent-made update of each of the framework's tasks not acknowledged yet, in the order relayed. */
+  pendingAgentUpdates(frameworkId: string): TaskStatus[];
   /** A framework's active task with this id. */
   task(frameworkId: string, taskId: string): TaskRecord | undefined;
   /** Agents a restarted master expects back. */

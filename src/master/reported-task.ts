@@ -1,7 +1,9 @@
 /**
  * A task an agent reports when it re-registers, and what a master that did not hold it (it
  * restarted, or another master was leading) takes from the report, so that nothing a user sees
- * about the task changes: when the launch was accepted, its recent statuses and its health.
+ * about the task changes: when the launch was accepted, its recent statuses and its health. The
+ * agent reports the tasks it runs and those that ended with their updates not all acknowledged
+ * (the master keeps these among the ended tasks); the facts are taken the same way for both.
  *
  * The report is hostile input. The codec (rpc/reported-task-codec.ts) has left out what does not
  * decode; here, with the master's clock, a time further ahead than REPORTED_TIME_SKEW_MS becomes

@@ -42,8 +42,9 @@ export class SchedulerProtocol {
 
   /**
    * Subscribes a framework (new when `info.id` is empty), durably, and returns its ids. A
-   * re-subscription replaces the old stream, which gets an ERROR (RESUBSCRIBED) and ends; what the
-   * master decided about its tasks and was not acknowledged is sent again. A retired id is refused.
+   * re-subscription replaces the old stream, which gets an ERROR (RESUBSCRIBED) and ends; what it
+   * has not acknowledged (its tasks' latest agent-made updates, what the master decided) is sent
+   * again at once, with the same uuids. A retired id is refused.
    */
   async subscribe(info: FrameworkInfo, channel: FrameworkChannel): Promise<{ frameworkId: string; streamId: string }> {
     const { frameworks, frameworkLife, effects, sessions } = this.p;
@@ -179,11 +180,12 @@ export class SchedulerProtocol {
 
   /**
    * Takes an acknowledgement of a master-made update, or relays it to the agent that made the
-   * update: the one it names, else the task's.
+   * update (the one it names, else the task's), forgetting the update kept for resending.
    */
   acknowledge(framework: FrameworkRecord, agentId: string, taskId: string, uuid: string): void {
     const id = framework.info.id;
     if (this.p.tasks.masterUpdates(id).acknowledge(uuid)) return;
+    this.p.tasks.agentUpdates(id).acknowledge(taskId, uuid);
     const to = agentId || (this.p.tasks.get(id, taskId) ?? this.p.tasks.lastEnded(id, taskId))?.agentId || '';
     if (to) this.p.effects.toAgent(to, { type: 'ack', frameworkId: id, taskId, uuid });
   }

@@ -2,7 +2,8 @@
  * Task states reaching frameworks: a status applied to its task (its resources freed when it
  * ends, a draining agent marked drained with its last task), statuses the master decides on its
  * own (kept until acknowledged and sent again at every re-subscription, see master-updates.ts),
- * and plain relays (agents' updates, reconciliation answers).
+ * agents' updates (each task's latest kept until acknowledged and sent again at every
+ * re-subscription, see agent-updates.ts), and plain relays (reconciliation answers).
  */
 import type { Allocator } from './allocator/allocator.js';
 import type { AgentBook } from './agents.js';
@@ -39,11 +40,15 @@ export class StatusRelay {
       this.agents.setDrain(agent, 'drained');
       this.effects.log.info({ agentId: agent.info.id }, 'agent drained: all its tasks have ended');
     }
-    if (status.state !== 'FINISHED') {
-      const message = `task ${task.spec.taskId} ${status.state}${status.message ? `: ${status.message}` : ''}`;
-      this.effects.event('task-ended', message, { agentId: task.agentId, frameworkId: task.frameworkId, taskId: task.spec.taskId, state: status.state });
-    }
+    this.announceEnd(task, status);
     return applied;
+  }
+
+  /** Tells the operators' event list that a task ended other than FINISHED; a no-op for FINISHED. */
+  announceEnd(task: TaskRecord, status: TaskStatus): void {
+    if (status.state === 'FINISHED') return;
+    const message = `task ${task.spec.taskId} ${status.state}${status.message ? `: ${status.message}` : ''}`;
+    this.effects.event('task-ended', message, { agentId: task.agentId, frameworkId: task.frameworkId, taskId: task.spec.taskId, state: status.state });
   }
 
   /**
@@ -76,7 +81,17 @@ export class StatusRelay {
     this.send(made);
   }
 
-  /** Sends a status as it is (an agent's update, a reconciliation answer): nothing is kept. */
+  /**
+   * Sends an agent's update of a task the master knows (active, or its ended run) and keeps it as
+   * the task's latest until the framework acknowledges it: a framework that is not connected now
+   * gets it when it re-subscribes, not at the agent's next retry.
+   */
+  sendFromAgent(status: TaskStatus): void {
+    this.tasks.agentUpdates(status.frameworkId).note(status);
+    this.send(status);
+  }
+
+  /** Sends a status as it is (an agent's update of a task the master does not know, a reconciliation answer): nothing is kept. */
   send(status: TaskStatus): void {
     this.effects.metrics.statusUpdateRelayed(status.source);
     this.effects.toFramework(status.frameworkId, { type: 'update', status });
@@ -87,8 +102,14 @@ export class StatusRelay {
     this.send({ taskId, frameworkId, agentId, state: 'LOST', source: 'MASTER', reason: 'TASK_UNKNOWN', message, timestamp: this.effects.clock.now() });
   }
 
-  /** What the master decided while the framework was away (or that it did not acknowledge), in order. */
+  /**
+   * What the framework has not acknowledged, in order: its tasks' latest agent-made updates, then
+   * what the master decided. Agent-made ones go first: a master-made update kept with one is the
+   * newer (an agent's update drops the master's earlier non-terminal ones of its task), so each
+   * task's updates still arrive in the order they were made.
+   */
   resend(frameworkId: string): void {
+    for (const status of this.tasks.agentUpdates(frameworkId).all()) this.send(status);
     for (const status of this.tasks.masterUpdates(frameworkId).all()) this.send(status);
   }
 

@@ -1,11 +1,13 @@
 /**
  * The tasks book: every active task by framework and by agent, what they use, the ended ones kept
- * per framework, and the master-made updates each framework has not acknowledged yet. The only
- * writer of TaskRecords; a task moves only through `apply`, which checks the task state machine.
+ * per framework, and the updates each framework has not acknowledged yet (master-made ones, and
+ * the latest agent-made one of each task). The only writer of TaskRecords; a task moves only
+ * through `apply`, which checks the task state machine.
  */
 import { add, EMPTY, subtract, type Resources } from '../common/resources.js';
 import { checkTransition } from '../common/task-transitions.js';
 import { isTerminal, type TaskSpec, type TaskState, type TaskStatus } from '../common/tasks.js';
+import { PendingAgentUpdates } from './agent-updates.js';
 import { PendingMasterUpdates } from './master-updates.js';
 import { taskKey, TASK_STATUS_HISTORY, type TaskRecord } from './records.js';
 
@@ -27,6 +29,7 @@ export class TaskBook {
   private readonly usedByFramework = new Map<string, Resources>();
   private readonly ended = new Map<string, TaskRecord[]>();
   private readonly pending = new Map<string, PendingMasterUpdates>();
+  private readonly agentPending = new Map<string, PendingAgentUpdates>();
 
   /** `completedLimit`: ended tasks kept per framework (Mesos keeps 1000). */
   constructor(private readonly completedLimit: number) {}
@@ -50,6 +53,22 @@ export class TaskBook {
     task.createdAt = facts.createdAt;
     task.statuses = facts.statuses.slice(-TASK_STATUS_HISTORY);
     if (facts.healthy !== undefined) task.healthy = facts.healthy;
+  }
+
+  /**
+   * A task that ended while no master heard of it (it ended while none led, or while its agent was
+   * cut off from this one): a re-registering agent reports it with its terminal status, which the
+   * framework has not acknowledged yet, and its facts (see reported-task.ts). Kept at once among
+   * the framework's ended tasks; it never enters the active books, so its resources are not
+   * counted as used. Throws for a state that is not terminal (a caller's bug).
+   */
+  addEnded(frameworkId: string, agentId: string, spec: TaskSpec, state: TaskState, facts: { createdAt: number; statuses: readonly TaskStatus[]; healthy?: boolean }, containerId?: string): TaskRecord {
+    if (!isTerminal(state)) throw new Error(`task '${spec.taskId}' of framework '${frameworkId}' is ${state}: only an ended task is added as ended`);
+    const task: TaskRecord = { spec, frameworkId, agentId, state, statuses: [], createdAt: facts.createdAt };
+    if (containerId) task.containerId = containerId;
+    this.restore(task, facts);
+    this.keepEnded(task);
+    return task;
   }
 
   /** The framework's active task with this id. */
@@ -112,10 +131,15 @@ export class TaskBook {
     return index(this.pending, frameworkId, () => new PendingMasterUpdates());
   }
 
+  /** The latest agent-made update of each of the framework's tasks, not acknowledged yet (see agent-updates.ts). */
+  agentUpdates(frameworkId: string): PendingAgentUpdates {
+    return index(this.agentPending, frameworkId, () => new PendingAgentUpdates());
+  }
+
   /** Forgets everything of a framework no longer shown anywhere (its active tasks must have ended). */
   forgetFramework(frameworkId: string): void {
     this.ended.delete(frameworkId);
-    this.pending.delete(frameworkId);
+    this.dropPendingUpdates(frameworkId);
     this.byFramework.delete(frameworkId);
     this.usedByFramework.delete(frameworkId);
   }
@@ -127,9 +151,10 @@ export class TaskBook {
     this.usedOnAgent.delete(agentId);
   }
 
-  /** Stops keeping unacknowledged master-made updates for a framework (it was removed: nobody will read them). */
-  dropMasterUpdates(frameworkId: string): void {
+  /** Stops keeping a framework's unacknowledged updates, master- and agent-made (it was removed: nobody will read them). */
+  dropPendingUpdates(frameworkId: string): void {
     this.pending.delete(frameworkId);
+    this.agentPending.delete(frameworkId);
   }
 
   private finish(task: TaskRecord): void {
@@ -143,7 +168,12 @@ export class TaskBook {
     if (ofFramework?.delete(task.spec.taskId)) {
       this.usedByFramework.set(frameworkId, ofFramework.size === 0 ? EMPTY : subtract(this.usedBy(frameworkId), task.spec.resources));
     }
-    const ended = index(this.ended, frameworkId, () => []);
+    this.keepEnded(task);
+  }
+
+  /** Among the framework's ended tasks, newest last; the oldest goes past the completed limit. */
+  private keepEnded(task: TaskRecord): void {
+    const ended = index(this.ended, task.frameworkId, () => []);
     ended.push(task);
     if (ended.length > this.completedLimit) ended.shift();
   }

@@ -4,7 +4,11 @@
  * and the new master shows them as the old one did. A framework that reconciles before the agent
  * is back gets the real state once it is, not LOST. An agent reporting nonsense about its tasks'
  * times and history is repaired, not refused, and the master runs on. (Issue 15, item 4.)
+ * A task that ends while no master leads shows among the new master's completed tasks, and an
+ * update the agent resent before its framework came back reaches the framework as it re-subscribes.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { clusterStateToJson } from '../../src/cli/state-json.js';
 import { findTask, formatTask } from '../../src/cli/tasks-command.js';
@@ -14,12 +18,14 @@ import { parseResources } from '../../src/common/resources.js';
 import type { ClusterStateView, TaskView } from '../../src/common/state-view.js';
 import { buildTask, SchedulerClient } from '../../src/framework-sdk/index.js';
 import type { ClusterState__Output } from '../../src/gen/orbit/v1/ClusterState.js';
+import type { AgentOptions } from '../../src/agent/agent.js';
 import type { RunningMaster } from '../../src/master/master.js';
-import { restartableAgent } from '../helpers/agent-restart.js';
+import { pendingUpdates, restartableAgent, UpdateLog, type RestartableAgent } from '../helpers/agent-restart.js';
 import { agentStatus, frameworkInfo } from '../helpers/builders.js';
 import { freePorts } from '../helpers/cli.js';
 import { eventually, nextEvent, OfferPool, sleep, startMasterForTest, tempDir, type TestLike } from '../helpers/cluster.js';
 import { testFetch } from '../helpers/http-client.js';
+import { parseMetrics, sample } from '../helpers/metrics-text.js';
 import { OPERATOR, testChannel } from '../helpers/pki.js';
 import { rawAgentSession } from '../helpers/raw-grpc.js';
 
@@ -41,8 +47,8 @@ async function orbitTask(t: TestLike, master: RunningMaster, taskId: string, now
   return formatTask(findTask(clusterStateToJson(state), taskId), now);
 }
 
-/** A master on a fixed port and work dir (so agents and frameworks find it again), a framework, and a restartable agent. */
-async function cluster(t: TestLike) {
+/** A master on a fixed port and work dir (so agents and frameworks find it again), a framework, and a restartable agent (with `agentOptions`). */
+async function cluster(t: TestLike, agentOptions: Partial<AgentOptions> = {}) {
   const [port] = await freePorts(1);
   const masterDir = tempDir(t);
   const first = await startMasterForTest(t, masterDir, port!);
@@ -51,7 +57,7 @@ async function cluster(t: TestLike) {
   const pool = new OfferPool(fw);
   await fw.start();
   const agent = restartableAgent(t, first.address);
-  await agent.start();
+  await agent.start(agentOptions);
   const agentId = await agent.current().registered(10_000);
   const restart = async (before: () => Promise<void> = async () => {}) => {
     await first.stop();
@@ -161,4 +167,88 @@ t.test('an agent reporting a future start time and an oversized, partly broken h
   t.equal(view.statuses.length, 18, 'the newest 20 statuses are kept, less the two that do not decode');
   t.ok(view.statuses.every((s) => s.timestamp <= Date.now()), 'no status time in the future');
   t.equal((await testFetch(`http://127.0.0.1:${master.httpPort}/health`)).status, 200, 'the master runs on');
+});
+
+/** A process task that runs until the test lets it finish (a file named `go` in its sandbox). */
+const UNTIL_GO = 'while [ ! -e go ]; do sleep 0.05; done';
+
+/** Lets the task finish, and waits until its agent has ended it. */
+async function finishOnAgent(agent: RestartableAgent, taskId: string): Promise<void> {
+  writeFileSync(join(agent.current().runner.find(taskId)!.sandboxDir, 'go'), '');
+  await eventually('the task to finish on the agent', () => agent.current().runner.find(taskId)?.state === 'FINISHED', 10_000);
+}
+
+t.test('a task that finishes while the master is down shows among the restarted master’s completed tasks with its history, and the framework hears FINISHED once', async (t) => {
+  const { first, fw, pool, agent, agentId, restart } = await cluster(t);
+  const log = new UpdateLog(fw);
+  const offer = await pool.take();
+  const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: UNTIL_GO, killGraceMs: 500 });
+  const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
+  await fw.launch(offer, [task], { refuseSeconds: 0 });
+  await running;
+  const before = await eventually('the master to show the task running', async () => {
+    const view = await taskViewOf(first, task.taskId);
+    return view?.state === 'RUNNING' ? view : undefined;
+  });
+
+  let heardWhileDown: string[] = [];
+  const second = await restart(async () => {
+    await finishOnAgent(agent, task.taskId);
+    heardWhileDown = log.states(task.taskId).filter((s) => s === 'FINISHED');
+  });
+  t.strictSame(heardWhileDown, [], 'no master heard the end while it happened');
+
+  await eventually('the framework to hear FINISHED', () => log.terminals(task.taskId).length > 0, 15_000);
+  const framework = await eventually('the task among the completed ones', async () => {
+    const f = (await stateOf(second)).frameworks.find((x) => x.id === fw.frameworkId);
+    return f?.completedTasks.some((x) => x.id === task.taskId) ? f : undefined;
+  });
+  t.notOk(framework.tasks.some((x) => x.id === task.taskId), 'not among the active ones');
+  const after = framework.completedTasks.find((x) => x.id === task.taskId)!;
+  t.equal(after.state, 'FINISHED');
+  t.equal(after.createdAt, before.createdAt, 'the same start time (when the old master accepted the launch)');
+  t.strictSame({ ...after, state: before.state, statuses: before.statuses }, before, 'the same name, resources, agent and the rest');
+  t.strictSame(after.statuses.slice(0, -1), before.statuses, 'the history the old master showed…');
+  t.match(after.statuses.at(-1), { state: 'FINISHED', source: 'AGENT' }, '…and then its end');
+  t.match(await orbitTask(t, second, task.taskId, Date.now()), /FINISHED/, '`orbit task` shows it');
+
+  await eventually('the agent to have its update acknowledged', async () => (await pendingUpdates(agent.current())) === 0, 10_000);
+  t.equal(log.terminals(task.taskId).length, 1, 'one end, FINISHED');
+  t.equal((await stateOf(second)).agents.find((a) => a.id === agentId)?.used, '', 'nothing counted as used on the agent');
+});
+
+t.test('after a master restart, a framework that re-subscribes after the agent re-registered gets the agent’s pending update within a second', async (t) => {
+  // A minute between the agent's retries: only the master can deliver the update in time.
+  const { fw, pool, agent, agentId, restart } = await cluster(t, { statusRetryBaseMs: 60_000, statusRetryMaxMs: 60_000 });
+  const offer = await pool.take();
+  const task = buildTask({ offer, resources: 'cpus:0.1;mem:32', command: UNTIL_GO, killGraceMs: 500 });
+  const running = nextEvent(fw, 'update', (s) => s.taskId === task.taskId && s.state === 'RUNNING');
+  await fw.launch(offer, [task], { refuseSeconds: 0 });
+  await running;
+  await eventually('STARTING and RUNNING to be acknowledged', async () => (await pendingUpdates(agent.current())) === 0);
+  const frameworkId = fw.frameworkId!;
+  fw.close(); // the framework goes away with the master, and comes back only after the agent
+
+  const second = await restart(() => finishOnAgent(agent, task.taskId));
+  await eventually('the agent to re-register', () => second.core.view.agent(agentId)?.state === 'active', 15_000);
+  const relayed = async () => sample(parseMetrics(await (await testFetch(`http://127.0.0.1:${second.httpPort}/metrics`)).text()), 'orbit_status_updates_relayed_total', { source: 'AGENT' }) ?? 0;
+  await eventually('the agent’s resent FINISHED to reach the master, with no framework to take it', async () => (await relayed()) >= 1, 10_000);
+  t.equal(await pendingUpdates(agent.current()), 1, 'unacknowledged at the agent, whose next retry is a minute away');
+  const uuid = agent.current().runner.find(task.taskId)?.latest?.uuid;
+
+  const back = new SchedulerClient({ master: second.address, security: OPERATOR, framework: { id: frameworkId, name: 'patient', failoverTimeoutMs: 60_000 } });
+  t.teardown(() => back.close());
+  let subscribedAt = 0;
+  let heardAt = 0;
+  back.on('subscribed', () => (subscribedAt = Date.now()));
+  back.on('update', (s) => {
+    if (s.taskId === task.taskId && s.state === 'FINISHED') heardAt ||= Date.now();
+  });
+  const finished = nextEvent(back, 'update', (s) => s.taskId === task.taskId && s.state === 'FINISHED', 5_000);
+  await back.start();
+  const [status] = await finished;
+  t.ok(heardAt - subscribedAt < 1_000, `FINISHED ${heardAt - subscribedAt} ms after SUBSCRIBED`);
+  t.match(status, { source: 'AGENT', agentId, uuid }, 'the agent’s own update, with its uuid');
+  await eventually('the acknowledgement to reach the agent', async () => (await pendingUpdates(agent.current())) === 0, 5_000);
+  t.equal(second.core.view.endedOf(frameworkId).find((x) => x.spec.taskId === task.taskId)?.state, 'FINISHED', 'and the task is among the completed ones');
 });

@@ -6,13 +6,13 @@ import { silentLogger } from '../../src/common/logging.js';
 import type { TaskState, TaskStatus } from '../../src/common/tasks.js';
 import type { RecoveredTask, TaskCheckpointPort } from '../../src/agent/checkpoint.js';
 import type { ContainerExit, Containerizer, LaunchedContainer, RecoveredContainer } from '../../src/agent/containerizer/containerizer.js';
-import { TaskRunner } from '../../src/agent/task-runner.js';
+import { TaskRunner, type TaskRunnerOptions } from '../../src/agent/task-runner.js';
 import { frameworkInfo, makeTask } from '../helpers/builders.js';
 
 const FW = frameworkInfo({ id: 'fw-1' });
 
 /** Everything the runner does to the outside, in order: saves, removals, statuses. */
-function setup(removal: Promise<void> = Promise.resolve()) {
+function setup(removal: Promise<void> = Promise.resolve(), options: Partial<TaskRunnerOptions> = {}) {
   const events: string[] = [];
   const statuses: TaskStatus[] = [];
   const exits = new Map<string, (exit: ContainerExit) => void>();
@@ -43,6 +43,7 @@ function setup(removal: Promise<void> = Promise.resolve()) {
       events.push(`emit ${s.state}`);
     },
     checkpoint,
+    ...options,
   });
   t.teardown(() => runner.stop());
   return { runner, events, statuses, exits };
@@ -172,4 +173,21 @@ t.test('a recovered task reports the history and accepted time its checkpoint ke
   const task = runner.find('t1')!;
   t.strictSame(task.history, history);
   t.equal(task.acceptedAt, 42);
+});
+
+t.test('past the limit, ended tasks whose updates wait for an acknowledgement are remembered (a re-registration reports them); the oldest acknowledged one goes', async (t) => {
+  const waiting = new Set(['t1', 't3']);
+  const { runner } = setup(Promise.resolve(), { completedLimit: 2, isUnacknowledged: (_fw, taskId) => waiting.has(taskId) });
+  const ended = (taskId: string) => {
+    const saved = recovered('FINISHED');
+    return { ...saved, task: { ...saved.task, spec: makeTask(taskId).obj(), containerId: `ctr-${taskId}` } };
+  };
+  for (const id of ['t1', 't2', 't3']) await runner.adopt(ended(id), { status: 'exited', exit: exitWith(0) });
+  t.strictSame(runner.completedTasks().map((x) => x.spec.taskId), ['t1', 't3'], 't2, acknowledged, made room; t1 waits');
+  waiting.add('t4');
+  await runner.adopt(ended('t4'), { status: 'exited', exit: exitWith(0) });
+  t.strictSame(runner.completedTasks().map((x) => x.spec.taskId), ['t1', 't3', 't4'], 'with every one waiting, the list holds more than the limit');
+  waiting.clear();
+  await runner.adopt(ended('t5'), { status: 'exited', exit: exitWith(0) });
+  t.strictSame(runner.completedTasks().map((x) => x.spec.taskId), ['t4', 't5'], 'once acknowledged, the oldest go until the limit holds again');
 });

@@ -92,7 +92,8 @@ t.test("a master-made UNREACHABLE is not sent again once the agent's own update 
   c.core.agentStatusUpdate(c.agent.id, agentStatus({ frameworkId: c.fw.id, taskId: 't1', state: 'FINISHED', uuid: 'agent-finished' }));
   const again = new FakeFrameworkChannel();
   await c.core.subscribe({ ...c.fw.record().info }, again);
-  t.strictSame(seen(again), [], 'neither the UNREACHABLE nor the RUNNING would move the task backwards: both are dropped');
+  t.strictSame(again.updates().filter((s) => s.source === 'MASTER'), [], 'neither the UNREACHABLE nor the RUNNING would move the task backwards: both are dropped');
+  t.strictSame(again.updates().map((s) => [s.state, s.source, s.uuid]), [['FINISHED', 'AGENT', 'agent-finished']], 'only the agent’s FINISHED, not acknowledged yet, is sent again');
 });
 
 t.test('an agent whose resources shrank below what its tasks use is refused, and nothing changes', async (t) => {
