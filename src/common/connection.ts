@@ -283,10 +283,12 @@ export function newAgentLinkClient(address: string, security: ClientSecurity): A
     // Notice a restarted master within a second, and never wait more than 3 s to try again.
     'grpc.initial_reconnect_backoff_ms': 500,
     'grpc.max_reconnect_backoff_ms': 3_000,
-    // Notice a master that stopped answering (paused, or cut off) within about 5 s: in HA another
-    // leads by then. (grpc-js servers take pings at any rate; Node answers them in its HTTP/2 layer.)
-    'grpc.keepalive_time_ms': 3_000,
-    'grpc.keepalive_timeout_ms': 2_000,
+    // Notice a master that stopped answering (paused, or cut off) within about 10 s: in HA another
+    // leads by then. Not sooner: a master busy for a few seconds (thousands of agents
+    // re-registering at once) must not have every agent of a connection cut off and re-register
+    // again. (grpc-js servers take pings at any rate; Node answers them in its HTTP/2 layer.)
+    'grpc.keepalive_time_ms': 5_000,
+    'grpc.keepalive_timeout_ms': 5_000,
   });
 }
 
