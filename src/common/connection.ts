@@ -175,6 +175,8 @@ export class MasterClients<C extends grpc.Client> {
   private index = 0;
   /** The address in use when it came from a leader hint rather than the list. */
   private hinted: string | undefined;
+  /** Since when the master in use has answered NOT_LEADER without naming a leader. */
+  private hintlessSince: number | undefined;
   private client: C;
   private closed = false;
 
@@ -207,12 +209,21 @@ export class MasterClients<C extends grpc.Client> {
 
   /**
    * Reports that the master behind `client` does not lead, and returns the client to use now: the
-   * leader's (`leader`, from the refusal's hint) or, with no hint, the next master of the list. A
-   * no-op when `client` is not the one in use, or when the hint is where it already is.
+   * leader's (`leader`, from the refusal's hint); with no hint, the same one, until that master has
+   * named no leader for HINTLESS_MOVE_MS, then the next of the list. A no-op when `client` is not
+   * the one in use, or when the hint is where it already is.
    */
-  follow(client: C, leader: string | undefined): C {
+  follow(client: C, leader: string | undefined, now = Date.now()): C {
     if (client !== this.client || this.closed) return this.client;
-    if (leader === undefined) return this.failed(client);
+    if (leader === undefined) {
+      // An election under way: every master would say the same, and moving would cut off every
+      // stream sharing this client. Move on only when this master has named no leader for a while
+      // (it may be the one that cannot reach etcd).
+      this.hintlessSince ??= now;
+      if (now - this.hintlessSince < HINTLESS_MOVE_MS) return this.client;
+      return this.failed(client);
+    }
+    this.hintlessSince = undefined;
     if (leader === this.address) return this.client;
     const listed = this.masters.indexOf(leader);
     if (listed >= 0) {
@@ -232,6 +243,7 @@ export class MasterClients<C extends grpc.Client> {
   }
 
   private replace(): C {
+    this.hintlessSince = undefined;
     this.client.close();
     this.client = this.make(this.address);
     return this.client;
@@ -308,6 +320,8 @@ export function notLeaderHint(status: { metadata?: grpc.Metadata | undefined } |
 
 /** How soon a client asks again after a NOT_LEADER that named no leader (an election is under way). */
 export const NOT_LEADER_RETRY_MS = 250;
+/** How long a master may answer NOT_LEADER without naming a leader before a client tries the next. */
+export const HINTLESS_MOVE_MS = 3_000;
 
 /**
  * The typed reason of a refused call or stream, from the status details the master puts in its

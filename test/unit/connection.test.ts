@@ -105,6 +105,25 @@ t.test('MasterClients moves on once when several users of one client report the 
   t.equal(clients.address, 'b:2');
 });
 
+t.test('MasterClients follows a NOT_LEADER hint, listed or not, and stays put through a short election', async (t) => {
+  const { clients, made } = fakeClients('a:1,b:2,c:3');
+  const first = clients.current;
+  t.equal(addressOf(clients.follow(first, 'c:3')), 'c:3', 'a listed leader: its client');
+  t.equal(clients.follow(first, 'b:2'), clients.current, 'a hint about a client left behind is a no-op');
+  t.equal(addressOf(clients.follow(clients.current, 'leader.example:5050')), 'leader.example:5050', 'an unlisted leader: its client too');
+  t.equal(clients.follow(clients.current, 'leader.example:5050'), clients.current, 'a hint to where it is changes nothing');
+  clients.failed(clients.current);
+  t.equal(clients.address, 'c:3', 'after a failure of a hinted master, back to the list where it was');
+
+  const before = made.length;
+  const electing = clients.current;
+  t.equal(clients.follow(electing, undefined, 1_000), electing, 'no hint: stays on the master (all would say the same)');
+  t.equal(clients.follow(electing, undefined, 3_999), electing, 'for a while');
+  t.equal(made.length, before, 'making no client');
+  t.equal(addressOf(clients.follow(electing, undefined, 4_000)), 'a:1', 'then moves on: that master may be the one cut off from etcd');
+  t.equal(clients.follow(clients.current, undefined, 4_001), clients.current, 'and gives the next one its own while');
+});
+
 t.test('MasterClients with one master keeps its one client', async (t) => {
   const { clients, made } = fakeClients('a:1');
   const only = clients.current;
