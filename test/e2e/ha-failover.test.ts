@@ -86,7 +86,7 @@ async function undisturbed(t: { equal: (a: unknown, b: unknown, m: string) => vo
   const state = await eventually(`${what}: the agent and the framework are back with the new leader`, async () => {
     const s = (last = await json<ClusterStateView>(`http://127.0.0.1:${next.httpPort}/state`));
     return s && s.agents[0]?.status === 'active' && s.frameworks[0]?.active ? s : undefined;
-  }, 20_000, 100).catch((err: Error) => {
+  }, 40_000, 100).catch((err: Error) => {
     throw new Error(`${err.message}; the leader's state: agents ${JSON.stringify(last?.agents.map((a) => a.status))}, frameworks ${JSON.stringify(last?.frameworks.map((f) => f.active))}`);
   });
   const view = state.frameworks[0]!.tasks.find((x) => x.id === task.taskId);
