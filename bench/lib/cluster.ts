@@ -165,6 +165,13 @@ export interface MasterSpawnOptions extends SpawnOptions {
   httpPort?: number;
   /** More `orbit master` flags. */
   args?: string[];
+  /**
+   * What the master prints once it listens (default `listening: gRPC`, a leader's greeting; a master
+   * in HA that starts as a standby or candidate says `listening as a standby (...): gRPC`).
+   */
+  readyPattern?: RegExp;
+  /** Leave $ORBIT_CREDENTIALS alone (default: point it at this master's admin credentials). */
+  keepCredentialsEnv?: boolean;
 }
 
 /** Starts `orbit master` and waits until it listens. */
@@ -172,9 +179,9 @@ export async function startMasterProcess(options: MasterSpawnOptions = {}): Prom
   const [grpc, http] = options.grpcPort && options.httpPort ? [options.grpcPort, options.httpPort] : await freePorts(2);
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'orbit-bench-master-'));
   const proc = spawnOrbitProcess(['master', '--port', String(grpc), '--http-port', String(http), '--work-dir', workDir, '--log-level', 'warn', ...(options.args ?? [])], options);
-  await proc.waitFor(/listening: gRPC/, 60_000);
+  await proc.waitFor(options.readyPattern ?? /listening: gRPC/, 60_000);
   // This process's SDK clients and the `orbit` processes it spawns act as the master's admin.
-  if (!options.args?.includes('--insecure')) process.env.ORBIT_CREDENTIALS = adminCredentialsPath(workDir);
+  if (!options.args?.includes('--insecure') && !options.keepCredentialsEnv) process.env.ORBIT_CREDENTIALS = adminCredentialsPath(workDir);
   return {
     ...proc,
     address: `127.0.0.1:${grpc}`,
@@ -193,6 +200,8 @@ export interface FleetSpawnOptions extends SpawnOptions {
   master: string;
   /** The master's work dir, to issue the fleet's certificate from; absent for a master run with --insecure. */
   masterWorkDir?: string;
+  /** An agent credentials file to use instead of issuing one from `masterWorkDir`. */
+  credentials?: string;
   agents: number;
   resources?: string;
   connections?: number;
@@ -212,14 +221,14 @@ export interface FleetProcess extends BenchProcess {
 export async function startFleetProcess(options: FleetSpawnOptions): Promise<FleetProcess> {
   const workDir = mkdtempSync(join(tmpdir(), 'orbit-bench-fleet-'));
   // A fleet's agents share one agent certificate, issued on the master's host from its work dir.
-  const credentials = join(workDir, 'fleet.credentials.json');
-  if (options.masterWorkDir) {
+  const credentials = options.credentials ?? join(workDir, 'fleet.credentials.json');
+  if (options.masterWorkDir && !options.credentials) {
     spawnSync(process.execPath, [join(ROOT, 'bin/orbit.js'), 'cert', 'issue', 'agent', 'bench-fleet', '--work-dir', options.masterWorkDir, '--out', credentials], { stdio: 'ignore' });
   }
   const proc = spawnOrbitProcess(
     [
       'fleet',
-      ...(options.masterWorkDir ? ['--credentials', credentials] : ['--insecure']),
+      ...(options.masterWorkDir || options.credentials ? ['--credentials', credentials] : ['--insecure']),
       '--master', options.master,
       '--agents', String(options.agents),
       '--work-dir', workDir,
