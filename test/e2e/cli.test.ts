@@ -119,7 +119,9 @@ if (problem !== undefined) {
       const state = await getState();
       t.equal(json.agents.length, 1);
       t.same(json.agents.map(stable), state.agents.map(stable), 'the agents match');
-      t.same({ ...json, agents: [] }, { ...state, agents: [] }, 'and so does the rest');
+      // The masters' list is in /state only (Operator.GetState does not carry it).
+      const { masters: _masters, ...rest } = state;
+      t.same({ ...json, agents: [] }, { ...rest, agents: [] }, 'and so does the rest');
     });
 
     await t.test('bad input exits 1 with a one-line message naming the problem', async (t) => {

@@ -215,7 +215,12 @@ export class ProcessContainerizer implements Containerizer {
     for (const k of known) {
       const live = this.running.get(k.containerId);
       if (live !== undefined) {
-        recovered.set(k.containerId, { status: 'running', container: { containerId: k.containerId, exited: live.exited } });
+        // Spawned by this process (an agent restarted in-process): its exit may be recorded before
+        // the child's exit event is seen. The recorded status is the last thing the wrapper does.
+        const status = await readExitStatus(k.sandboxDir);
+        recovered.set(k.containerId, status === undefined
+          ? { status: 'running', container: { containerId: k.containerId, exited: live.exited } }
+          : { status: 'exited', exit: { ...decodeExitStatus(status), oomKilled: false, killed: false } });
         continue;
       }
       const handle = k.handle ?? findWrapper(k.sandboxDir);
