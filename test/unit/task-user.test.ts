@@ -1,5 +1,5 @@
 import t from 'tap';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContainerLaunchError, type LaunchRequest } from '../../src/agent/containerizer/containerizer.js';
@@ -161,8 +161,10 @@ t.test('ProcessContainerizer as root', { skip: asRoot }, async (t) => {
   });
 
   t.test('a task running as nobody is killed, group and all', async (t) => {
-    const req = request(t.testdir(), { value: 'sleep 600 & wait' });
+    const req = request(t.testdir(), { value: 'touch started; sleep 600 & wait' });
     const launched = await containerizer.launch(req);
+    // Killed once the command runs: a SIGTERM before the wrapper hands over is not the case here.
+    for (let i = 0; i < 400 && !existsSync(join(req.sandboxDir, 'started')); i++) await new Promise((r) => setTimeout(r, 25));
     await containerizer.kill(req.containerId, 5_000);
     t.same(await launched.exited, { exitCode: null, oomKilled: false, killed: true, message: 'killed by SIGTERM' });
   });
