@@ -23,13 +23,18 @@
  *   with every agent back", the figure the target is about ("recovered": the latest of the above);
  * - tasks: the new leader's /metrics shows every task RUNNING (`orbit_tasks{state="RUNNING"}`).
  * Tasks disturbed: tasks the frameworks heard any update about other than RUNNING (from the kill
- * until the next one), plus tasks the new leader does not show RUNNING once recovered (per
- * framework, Operator.GetTasks filtered to RUNNING, compared with the ids the frameworks launched),
- * counted once each. Also per kill: the new leader's CPU time from the kill to recovery, whether
+ * until the next one), plus tasks the leader does not show RUNNING once it shows every agent
+ * active again (per framework, Operator.GetTasks filtered to RUNNING, against the ids the
+ * frameworks launched), counted once each. Also per kill: the new leader's CPU time from the kill to recovery, whether
  * any master stepped down during it (a second failover), and the agent re-registrations the new
  * leader counted (`orbit_cluster_events_total{type="agent-reregistered"}`: one per agent is the
- * expected figure) and their rate over 2 s once all was back (0 expected), and the registry
- * writes it made (`orbit_registry_write_seconds_count`).
+ * expected figure) and their rate over 2 s once all was back (0 expected), and the longest
+ * event-loop delay it reported while it recovered (`nodejs_eventloop_lag_max_seconds`, which
+ * prom-client resets at each scrape).
+ *
+ * `--kills` takes one count, or one per size (`--kills 10,3`). A size stops after a kill the cluster
+ * does not recover from within 60 s + 12 ms per agent (later kills would measure the wreck), or when
+ * the fleet or the frameworks never get a stable leader; the run goes on with the next size.
  *
  * Placement: every master pinned to core 0 (standbys are idle), the fleet to core 1, etcd and this
  * process (the frameworks, the polling) unpinned. Everything started here is stopped by PID at the
@@ -44,7 +49,7 @@ import { channelCredentials, CHANNEL_OPTIONS } from '../src/common/connection.js
 import { orbitFetch } from '../src/common/http-client.js';
 import { orbitV1 } from '../src/common/proto.js';
 import type { TaskList__Output } from '../src/gen/orbit/v1/TaskList.js';
-import { cpuMs, freePorts, machineLine, removeDir, sleep, startFleetProcess, startMasterProcess, type FleetProcess, type MasterProcess } from './lib/cluster.js';
+import { cpuMs, freePorts, machineLine, removeDir, sleep, startFleetProcess, startMasterProcess, type MasterProcess } from './lib/cluster.js';
 import { startBenchEtcd, type BenchEtcd } from './lib/etcd.js';
 import { FailoverFrameworks, type FrameworkWindow } from './lib/failover-frameworks.js';
 import { makeBenchCa, type BenchCa } from './lib/ha.js';
@@ -103,8 +108,6 @@ interface KillResult {
   reregistrations: number;
   /** Re-registrations per second on the new leader over 2 s at the end (0 expected: every agent is back). */
   reregistrationsPerS: number;
-  /** Registry (etcd) writes the new leader made from its election to the end of the kill. */
-  registryWrites: number;
   /** The longest event-loop delay the new leader reported while it recovered (its /metrics, reset at each scrape). */
   loopMaxMs: number;
   /** What happened besides the figures (step-downs with their reasons, kinds of non-RUNNING updates). */
@@ -147,9 +150,12 @@ async function startHaMaster(etcd: BenchEtcd, ports: { grpc: number; http: numbe
     args: ['--registry', etcd.url, ...ca.masterFlags, '--lease-ttl', String(leaseTtlS)],
     readyPattern: MASTER_READY,
     keepCredentialsEnv: true,
+    // Owned from the spawn on, so a master that never says it listens is stopped too.
+    onSpawn: (spawned) => {
+      owned.add(spawned);
+      void spawned.exited.then(() => owned.delete(spawned));
+    },
   });
-  owned.add(proc);
-  void proc.exited.then(() => owned.delete(proc));
   return proc;
 }
 
@@ -205,14 +211,15 @@ function runningOn(address: string, frameworkId: string): Promise<Set<string>> {
   });
 }
 
-/** Waits (until `deadline`, performance.now()) for whoever leads to show every agent active. */
-async function agentsActiveOn(slots: readonly Slot[], agents: number, deadline: number): Promise<void> {
-  while (performance.now() < deadline) {
+/** Waits (until `deadline`, performance.now()) for whoever leads to show every agent active; false if it did not. */
+async function agentsActiveOn(slots: readonly Slot[], agents: number, deadline: number): Promise<boolean> {
+  do {
     const leader = await currentLeader(slots, Math.max(1, deadline - performance.now())).catch(() => undefined);
     const active = leader ? (await getMetrics(leader.slot.proc.httpPort))?.get('orbit_agents{status="active"}') ?? 0 : 0;
-    if (active >= agents) return;
+    if (active >= agents) return true;
     await sleep(250);
-  }
+  } while (performance.now() < deadline);
+  return false;
 }
 
 /**
@@ -259,11 +266,10 @@ async function killOnce(etcd: BenchEtcd, slots: Slot[], fws: FailoverFrameworks,
   const limitMs = 60_000 + agents * 12;
   const result: KillResult = {
     killed: victim.index, newLeader: -1, leaderAfter: -1, leader: NaN, firstAgent: NaN, halfAgents: NaN, agents: NaN, frameworks: NaN, firstOffer: NaN, allOffers: NaN, tasks: NaN,
-    recovered: NaN, nonRunningUpdates: 0, missing: 0, disturbed: 0, leaderCpuMs: NaN, steppedDown: 0, reregistrations: NaN, reregistrationsPerS: NaN, registryWrites: NaN, loopMaxMs: NaN, notes: [],
+    recovered: NaN, nonRunningUpdates: 0, missing: 0, disturbed: 0, leaderCpuMs: NaN, steppedDown: 0, reregistrations: NaN, reregistrationsPerS: NaN, loopMaxMs: NaN, notes: [],
   };
-  let elected: { at: number; slot: Slot; epoch: number } | undefined;
   try {
-    elected = await newLeaderAfter(survivors, victim.masterId, limitMs);
+    const elected = await newLeaderAfter(survivors, victim.masterId, limitMs);
     result.newLeader = elected.slot.index;
     result.leader = elected.at - killedAt;
     const leaderCpu0 = cpuMs(elected.slot.proc.pid);
@@ -313,13 +319,14 @@ async function killOnce(etcd: BenchEtcd, slots: Slot[], fws: FailoverFrameworks,
     const m = await getMetrics(now.slot.proc.httpPort);
     const after = m?.get(REREGISTERED) ?? NaN;
     result.reregistrations = after;
-    result.registryWrites = m?.get('orbit_registry_write_seconds_count') ?? NaN;
     result.reregistrationsPerS = (after - before) / 2;
   }
-  // Tasks the leader does not show RUNNING, by id (NaN when it could not be asked), once it shows
-  // every agent active (if the lead moved again, the agents are still coming back to the new one).
-  if (now && now.slot !== elected?.slot) await agentsActiveOn(slots, agents, killedAt + limitMs);
-  const missingIds = await missingOnLeader(slots, fws);
+  // Tasks the leader does not show RUNNING, by id, once it shows every agent active again (after
+  // a step-down the agents are still coming back to the next term); not counted (NaN) when it does
+  // not within the kill's limit, or cannot be asked.
+  const settled = await agentsActiveOn(slots, agents, killedAt + limitMs);
+  if (!settled) result.notes.push('the leader did not show every agent active again within the limit: tasks missing from its view not counted');
+  const missingIds = settled ? await missingOnLeader(slots, fws) : undefined;
   for (const s of survivors) {
     const said = s.proc.output().slice(Math.max(0, marks.get(s)! - (s.proc.mark() - s.proc.output().length)));
     for (const line of said.split('\n').filter((l) => l.includes('stepped down as leader'))) {
@@ -332,21 +339,26 @@ async function killOnce(etcd: BenchEtcd, slots: Slot[], fws: FailoverFrameworks,
   result.nonRunningUpdates = window.disturbed.length;
   const disturbedIds = new Set([...window.disturbed.map((u) => u.taskId), ...(missingIds ?? [])]);
   result.missing = missingIds ? missingIds.size : NaN;
-  result.disturbed = missingIds ? disturbedIds.size : NaN;
+  // Without the leader's view, what the frameworks heard is still a lower bound.
+  result.disturbed = disturbedIds.size;
   if (window.disturbed.length > 0) {
     const kinds = new Map<string, number>();
-    for (const u of window.disturbed) kinds.set(`${u.state}/${u.reason}`, (kinds.get(`${u.state}/${u.reason}`) ?? 0) + 1);
+    for (const u of window.disturbed) {
+      // The message without its ids and numbers says which code path made the update.
+      const kind = `${u.state}/${u.reason} (${u.source}: "${u.message.replace(/'[^']*'/g, "'…'").replace(/\d+/g, 'N').slice(0, 80)}")`;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
     result.notes.push(`non-RUNNING updates: ${[...kinds].map(([k, n]) => `${n}× ${k}`).join(', ')}`);
   }
   return result;
 }
 
 const s = (ms: number) => (Number.isNaN(ms) ? '   n/a' : (ms / 1000).toFixed(2).padStart(6));
-const HEADER = '  kill  master→new  leader 1st-agent 50%-agents agents  fw-back 1st-offer all-offers  tasks  recovered | non-RUNNING missing disturbed | new leader: CPU, longest loop delay | step-downs | re-registrations, then /s | registry writes';
+const HEADER = '  kill  master→new  leader 1st-agent 50%-agents agents  fw-back 1st-offer all-offers  tasks  recovered | non-RUNNING missing disturbed | new leader: CPU, longest loop delay | step-downs | re-registrations, then /s';
 
 function printRow(label: string, r: KillResult): void {
   const who = `${r.killed + 1}→${r.newLeader >= 0 ? r.newLeader + 1 : '?'}${r.leaderAfter !== r.newLeader ? `→${r.leaderAfter >= 0 ? r.leaderAfter + 1 : '?'}` : ''}`;
-  console.log(`  ${label.padEnd(6)}${who.padStart(9)}  ${s(r.leader)}    ${s(r.firstAgent)}     ${s(r.halfAgents)} ${s(r.agents)}  ${s(r.frameworks)}  ${s(r.firstOffer)}    ${s(r.allOffers)} ${s(r.tasks)}     ${s(r.recovered)} | ${String(r.nonRunningUpdates).padStart(11)} ${String(r.missing).padStart(7)} ${String(r.disturbed).padStart(9)} | ${s(r.leaderCpuMs)} s ${s(r.loopMaxMs)} s | ${String(r.steppedDown).padStart(5)} | ${String(r.reregistrations).padStart(7)} ${r.reregistrationsPerS.toFixed(1).padStart(7)} | ${String(r.registryWrites).padStart(7)}${r.error ? `  ERROR: ${r.error}` : ''}`);
+  console.log(`  ${label.padEnd(6)}${who.padStart(9)}  ${s(r.leader)}    ${s(r.firstAgent)}     ${s(r.halfAgents)} ${s(r.agents)}  ${s(r.frameworks)}  ${s(r.firstOffer)}    ${s(r.allOffers)} ${s(r.tasks)}     ${s(r.recovered)} | ${String(r.nonRunningUpdates).padStart(11)} ${String(r.missing).padStart(7)} ${String(r.disturbed).padStart(9)} | ${s(r.leaderCpuMs)} s ${s(r.loopMaxMs)} s | ${String(r.steppedDown).padStart(5)} | ${String(r.reregistrations).padStart(7)} ${r.reregistrationsPerS.toFixed(1).padStart(7)}${r.error ? `  ERROR: ${r.error}` : ''}`);
   for (const note of r.notes) console.log(`      ${note}`);
 }
 
@@ -366,7 +378,6 @@ async function scale(agents: number, kills: number): Promise<Record<string, unkn
   owned.add(etcd);
   const ports = await freePorts(6);
   const slots: Slot[] = [];
-  let fleet: FleetProcess | undefined;
   let fws: FailoverFrameworks | undefined;
   try {
     const layout = [0, 1, 2].map((i) => ({ grpc: ports[2 * i]!, http: ports[2 * i + 1]!, workDir: makeTemp('orbit-bench-failover-master-') }));
@@ -379,9 +390,19 @@ async function scale(agents: number, kills: number): Promise<Record<string, unkn
     const list = slots.map((x) => x.proc.address).join(',');
     console.log(`  masters ${list}; master ${first.slot.index + 1} leads (epoch ${first.health.epoch}); etcd ${etcd.endpoint}, lease TTL ${leaseTtlS} s`);
     const t0 = performance.now();
-    fleet = await startFleetProcess({ master: list, credentials: ca.agentCredentialsPath, agents, core: 1, nodeArgs: ['--max-old-space-size=8192'] });
-    owned.add(fleet);
-    dirs.add(fleet.workDir);
+    await startFleetProcess({
+      master: list,
+      credentials: ca.agentCredentialsPath,
+      agents,
+      core: 1,
+      nodeArgs: ['--max-old-space-size=8192'],
+      // 10k agents register in about a minute on etcd when the lead holds; a cluster that never settles is reported sooner than 10 min.
+      timeoutMs: 120_000 + agents * 20,
+      onSpawn: (spawned, workDir) => {
+        owned.add(spawned);
+        dirs.add(workDir);
+      },
+    });
     console.log(`  fleet registered in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
     fws = new FailoverFrameworks({ master: list, security: ca.operator, frameworks: frameworkCount, agents, tasks });
     const t1 = performance.now();
@@ -410,12 +431,22 @@ async function scale(agents: number, kills: number): Promise<Record<string, unkn
     }
     const med = summarize(results, median);
     const worst = summarize(results, max);
-    const totals = { nonRunningUpdates: sum(results.map((r) => r.nonRunningUpdates)), missing: sum(results.map((r) => r.missing)), disturbed: sum(results.map((r) => r.disturbed)), steppedDown: sum(results.map((r) => r.steppedDown)) };
+    const totals = {
+      nonRunningUpdates: sum(results.map((r) => r.nonRunningUpdates)),
+      missing: sum(results.map((r) => r.missing).filter((x) => !Number.isNaN(x))),
+      disturbed: sum(results.map((r) => r.disturbed)),
+      steppedDown: sum(results.map((r) => r.steppedDown)),
+    };
     console.log(`  ${'median'.padEnd(15)}  ${s(med.leader)}    ${s(med.firstAgent)}     ${s(med.halfAgents)} ${s(med.agents)}  ${s(med.frameworks)}  ${s(med.firstOffer)}    ${s(med.allOffers)} ${s(med.tasks)}     ${s(med.recovered)} |                           | ${s(med.leaderCpuMs)} s ${s(med.loopMaxMs)} s`);
     console.log(`  ${'max'.padEnd(15)}  ${s(worst.leader)}    ${s(worst.firstAgent)}     ${s(worst.halfAgents)} ${s(worst.agents)}  ${s(worst.frameworks)}  ${s(worst.firstOffer)}    ${s(worst.allOffers)} ${s(worst.tasks)}     ${s(worst.recovered)} | ${String(totals.nonRunningUpdates).padStart(11)} ${String(totals.missing).padStart(7)} ${String(totals.disturbed).padStart(9)} | ${s(worst.leaderCpuMs)} s ${s(worst.loopMaxMs)} s | ${String(totals.steppedDown).padStart(5)}   (disturbed and step-downs: totals over the kills)`);
     const target = targetMs(agents);
-    console.log(`  target: kill -9 → offers flowing with every agent back, median ≤ ${target / 1000} s: ${(med.recovered / 1000).toFixed(2)} s, ${med.recovered <= target ? 'met' : 'MISSED'} (max ${(worst.recovered / 1000).toFixed(2)} s)`);
-    console.log(`  target: 0 tasks disturbed: ${Number.isNaN(totals.disturbed) ? 'unknown (the leader could not be asked after some kill)' : `${totals.disturbed}, ${totals.disturbed === 0 ? 'met' : 'MISSED'}`}`);
+    const unrecovered = results.filter((r) => Number.isNaN(r.recovered)).length;
+    const over = unrecovered > 0 ? `over the ${results.length - unrecovered} kill(s) that recovered; ${unrecovered} did not` : `max ${(worst.recovered / 1000).toFixed(2)} s`;
+    const verdictText = unrecovered > 0 || !(med.recovered <= target) ? 'MISSED' : 'met';
+    console.log(`  target: kill -9 → offers flowing with every agent back, median ≤ ${target / 1000} s: ${(med.recovered / 1000).toFixed(2)} s, ${verdictText} (${over})`);
+    const unasked = results.some((r) => Number.isNaN(r.missing));
+    const lowerBound = unasked ? ' at least (after some kill the leader could not be asked which tasks it shows)' : '';
+    console.log(`  target: 0 tasks disturbed: ${totals.disturbed}${lowerBound}, ${totals.disturbed === 0 && !unasked ? 'met' : totals.disturbed > 0 ? 'MISSED' : 'unknown'}`);
     console.log(`  agent re-registrations per failover (${count(agents)} expected): median ${median(results.map((r) => r.reregistrations))}, max ${max(results.map((r) => r.reregistrations))}; still re-registering after recovery: up to ${max(results.map((r) => r.reregistrationsPerS)).toFixed(1)}/s (0 expected)`);
     console.log(`  looser reading (every agent active on the leader and a first offer, not offers from every agent): median ${(median(results.map((r) => Math.max(r.agents, r.firstOffer, r.frameworks))) / 1000).toFixed(2)} s`);
     return { agents, frameworks: frameworkCount, tasks, kills: results.length, leaseTtlS, targetMs: target, median: med, max: worst, ...totals, perKill: results };

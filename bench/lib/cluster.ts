@@ -172,6 +172,8 @@ export interface MasterSpawnOptions extends SpawnOptions {
   readyPattern?: RegExp;
   /** Leave $ORBIT_CREDENTIALS alone (default: point it at this master's admin credentials). */
   keepCredentialsEnv?: boolean;
+  /** Called with the process as soon as it is spawned, before the wait: a caller can stop it even if the wait fails. */
+  onSpawn?: (proc: BenchProcess) => void;
 }
 
 /** Starts `orbit master` and waits until it listens. */
@@ -179,6 +181,7 @@ export async function startMasterProcess(options: MasterSpawnOptions = {}): Prom
   const [grpc, http] = options.grpcPort && options.httpPort ? [options.grpcPort, options.httpPort] : await freePorts(2);
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'orbit-bench-master-'));
   const proc = spawnOrbitProcess(['master', '--port', String(grpc), '--http-port', String(http), '--work-dir', workDir, '--log-level', 'warn', ...(options.args ?? [])], options);
+  options.onSpawn?.(proc);
   await proc.waitFor(options.readyPattern ?? /listening: gRPC/, 60_000);
   // This process's SDK clients and the `orbit` processes it spawns act as the master's admin.
   if (!options.args?.includes('--insecure') && !options.keepCredentialsEnv) process.env.ORBIT_CREDENTIALS = adminCredentialsPath(workDir);
@@ -209,6 +212,8 @@ export interface FleetSpawnOptions extends SpawnOptions {
   args?: string[];
   /** How long to wait for every agent to register (default 10 min). */
   timeoutMs?: number;
+  /** Called with the process and its work dir as soon as it is spawned, before the wait: a caller can stop it even if the wait fails. */
+  onSpawn?: (proc: BenchProcess, workDir: string) => void;
 }
 
 export interface FleetProcess extends BenchProcess {
@@ -238,6 +243,7 @@ export async function startFleetProcess(options: FleetSpawnOptions): Promise<Fle
     ],
     options,
   );
+  options.onSpawn?.(proc, workDir);
   const m = await proc.waitFor(/all \d+ agents registered after ([\d.]+) s/, options.timeoutMs ?? 600_000);
   return { ...proc, workDir, registeredAfterS: Number(m[1]) };
 }
