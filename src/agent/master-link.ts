@@ -126,7 +126,9 @@ export class MasterLink {
   }
 
   private connect(): void {
-    if (this.stopped || !this.clients) return;
+    // One stream at a time: a second wake-up (grpc-js may call a waitForReady back twice when its
+    // client was closed under it) must not open another, whose registration would end this one.
+    if (this.stopped || !this.clients || this.call) return;
     // The client this stream is on: when it ends, that master is the one that failed, even if
     // another link sharing the list (orbit fleet) has moved on meanwhile.
     const client = this.clients.current;
@@ -249,6 +251,7 @@ export class MasterLink {
     if (this.stopped || !clients) return;
     clients.follow(client, leader);
     this.options.logger.info({ master: clients.address }, leader ? 'the master is a standby; registering with the leader it named' : 'no leader is elected yet; asking again shortly');
+    this.retry?.cancel();
     this.retry = this.options.clock.setTimer(leader ? 0 : NOT_LEADER_RETRY_MS, () => this.connect());
   }
 
@@ -272,6 +275,7 @@ export class MasterLink {
   private retryAfterBackoff(attempt: number, reason: string): void {
     const delay = jitteredBackoffMs(attempt, this.options.backoffBaseMs ?? 1000, this.options.backoffMaxMs ?? 60_000, this.options.random);
     this.options.logger.warn({ delayMs: delay, attempt: attempt + 1 }, `${reason}; registering again`);
+    this.retry?.cancel();
     this.retry = this.options.clock.setTimer(delay, () => this.connect());
   }
 }
